@@ -1,0 +1,146 @@
+"""Typed settings for every vidsage service.
+
+All values come from environment variables with the prefix ``VIDSAGE_``; nested groups use
+``__`` (for example ``VIDSAGE_S3__ENDPOINT``, ``VIDSAGE_GATEWAY__PORT``). The defaults are the
+embedded single-machine setup that ``make run`` starts. Build a :class:`Settings` in ``main()``
+and pass it down; nothing in the library reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class NatsSettings(BaseModel):
+    """The NATS JetStream bus: stream, KV buckets, connection."""
+
+    url: str = "nats://127.0.0.1:4222"
+    """Comma-separated NATS server URLs."""
+    stream: str = "VIDSAGE"
+    """JetStream stream that carries the ``vidsage.video.>`` events."""
+    stream_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
+    """How long events stay in the stream (limits retention)."""
+    duplicate_window_s: float = Field(default=120, gt=0)
+    """JetStream de-duplication window for ``Nats-Msg-Id``."""
+    videos_bucket: str = "videos"
+    """KV bucket holding the video records (the catalog)."""
+    cache_bucket: str = "cache"
+    """KV bucket of the shared cache (its max age is ``cache.ttl_s``)."""
+    connect_timeout_s: float = Field(default=5, gt=0)
+    """Timeout of the first connection attempt."""
+    request_timeout_s: float = Field(default=5, gt=0)
+    """Timeout of JetStream API calls and KV operations."""
+
+
+class S3Settings(BaseModel):
+    """The S3 endpoint (MinIO or any S3-compatible store)."""
+
+    endpoint: str = "http://127.0.0.1:9000"
+    """Endpoint URL; ``https://`` turns TLS on."""
+    access_key: SecretStr = SecretStr("vidsage")
+    """Access key id."""
+    secret_key: SecretStr = SecretStr("vidsage-secret")
+    """Secret access key."""
+    bucket: str = "vidsage"
+    """Bucket holding every object of vidsage (created at startup if missing)."""
+    region: str = "us-east-1"
+    """Region; must be set explicitly so the SDK never looks the bucket location up."""
+    timeout_s: float = Field(default=10, gt=0)
+    """Connect and read timeout of one S3 request."""
+    retries: int = Field(default=2, ge=0, le=10)
+    """Retries of one S3 request on connection errors and 5xx answers."""
+    part_size: int = Field(default=8 * MiB, ge=5 * MiB)
+    """Multipart part size for streamed uploads (memory per upload is about one part)."""
+    io_threads: int = Field(default=16, ge=1, le=256)
+    """Threads for blocking S3 calls (the minio SDK is synchronous)."""
+
+
+class CacheSettings(BaseModel):
+    """The shared cache: a JetStream KV bucket with a TTL plus an in-process LRU."""
+
+    ttl_s: float = Field(default=24 * 3600, gt=0)
+    """Time to live of shared cache entries (the brief asks for 24 h)."""
+    lru_size: int = Field(default=1024, ge=0)
+    """Entries kept in the in-process LRU (0 turns it off)."""
+    lru_ttl_s: float = Field(default=300, gt=0)
+    """Time to live of in-process entries (bounded staleness across replicas)."""
+
+
+class WorkerSettings(BaseModel):
+    """A JetStream pull-consumer worker."""
+
+    concurrency: int = Field(default=2, ge=1, le=256)
+    """Jobs in flight; also the consumer's ``max_ack_pending``."""
+    max_deliver: int = Field(default=4, ge=1, le=100)
+    """Deliveries before the video is marked failed."""
+    ack_wait_s: float = Field(default=60, gt=0)
+    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
+    backoff_s: float = Field(default=2, ge=0)
+    """Delay before a failed job is redelivered (grows linearly per delivery)."""
+    fetch_timeout_s: float = Field(default=1, gt=0)
+    """Long-poll time of one fetch."""
+
+
+class GatewaySettings(BaseModel):
+    """The public HTTP gateway."""
+
+    host: str = "127.0.0.1"
+    """Listen address."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    """Listen port."""
+    max_upload_bytes: int = Field(default=100 * MiB, gt=0)
+    """Largest accepted upload (100 MB = 100 MiB); enforced while streaming."""
+    max_duration_s: float = Field(default=180, gt=0)
+    """Longest accepted video in seconds."""
+    spool_dir: Path | None = None
+    """Folder for the short-lived copy used to probe an upload (default: the system temp dir)."""
+    owner: str = "local"
+    """Owner recorded on uploads until authentication lands."""
+    page_size: int = Field(default=20, ge=1, le=200)
+    """Default page size of ``GET /api/videos``."""
+    stream_chunk_bytes: int = Field(default=1 * MiB, ge=64 * 1024)
+    """Chunk size when streaming objects to clients."""
+
+
+class IngestSettings(WorkerSettings):
+    """The ingest worker."""
+
+    thumbnail_width: int = Field(default=640, ge=16, le=4096)
+    """Largest thumbnail width; the aspect ratio is kept and no video is scaled up."""
+    audio_sample_rate: int = Field(default=16000, ge=8000, le=48000)
+    """Sample rate of the extracted mono audio."""
+    work_dir: Path | None = None
+    """Folder for temporary files (default: the system temp dir)."""
+
+
+class Settings(BaseSettings):
+    """Every setting of vidsage. Each service reads the groups it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDSAGE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: console on a terminal, JSON otherwise."""
+    state_dir: Path = Path(".vidsage")
+    """Local state of the embedded setup (models, data, logs)."""
+    models_dir: Path = Path(".vidsage/models")
+    """Where ``make setup`` puts the offline models."""
+
+    nats: NatsSettings = NatsSettings()
+    s3: S3Settings = S3Settings()
+    cache: CacheSettings = CacheSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    ingest: IngestSettings = IngestSettings(ack_wait_s=120)
+    transcriber: WorkerSettings = WorkerSettings(concurrency=1, ack_wait_s=300)
+    indexer: WorkerSettings = WorkerSettings(concurrency=2, ack_wait_s=120)
