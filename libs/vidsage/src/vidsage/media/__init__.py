@@ -1,0 +1,24 @@
+"""Media handling for uploads: type sniffing, probing, thumbnails and audio extraction.
+
+All functions are synchronous and blocking; async callers should run them in an executor.
+Every failure is reported as :class:`MediaError` with a stable ``code``.
+"""
+
+from vidsage.media.audio import extract_audio
+from vidsage.media.errors import MediaError, MediaErrorCode
+from vidsage.media.probe import ProbeResult, probe
+from vidsage.media.sniff import SNIFF_BYTES, VideoFormat, sniff_format
+from vidsage.media.thumbnail import make_thumbnail, thumbnail_size
+
+__all__ = [
+    "SNIFF_BYTES",
+    "MediaError",
+    "MediaErrorCode",
+    "ProbeResult",
+    "VideoFormat",
+    "extract_audio",
+    "make_thumbnail",
+    "probe",
+    "sniff_format",
+    "thumbnail_size",
+]
