@@ -1,0 +1,330 @@
+"""The public event contract as documents: a JSON Schema per event and an AsyncAPI 3.0 file.
+
+Both are generated from the pydantic models in :mod:`vidsage.events`, the one place the contract
+lives. ``vidsage schemas export DIR`` writes ``DIR/asyncapi.json`` and
+``DIR/events/<Name>.schema.json``; ``vidsage schemas check DIR`` reports files that differ from
+what the models produce, so CI catches a stale document. The output is deterministic (sorted
+keys, two-space indent, trailing newline): the same models always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+import vidsage
+from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
+from vidsage.events import EVENT_MODELS, PROGRESS_PREFIX, SCHEMA_VERSION, EventType, Progress
+
+ASYNCAPI_VERSION = "3.0.0"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+COMPONENT_REF = "#/components/schemas/{model}"
+ASYNCAPI_FILE = "asyncapi.json"
+EVENTS_DIR = "events"
+SCHEMA_SUFFIX = ".schema.json"
+
+# Who publishes what (DESIGN.md, "Services"). The consumers come from vidsage.bus.CONSUMERS.
+PRODUCERS: dict[str, tuple[EventType, ...]] = {
+    "gateway": (EventType.UPLOADED, EventType.DELETED),
+    "ingest": (EventType.INGESTED, EventType.FAILED),
+    "transcriber": (EventType.TRANSCRIBED, EventType.FAILED),
+    "indexer": (EventType.INDEXED, EventType.FAILED),
+}
+PROGRESS_PRODUCERS = ("transcriber",)
+PROGRESS_CONSUMERS = ("gateway",)
+
+_DESCRIPTION = f"""\
+The events of vidsage, the video upload → transcript → search backend. This document and the
+JSON Schemas beside it are generated from the models in `vidsage.events`; do not edit them by hand.
+
+**Stream.** The `vidsage.video.*` events are stored in the JetStream stream `VIDSAGE`
+(subjects `vidsage.video.>`, limits retention with a maximum age, file storage, 2-minute
+duplicate window). A subscriber attaches its own consumer to that stream; delivery is at least
+once.
+
+**De-duplication.** Every event is published with the header `{MSG_ID_HEADER}` =
+`<video_id>:<event>` (for example `0190d5e4-…:uploaded`), so a producer's retries within the
+duplicate window are stored once: there is at most one event of each type per video. Consumers
+that may still see a redelivery de-duplicate on `event_id` (or on that header).
+
+**Tracing.** The optional header `{TRACE_HEADER}` carries the trace id of the request that
+started the work; services copy it to the events they publish in turn.
+
+**Payload.** UTF-8 JSON. Every event has `schema_version`, `event_id` (a UUIDv7),
+`video_id`, `occurred_at` (RFC 3339, UTC) and `owner`, then the fields of its type.
+Subscribers must ignore fields they do not know: new fields may appear without notice. A
+breaking change (a field removed, renamed or retyped) bumps `schema_version`, currently
+`{SCHEMA_VERSION}`.
+
+**Progress.** `{PROGRESS_PREFIX}.<video_id>` is ephemeral core NATS (not stored, best
+effort): subscribe to it, or to `{PROGRESS_PREFIX}.*`, while a video is being processed.
+"""
+
+
+def _models() -> dict[str, type[BaseModel]]:
+    models: dict[str, type[BaseModel]] = {model.__name__: model for model in EVENT_MODELS.values()}
+    models[Progress.__name__] = Progress
+    return models
+
+
+def _all_fields_required(schema: dict[str, Any]) -> dict[str, Any]:
+    """Mark every property required, here and in ``$defs``.
+
+    Events are serialized with every field (``model_dump_json``), defaults and nulls included,
+    so a subscriber can rely on each one being present; pydantic would leave fields that have
+    defaults out of ``required``.
+    """
+    for sub in [schema, *schema.get("$defs", {}).values()]:
+        if sub.get("properties"):
+            sub["required"] = list(sub["properties"])
+    return schema
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    """A standalone JSON Schema (draft 2020-12) per event model and for Progress, by model name."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for name, model in _models().items():
+        schema = _all_fields_required(model.model_json_schema(mode="serialization"))
+        schemas[name] = {"$schema": JSON_SCHEMA_DIALECT, **schema}
+    return schemas
+
+
+def component_schemas(models: dict[str, type[BaseModel]]) -> dict[str, dict[str, Any]]:
+    """The models' schemas for ``components/schemas``, with ``$defs`` hoisted beside them.
+
+    One pydantic pass over all models names every nested model once and writes each reference
+    as ``#/components/schemas/<Name>`` (``ref_template``), so the refs resolve in the document.
+    """
+    _, top = models_json_schema(
+        [(model, "serialization") for model in models.values()], ref_template=COMPONENT_REF
+    )
+    schemas: dict[str, dict[str, Any]] = top.get("$defs", {})
+    missing = set(models) - set(schemas)
+    if missing:  # pydantic renames a model only when two share a name
+        raise RuntimeError(f"model names are not unique: {sorted(missing)}")
+    for schema in schemas.values():
+        _all_fields_required(schema)
+    return schemas
+
+
+def _headers_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": "EventHeaders",
+        "description": "NATS headers of every vidsage.video.* message.",
+        "properties": {
+            MSG_ID_HEADER: {
+                "type": "string",
+                "description": (
+                    "JetStream de-duplication id, `<video_id>:<event>`: retries of a publish "
+                    "within the duplicate window are stored once."
+                ),
+                "examples": ["0190d5e4-6c1a-7b2e-9f10-3c4d5e6f7a8b:uploaded"],
+            },
+            TRACE_HEADER: {
+                "type": "string",
+                "description": "Trace id of the request that started the work (optional).",
+            },
+        },
+        "required": [MSG_ID_HEADER],
+    }
+
+
+def _summary(model: type[BaseModel]) -> str:
+    return (model.__doc__ or model.__name__).strip().splitlines()[0]
+
+
+def _channel_id(event: EventType) -> str:
+    return f"video{event.value.capitalize()}"
+
+
+def _message_ref(channel: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/channels/{channel}/messages/{name}"}
+
+
+def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
+    for service, events in PRODUCERS.items():
+        for event in events:
+            name = EVENT_MODELS[event].__name__
+            yield (
+                f"{service}Send{name}",
+                {
+                    "action": "send",
+                    "channel": {"$ref": f"#/channels/{_channel_id(event)}"},
+                    "messages": [_message_ref(_channel_id(event), name)],
+                    "summary": f"{service} publishes {event.subject}.",
+                    "tags": [{"name": service}],
+                },
+            )
+    for service in PROGRESS_PRODUCERS:
+        yield (
+            f"{service}SendProgress",
+            {
+                "action": "send",
+                "channel": {"$ref": "#/channels/progress"},
+                "messages": [_message_ref("progress", "Progress")],
+                "summary": f"{service} reports the progress of its stage (core NATS, best effort).",
+                "tags": [{"name": service}],
+            },
+        )
+    for service, spec in CONSUMERS.items():
+        for event in spec.events:
+            name = EVENT_MODELS[event].__name__
+            yield (
+                f"{service}Receive{name}",
+                {
+                    "action": "receive",
+                    "channel": {"$ref": f"#/channels/{_channel_id(event)}"},
+                    "messages": [_message_ref(_channel_id(event), name)],
+                    "summary": f"{service} handles {event.subject}.",
+                    "description": (
+                        f"Durable pull consumer `{spec.durable}` on the stream `VIDSAGE`: explicit ack, "
+                        "`max_ack_pending` = the worker's concurrency, `in_progress` heartbeats during "
+                        "long jobs, a bounded `max_deliver`; a job that exhausts its deliveries marks "
+                        "the video failed (and publishes vidsage.video.failed)."
+                    ),
+                    "tags": [{"name": service}],
+                },
+            )
+    for service in PROGRESS_CONSUMERS:
+        yield (
+            f"{service}ReceiveProgress",
+            {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/progress"},
+                "messages": [_message_ref("progress", "Progress")],
+                "summary": f"{service} relays progress to clients watching the video.",
+                "tags": [{"name": service}],
+            },
+        )
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI 3.0.0 document of the vidsage events."""
+    schemas = component_schemas(_models())
+    schemas["EventHeaders"] = _headers_schema()
+    messages: dict[str, Any] = {}
+    channels: dict[str, Any] = {}
+    for event, model in EVENT_MODELS.items():
+        name = model.__name__
+        messages[name] = {
+            "name": name,
+            "title": f"{event.subject}",
+            "summary": _summary(model),
+            "contentType": "application/json",
+            "headers": {"$ref": "#/components/schemas/EventHeaders"},
+            "payload": {"$ref": COMPONENT_REF.format(model=name)},
+            "correlationId": {"$ref": "#/components/correlationIds/videoId"},
+        }
+        channels[_channel_id(event)] = {
+            "address": event.subject,
+            "title": event.subject,
+            "description": f"{_summary(model)} Stored in the JetStream stream `VIDSAGE`.",
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        }
+    messages["Progress"] = {
+        "name": "Progress",
+        "title": f"{PROGRESS_PREFIX}.{{video_id}}",
+        "summary": _summary(Progress),
+        "contentType": "application/json",
+        "payload": {"$ref": COMPONENT_REF.format(model="Progress")},
+        "correlationId": {"$ref": "#/components/correlationIds/videoId"},
+    }
+    channels["progress"] = {
+        "address": f"{PROGRESS_PREFIX}.{{video_id}}",
+        "title": f"{PROGRESS_PREFIX}.<video_id>",
+        "description": "Ephemeral progress of a video's stages on core NATS: not stored, best effort.",
+        "parameters": {"video_id": {"description": "Id of the video (UUIDv7)."}},
+        "messages": {"Progress": {"$ref": "#/components/messages/Progress"}},
+    }
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "id": "urn:vidsage:events",
+        "info": {
+            "title": "vidsage events",
+            "version": vidsage.__version__,
+            "description": _DESCRIPTION,
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:4222",
+                "protocol": "nats",
+                "description": (
+                    "The nats-server that `make run` starts (nats://127.0.0.1:4222). In a cluster, "
+                    "the NATS service of the Helm release."
+                ),
+            }
+        },
+        "channels": channels,
+        "operations": dict(_operations()),
+        "components": {
+            "schemas": schemas,
+            "messages": messages,
+            "correlationIds": {
+                "videoId": {
+                    "description": "Every message is about one video.",
+                    "location": "$message.payload#/video_id",
+                }
+            },
+        },
+    }
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """The canonical text of a document: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def rendered_files() -> dict[str, str]:
+    """What ``export`` writes: relative POSIX path → text."""
+    files = {ASYNCAPI_FILE: dumps(asyncapi_document())}
+    for name, schema in event_schemas().items():
+        files[f"{EVENTS_DIR}/{name}{SCHEMA_SUFFIX}"] = dumps(schema)
+    return files
+
+
+def _stale(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Schema files in ``DIR/events`` that no model produces any more (a removed or renamed event)."""
+    events = directory / EVENTS_DIR
+    if not events.is_dir():
+        return []
+    return [
+        path for path in sorted(events.glob(f"*{SCHEMA_SUFFIX}")) if f"{EVENTS_DIR}/{path.name}" not in files
+    ]
+
+
+def export_schemas(directory: Path) -> list[Path]:
+    """Write the documents into ``directory`` (and drop stale schema files); returns what was written."""
+    files = rendered_files()
+    written: list[Path] = []
+    for rel, text in files.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode())
+        written.append(path)
+    for path in _stale(directory, files):
+        path.unlink()
+    return written
+
+
+def check_schemas(directory: Path) -> list[str]:
+    """One line per file of ``directory`` that is missing, differs or is stale; empty when in sync."""
+    files = rendered_files()
+    problems: list[str] = []
+    for rel, text in files.items():
+        path = directory / rel
+        if not path.is_file():
+            problems.append(f"missing:   {path}")
+        elif path.read_bytes() != text.encode():
+            problems.append(f"differs:   {path}")
+    problems.extend(f"stale:     {path}" for path in _stale(directory, files))
+    return problems

@@ -1,0 +1,326 @@
+"""JetStream helpers: connect, provision (idempotently), publish with ``Nats-Msg-Id``, and a
+pull-consumer worker loop with explicit ack, heartbeats, bounded redelivery and a terminal
+failure callback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from vidsage.events import Event, EventError, EventType, parse_event
+from vidsage.logging import get_logger
+from vidsage.settings import NatsSettings, WorkerSettings
+
+log = get_logger("vidsage.bus")
+
+TRACE_HEADER = "Vidsage-Trace-Id"
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer owned by one service (the consumer is named after it)."""
+
+    durable: str
+    events: tuple[EventType, ...]
+
+
+# One durable consumer per worker service; the names match the services (STYLE.md).
+CONSUMERS: dict[str, ConsumerSpec] = {
+    "ingest": ConsumerSpec("ingest", (EventType.UPLOADED,)),
+    "transcriber": ConsumerSpec("transcriber", (EventType.INGESTED,)),
+    "indexer": ConsumerSpec("indexer", (EventType.TRANSCRIBED, EventType.DELETED)),
+}
+
+
+async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) -> NATS:
+    """Connect to NATS, retrying the first connection for up to ``wait_s`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        try:
+            return await nats.connect(
+                servers=[s.strip() for s in settings.url.split(",")],
+                name=name,
+                connect_timeout=settings.connect_timeout_s,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+            )
+        except Exception as exc:  # nats raises several unrelated types for "cannot connect"
+            if loop.time() >= deadline:
+                raise ConnectionError(f"cannot connect to NATS at {settings.url}: {exc}") from exc
+            log.warning("nats_connect_retry", url=settings.url, error=str(exc))
+            await asyncio.sleep(1)
+
+
+async def provision_stream(js: JetStreamContext, settings: NatsSettings) -> None:
+    """Create or update the ``VIDSAGE`` stream (limits retention, file storage, 2 min dedup)."""
+    config = api.StreamConfig(
+        name=settings.stream,
+        subjects=["vidsage.video.>"],
+        retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE,
+        max_age=settings.stream_max_age_s,
+        duplicate_window=settings.duplicate_window_s,
+        discard=api.DiscardPolicy.OLD,
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        # The stream exists with another configuration: bring it to this one.
+        await js.update_stream(config)
+
+
+async def provision_kv(
+    js: JetStreamContext, bucket: str, *, history: int = 1, ttl_s: float | None = None
+) -> KeyValue:
+    """Open a KV bucket, creating it on first use."""
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        pass
+    try:
+        return await js.create_key_value(
+            api.KeyValueConfig(bucket=bucket, history=history, ttl=ttl_s, storage=api.StorageType.FILE)
+        )
+    except BadRequestError:
+        # Another process created it between our two calls.
+        return await js.key_value(bucket)
+
+
+def consumer_config(spec: ConsumerSpec, worker: WorkerSettings) -> api.ConsumerConfig:
+    subjects = [event.subject for event in spec.events]
+    return api.ConsumerConfig(
+        durable_name=spec.durable,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_policy=api.AckPolicy.EXPLICIT,
+        ack_wait=worker.ack_wait_s,
+        max_deliver=worker.max_deliver,
+        max_ack_pending=worker.concurrency,
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=subjects if len(subjects) > 1 else None,
+    )
+
+
+async def provision_consumer(
+    js: JetStreamContext, stream: str, spec: ConsumerSpec, worker: WorkerSettings
+) -> api.ConsumerInfo:
+    """Create the durable consumer, or update it to the current settings."""
+    config = consumer_config(spec, worker)
+    try:
+        await js.consumer_info(stream, spec.durable)
+    except NotFoundError:
+        return await js.add_consumer(stream, config)
+    # Creating with a changed config is an update for durable consumers on nats-server ≥ 2.10.
+    return await js.add_consumer(stream, config)
+
+
+async def provision_all(
+    js: JetStreamContext, settings: NatsSettings, workers: dict[str, WorkerSettings]
+) -> None:
+    """Everything a fresh bus needs: the stream, the KV buckets and the worker consumers."""
+    await provision_stream(js, settings)
+    for name, spec in CONSUMERS.items():
+        if name in workers:
+            await provision_consumer(js, settings.stream, spec, workers[name])
+
+
+async def publish_event(js: JetStreamContext, event: Event, *, trace_id: str | None = None) -> api.PubAck:
+    """Publish an event with ``Nats-Msg-Id`` = ``<video_id>:<event>`` so retries are deduplicated.
+
+    The trace id defaults to the one bound in the logging context (the request's, or the one the
+    consumed event carried), so a trace follows a video through every service.
+    """
+    headers = {MSG_ID_HEADER: event.msg_id}
+    trace_id = trace_id or structlog.contextvars.get_contextvars().get("trace_id")
+    if trace_id:
+        headers[TRACE_HEADER] = trace_id
+    return await js.publish(event.subject, event.to_bytes(), headers=headers)
+
+
+class PermanentError(Exception):
+    """A job that can never succeed (bad input): fail the video now instead of retrying."""
+
+
+FailureCallback = Callable[[str, str, int], Awaitable[None]]
+"""Called with (video_id, reason, attempts) when a job has failed for good."""
+
+Handler = Callable[[Event, int], Awaitable[None]]
+"""Called with (event, attempt); attempt counts from 1. Raise to retry, or PermanentError to give up."""
+
+
+class Worker:
+    """A pull-consumer loop: fetch up to the free slots, run jobs concurrently, ack when done.
+
+    - a heartbeat (``in_progress``) every third of ``ack_wait`` keeps long jobs;
+    - a failing job is redelivered after a growing delay until ``max_deliver``; then (or at once
+      on :class:`PermanentError`) ``on_failure`` runs and the message is terminated;
+    - a malformed message is terminated at once (it can never be decoded);
+    - :meth:`run` returns when ``stop`` is set: no more fetching, the jobs in flight finish.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        spec: ConsumerSpec,
+        settings: WorkerSettings,
+        handler: Handler,
+        on_failure: FailureCallback,
+        nc: NATS | None = None,
+    ) -> None:
+        self._js = js
+        self._nc = nc
+        self._stream = stream
+        self._spec = spec
+        self._settings = settings
+        self._handler = handler
+        self._on_failure = on_failure
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self._js.pull_subscribe_bind(self._spec.durable, stream=self._stream)
+        advisories = None
+        if self._nc is not None:
+            # A job whose last delivery was never settled (the worker died, the ack was lost) is
+            # dropped by JetStream with this advisory: fail the video instead of leaving it stuck.
+            advisories = await self._nc.subscribe(
+                f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self._stream}.{self._spec.durable}",
+                cb=self._on_max_deliveries,
+            )
+        log.info("worker_started", consumer=self._spec.durable, concurrency=self._settings.concurrency)
+        try:
+            while not stop.is_set():
+                await self._slots.acquire()
+                free = 1
+                while free < self._settings.concurrency and not self._slots.locked():
+                    await self._slots.acquire()
+                    free += 1
+                if stop.is_set():  # stopped while waiting for a free slot: take no new work
+                    for _ in range(free):
+                        self._slots.release()
+                    break
+                msgs: list[Msg] = []
+                try:
+                    msgs = await sub.fetch(free, timeout=self._settings.fetch_timeout_s)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    pass
+                except Exception as exc:  # bus trouble: keep the loop alive, back off a little
+                    log.warning("fetch_failed", consumer=self._spec.durable, error=str(exc))
+                    await asyncio.sleep(1)
+                for _ in range(free - len(msgs)):
+                    self._slots.release()
+                for msg in msgs:
+                    task = asyncio.create_task(self._process(msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            if self._tasks:
+                log.info("worker_draining", consumer=self._spec.durable, in_flight=len(self._tasks))
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+                if advisories is not None:
+                    await advisories.unsubscribe()
+            log.info("worker_stopped", consumer=self._spec.durable, processed=self.processed)
+
+    async def _on_max_deliveries(self, advisory: Msg) -> None:
+        try:
+            info = json.loads(advisory.data)
+            raw = await self._js.get_msg(self._stream, int(info["stream_seq"]))
+            video_id = json.loads(raw.data or b"{}").get("video_id")
+            deliveries = int(info.get("deliveries", self._settings.max_deliver))
+        except Exception as exc:  # the message may be gone (max age) or not JSON: nothing to fail
+            log.warning("max_deliveries_advisory_unusable", error=str(exc))
+            return
+        if isinstance(video_id, str) and video_id:
+            log.error("job_abandoned_deliveries_exhausted", video_id=video_id, deliveries=deliveries)
+            try:
+                await self._on_failure(video_id, f"no result after {deliveries} deliveries", deliveries)
+            except Exception as exc:
+                log.error("failure_record_failed", video_id=video_id, error=str(exc))
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        interval = max(self._settings.ack_wait_s / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _process(self, msg: Msg) -> None:
+        try:
+            attempt = msg.metadata.num_delivered or 1
+            try:
+                event = parse_event(msg.subject, msg.data)
+            except EventError as exc:
+                log.error("event_malformed", subject=msg.subject, error=str(exc), attempt=attempt)
+                await self._fail_malformed(msg, str(exc), attempt)
+                return
+            bound = {"video_id": event.video_id, "event_type": event.type.value, "attempt": attempt}
+            # Each job runs in its own task, so this binding stays with this message.
+            structlog.contextvars.bind_contextvars(
+                trace_id=(msg.headers or {}).get(TRACE_HEADER) or event.event_id
+            )
+            heartbeat = asyncio.create_task(self._heartbeat(msg))
+            try:
+                await self._handler(event, attempt)
+            except PermanentError as exc:
+                log.warning("job_failed_permanently", reason=str(exc), **bound)
+                await self._give_up(msg, event, str(exc), attempt)
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if attempt >= self._settings.max_deliver:
+                    log.error("job_failed_deliveries_exhausted", reason=reason, **bound)
+                    await self._give_up(msg, event, reason, attempt)
+                else:
+                    delay = self._settings.backoff_s * attempt
+                    log.warning("job_failed_will_retry", reason=reason, retry_in_s=delay, **bound)
+                    await msg.nak(delay=delay)
+            else:
+                await msg.ack()
+                self.processed += 1
+                log.info("job_done", **bound)
+            finally:
+                heartbeat.cancel()
+        except Exception as exc:  # ack/nak failed (bus gone): the message will be redelivered
+            log.error("job_settle_failed", error=str(exc))
+        finally:
+            self._slots.release()
+
+    async def _give_up(self, msg: Msg, event: Event, reason: str, attempt: int) -> None:
+        try:
+            await self._on_failure(event.video_id, reason, attempt)
+        except Exception as exc:
+            # Could not record the failure (catalog down): let JetStream redeliver if it still may.
+            log.error("failure_record_failed", video_id=event.video_id, error=str(exc))
+            await msg.nak(delay=self._settings.backoff_s)
+            return
+        await msg.term()
+
+    async def _fail_malformed(self, msg: Msg, reason: str, attempt: int) -> None:
+        """Terminate a message that cannot be decoded; if it names a video, that video fails."""
+        await msg.term()
+        try:
+            video_id = json.loads(msg.data).get("video_id")
+        except (ValueError, AttributeError):
+            video_id = None
+        if isinstance(video_id, str) and video_id:
+            try:
+                await self._on_failure(video_id, f"malformed event: {reason}", attempt)
+            except Exception as exc:
+                log.error("failure_record_failed", video_id=video_id, error=str(exc))

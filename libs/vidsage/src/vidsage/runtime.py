@@ -1,0 +1,171 @@
+"""What every service does at startup and shutdown: settings → logging → resources → serve.
+
+:func:`open_runtime` opens NATS (and provisions the stream, the KV buckets and this service's
+own consumer), S3 (creating the bucket if needed) and the catalog, and closes them in reverse
+order. :func:`service_main` wraps a service body with signal handling: SIGTERM or SIGINT set
+``stop``; the body stops taking work, finishes what it holds and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from vidsage.bus import (
+    CONSUMERS,
+    Handler,
+    Worker,
+    connect,
+    provision_consumer,
+    provision_kv,
+    provision_stream,
+    publish_event,
+)
+from vidsage.cache import Cache
+from vidsage.catalog import Catalog
+from vidsage.events import VideoFailed
+from vidsage.logging import get_logger, setup_logging
+from vidsage.settings import Settings, WorkerSettings
+from vidsage.storage import Storage, StorageUnavailable
+
+log = get_logger("vidsage.runtime")
+
+
+@dataclass
+class Runtime:
+    """The resources of one service process."""
+
+    name: str
+    settings: Settings
+    nc: NATS
+    js: JetStreamContext
+    storage: Storage
+    catalog: Catalog
+    cache: Cache
+    stop: asyncio.Event
+
+    async def fail_video(self, video_id: str, stage: str, reason: str, attempts: int) -> None:
+        """Mark the video failed at ``stage`` and publish ``vidsage.video.failed``.
+
+        Idempotent: a second call changes nothing and re-publishes the same event (JetStream drops
+        the duplicate), so a publish lost after the record changed is made up on retry. A stage that
+        is already done is never failed.
+        """
+        record, changed = await self.catalog.update(video_id, lambda r: r.fail(stage, reason, attempts))
+        if record is None:
+            return
+        if not changed:
+            if record.error is None or record.error.stage != stage:
+                return
+            reason, attempts = record.error.reason, record.stages[stage].attempts
+        await publish_event(
+            self.js,
+            VideoFailed(video_id=video_id, owner=record.owner, stage=stage, reason=reason, attempts=attempts),
+        )
+        log.warning("video_failed", video_id=video_id, stage=stage, reason=reason, attempts=attempts)
+
+
+async def _ensure_bucket(storage: Storage, wait_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        try:
+            await storage.ensure_bucket()
+            return
+        except StorageUnavailable as exc:
+            if loop.time() >= deadline:
+                raise
+            log.warning("s3_not_ready_retry", endpoint=storage.settings.endpoint, error=str(exc))
+            await asyncio.sleep(1)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    name: str,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    worker: WorkerSettings | None = None,
+    wait_s: float = 30.0,
+) -> AsyncIterator[Runtime]:
+    """Open NATS, S3, catalog and cache for service ``name``; close them in reverse order."""
+    nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
+    try:
+        js = nc.jetstream(timeout=settings.nats.request_timeout_s)
+        await provision_stream(js, settings.nats)
+        videos = await provision_kv(js, settings.nats.videos_bucket, history=8)
+        cache_kv = await provision_kv(js, settings.nats.cache_bucket, ttl_s=settings.cache.ttl_s)
+        if worker is not None:
+            await provision_consumer(js, settings.nats.stream, CONSUMERS[name], worker)
+        storage = Storage(settings.s3)
+        try:
+            await _ensure_bucket(storage, wait_s)
+            cache = Cache(nc, cache_kv, lru_size=settings.cache.lru_size, lru_ttl_s=settings.cache.lru_ttl_s)
+            await cache.start()
+            try:
+                yield Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop)
+            finally:
+                await cache.close()
+        finally:
+            storage.close()
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.drain()
+
+
+def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> int:
+    """Run a service: settings (validated) → logging → ``body(settings, stop)`` until a signal."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"vidsage-{name}: invalid settings (VIDSAGE_* environment):\n{exc}\n")
+        return 2
+    setup_logging(settings.log_level, settings.log_format, service=name)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await body(settings, stop)
+
+    try:
+        asyncio.run(run())
+    except (ConnectionError, StorageUnavailable) as exc:
+        log.error("startup_failed", error=str(exc))
+        return 1
+    return 0
+
+
+async def run_worker(rt: Runtime, stage: str, handler: Handler, worker: WorkerSettings) -> None:
+    """Run this service's pull consumer until ``rt.stop``; exhausted jobs fail the video at ``stage``."""
+
+    async def on_failure(video_id: str, reason: str, attempts: int) -> None:
+        await rt.fail_video(video_id, stage, reason, attempts)
+
+    await Worker(
+        rt.js,
+        stream=rt.settings.nats.stream,
+        spec=CONSUMERS[rt.name],
+        settings=worker,
+        handler=handler,
+        on_failure=on_failure,
+        nc=rt.nc,
+    ).run(rt.stop)
+
+
+async def wait_not_implemented(rt: Runtime, what: str) -> None:
+    """Keep a service that has no work of its own yet connected, so ``make run`` shows all five.
+
+    Its consumer (if any) is provisioned, so the events it will handle wait for it in JetStream.
+    """
+    log.warning("not_implemented_yet", service=rt.name, detail=what)
+    await rt.stop.wait()

@@ -1,0 +1,83 @@
+"""Real servers for integration tests: nats-server (JetStream) and rclone's S3 server on free
+loopback ports, started by the same code as ``make run``.
+
+- ``s3_server`` lives for the session; each test gets its own bucket through ``settings``.
+- ``nats_server`` is fresh for every test (JetStream state is per test), since the stream's
+  subjects are fixed by the contract and two streams cannot share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from vidsage.bus import connect
+from vidsage.devrun import NatsServer, S3Server, free_port, start_nats, start_s3
+from vidsage.ids import new_id
+from vidsage.runtime import Runtime, open_runtime
+from vidsage.settings import Settings
+
+ACCESS_KEY = "test-access"
+SECRET_KEY = "test-secret-key"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    state = tmp_path_factory.mktemp("s3")
+    server = start_s3(state, "127.0.0.1", free_port(), ACCESS_KEY, SECRET_KEY, sink=io.StringIO())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = start_nats(tmp_path / "nats-state", "127.0.0.1", free_port(), free_port(), sink=io.StringIO())
+    yield server
+    server.stop()
+
+
+def make_settings(nats_url: str, s3_endpoint: str, **overrides: object) -> Settings:
+    env = {
+        "nats": {"url": nats_url},
+        "s3": {
+            "endpoint": s3_endpoint,
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
+            "bucket": f"t-{new_id()[-12:]}",
+            "retries": 0,
+            "timeout_s": 3,
+        },
+        "log_format": "console",
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(env.get(key), dict):
+            env[key] = {**env[key], **value}  # type: ignore[dict-item]
+        else:
+            env[key] = value
+    return Settings(_env_file=None, **env)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(nats_server: NatsServer, s3_server: S3Server) -> Settings:
+    return make_settings(nats_server.url, s3_server.endpoint)
+
+
+@pytest.fixture
+async def nc(settings: Settings) -> AsyncIterator[NATS]:
+    client = await connect(settings.nats, "test", wait_s=5)
+    yield client
+    with contextlib.suppress(Exception):
+        await client.drain()
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """A gateway-like runtime (no consumer) over the test servers."""
+    async with open_runtime("gateway", settings, asyncio.Event(), wait_s=5) as rt:
+        yield rt

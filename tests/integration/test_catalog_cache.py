@@ -1,0 +1,201 @@
+"""vidsage.catalog and vidsage.cache against a real nats-server (JetStream KV)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from vidsage.cache import Cache, video_prefix
+from vidsage.catalog import VideoRecord
+from vidsage.ids import new_id
+from vidsage.runtime import Runtime
+from vidsage.settings import Settings
+
+
+def record(video_id: str | None = None, **fields: object) -> VideoRecord:
+    base: dict[str, object] = {
+        "id": video_id or new_id(),
+        "owner": "alice",
+        "filename": "holiday.mp4",
+        "size": 4096,
+        "mime": "video/mp4",
+        "format": "mp4",
+        "duration_s": 12.5,
+    }
+    return VideoRecord.model_validate({**base, **fields})
+
+
+# -- catalog ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+async def test_create_get_delete(runtime: Runtime) -> None:
+    catalog = runtime.catalog
+    rec = record()
+    revision = await catalog.create(rec)
+    assert revision >= 1
+    got = await catalog.get_entry(rec.id)
+    assert got == (rec, revision)
+
+    with pytest.raises(KeyWrongLastSequenceError):
+        await catalog.create(record(rec.id, filename="other.mp4"))
+    assert (await catalog.get(rec.id)) == rec  # the first one is untouched
+
+    assert await catalog.get(new_id()) is None  # well-formed but unknown
+    for bad in ("", "not-an-id", "../etc/passwd", "video.*", rec.id.upper(), rec.id + "x"):
+        assert await catalog.get(bad) is None, bad
+
+    assert await catalog.delete(rec.id) is True
+    assert await catalog.get(rec.id) is None
+    assert await catalog.delete(rec.id) is False
+    assert await catalog.ids() == []
+    assert await catalog.update(rec.id, lambda r: r.model_copy(update={"size": 1})) == (None, False)
+
+
+@pytest.mark.timeout(30)
+async def test_concurrent_updates_lose_nothing(runtime: Runtime) -> None:
+    catalog = runtime.catalog
+    rec = record()
+    await catalog.create(rec)
+    calls = 0
+
+    def add(i: int) -> Callable[[VideoRecord], VideoRecord]:
+        def change(r: VideoRecord) -> VideoRecord:
+            nonlocal calls
+            calls += 1
+            return r.model_copy(update={"objects": {**r.objects, f"k{i:02d}": f"value-{i}"}})
+
+        return change
+
+    results = await asyncio.gather(*(catalog.update(rec.id, add(i)) for i in range(20)))
+    assert all(changed for _, changed in results)
+    final = await catalog.get(rec.id)
+    assert final is not None
+    assert final.objects == {f"k{i:02d}": f"value-{i}" for i in range(20)}
+    assert calls >= 20
+    # Untouched fields survived every read-modify-write.
+    assert (final.owner, final.filename, final.size) == (rec.owner, rec.filename, rec.size)
+
+    # A change that returns None leaves the record (and its revision) alone.
+    _, revision = await catalog.get_entry(rec.id) or (None, -1)
+    assert await catalog.update(rec.id, lambda r: None) == (final, False)
+    assert (await catalog.get_entry(rec.id)) == (final, revision)
+
+
+@pytest.mark.timeout(30)
+async def test_list_pages_newest_first(runtime: Runtime) -> None:
+    catalog = runtime.catalog
+    ids = [new_id() for _ in range(7)]
+    assert ids == sorted(ids)  # time-sortable
+    for video_id in ids:
+        await catalog.create(record(video_id))
+
+    pages: list[list[str]] = []
+    cursors: list[str | None] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = await catalog.list(limit=3, cursor=cursor)
+        pages.append([r.id for r in page])
+        cursors.append(cursor)
+        if cursor is None:
+            break
+        assert len(pages) < 5, "the cursors do not end"
+    assert [len(p) for p in pages] == [3, 3, 1]
+    flat = [i for p in pages for i in p]
+    assert flat == list(reversed(ids))  # newest first, each once
+    assert cursors == [pages[0][-1], pages[1][-1], None]
+
+    exact, end = await catalog.list(limit=7)
+    assert [r.id for r in exact] == list(reversed(ids))
+    assert end is None
+    empty, end = await catalog.list(limit=3, cursor=ids[0])
+    assert (empty, end) == ([], None)
+
+
+# -- cache ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def other_cache(nc: NATS, settings: Settings) -> AsyncIterator[Cache]:
+    """A second cache, as another process would have it: its own connection and LRU, the same KV."""
+    kv = await nc.jetstream().key_value(settings.nats.cache_bucket)
+    cache = Cache(nc, kv, lru_size=settings.cache.lru_size, lru_ttl_s=settings.cache.lru_ttl_s)
+    await cache.start()
+    yield cache
+    await cache.close()
+
+
+@pytest.mark.timeout(30)
+async def test_cache_loads_once_and_is_shared_through_kv(
+    runtime: Runtime, other_cache: Cache, settings: Settings
+) -> None:
+    cache = runtime.cache
+    key = f"video.{new_id()}.transcript"
+    loads = 0
+
+    async def loader() -> dict[str, object]:
+        nonlocal loads
+        loads += 1
+        return {"segments": [{"start": 0.0, "text": "hello"}], "n": loads}
+
+    first = await cache.get_or_load(key, loader)
+    second = await cache.get_or_load(key, loader)
+    assert first == second == {"segments": [{"start": 0.0, "text": "hello"}], "n": 1}
+    assert loads == 1
+    assert (cache.hits, cache.misses) == (1, 1)
+
+    async def must_not_load() -> None:
+        raise AssertionError("the other instance should find the value in KV")
+
+    assert other_cache.lru.get(key) is None
+    assert await other_cache.get_or_load(key, must_not_load) == first
+    assert (other_cache.hits, other_cache.misses) == (1, 0)
+    assert other_cache.lru.get(key) is not None  # now in its LRU too
+
+    async def nothing() -> None:
+        return None
+
+    none_key = f"video.{new_id()}.missing"
+    assert await cache.get_or_load(none_key, nothing) is None
+    assert await cache.get(none_key) is None  # a None result is not stored
+
+    kv_stream = await runtime.js.stream_info(f"KV_{settings.nats.cache_bucket}")
+    assert kv_stream.config.max_age == pytest.approx(settings.cache.ttl_s)
+    assert settings.cache.ttl_s == 24 * 3600
+
+
+@pytest.mark.timeout(30)
+async def test_invalidate_prefix_clears_kv_and_every_lru(runtime: Runtime, other_cache: Cache) -> None:
+    cache = runtime.cache
+    doomed_vid, kept_vid = new_id(), new_id()
+    doomed = [f"video.{doomed_vid}.transcript", f"video.{doomed_vid}.search.abc"]
+    kept = [f"video.{kept_vid}.transcript"]
+    for i, key in enumerate(doomed + kept):
+        await cache.set(key, {"i": i})
+    for key in doomed + kept:  # warm the other instance's LRU from KV
+        assert await other_cache.get(key) is not None
+        assert other_cache.lru.get(key) is not None
+
+    await cache.invalidate_prefix(video_prefix(doomed_vid))
+
+    for key in doomed:
+        assert cache.lru.get(key) is None
+        with pytest.raises(KeyNotFoundError):
+            await cache._kv.get(key)
+    deadline = time.monotonic() + 3
+    while any(other_cache.lru.get(key) is not None for key in doomed):
+        assert time.monotonic() < deadline, "the other instance kept its LRU copies"
+        await asyncio.sleep(0.02)
+    for key in doomed:
+        assert await other_cache.get(key) is None
+
+    # The other video is untouched, in KV and in both LRUs.
+    assert (await cache._kv.get(kept[0])).value == b'{"i":2}'
+    assert other_cache.lru.get(kept[0]) == b'{"i":2}'
+    assert await cache.get(kept[0]) == {"i": 2}
+    assert await other_cache.get(kept[0]) == {"i": 2}
