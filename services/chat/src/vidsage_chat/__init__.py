@@ -1,0 +1,1 @@
+"""vidsage chat: grounded chat answers with citations."""

@@ -1,0 +1,1 @@
+"""vidsage gateway: the public REST API (upload, list, stream, delete, thumbnail, status)."""

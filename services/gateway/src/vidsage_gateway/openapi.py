@@ -1,0 +1,252 @@
+"""The OpenAPI 3.1 document of the gateway, built from the same models the responses use."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from vidsage import __version__
+from vidsage.catalog import VideoRecord
+
+REF = "#/components/schemas/{model}"
+
+
+def _schemas() -> dict[str, Any]:
+    record = VideoRecord.model_json_schema(ref_template=REF, mode="serialization")
+    defs = record.pop("$defs", {})
+    record["properties"]["links"] = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("self", "stream", "thumbnail")},
+        "required": ["self", "stream", "thumbnail"],
+    }
+    record["required"] = [*record.get("required", []), "links"]
+    return {
+        **defs,
+        "VideoRecord": record,
+        "VideoPage": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": REF.format(model="VideoRecord")}},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page.",
+                },
+            },
+            "required": ["items", "next_cursor"],
+        },
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "status": {"type": "string", "description": "Video status, for not_ready."},
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                    "required": ["code", "message"],
+                }
+            },
+            "required": ["error"],
+        },
+        "Health": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["ok"]},
+                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "required": ["status"],
+        },
+    }
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=ref)}}},
+    }
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Bad request (missing `file`, empty file, malformed body or parameters)",
+        404: "Unknown video id",
+        409: "Not ready yet (`not_ready`, with the current status)",
+        413: "Upload larger than the limit (`too_large`)",
+        415: "Not an MP4, MOV or AVI file, decided by content (`unsupported_type`)",
+        416: "Range outside the video (`range_not_satisfiable`), with `Content-Range: bytes */size`",
+        422: "Too long (`too_long`, with the measured duration), undecodable or truncated",
+        503: "A dependency (object storage, bus) is unavailable",
+    }
+    return {str(c): _json("Error", text[c]) for c in codes}
+
+
+VIDEO_ID = {
+    "name": "video_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+    "description": "Video id (UUIDv7).",
+}
+
+_RANGE_HEADERS = {
+    "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+    "ETag": {"schema": {"type": "string"}},
+    "Content-Length": {"schema": {"type": "integer"}},
+}
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
+    video_types = {
+        m: {"schema": {"type": "string", "contentMediaType": m}}
+        for m in ("video/mp4", "video/quicktime", "video/x-msvideo")
+    }
+    stream_params = [
+        VIDEO_ID,
+        {
+            "name": "Range",
+            "in": "header",
+            "schema": {"type": "string", "example": "bytes=0-1023"},
+            "description": "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`.",
+        },
+        {
+            "name": "If-Range",
+            "in": "header",
+            "schema": {"type": "string"},
+            "description": "ETag or date; a stale value sends the whole video with 200.",
+        },
+    ]
+    stream_responses = {
+        "200": {"description": "The whole video", "headers": _RANGE_HEADERS, "content": video_types},
+        "206": {
+            "description": "The requested range, with `Content-Range`",
+            "headers": {**_RANGE_HEADERS, "Content-Range": {"schema": {"type": "string"}}},
+            "content": video_types,
+        },
+        "304": {"description": "Not modified (If-None-Match)"},
+        **_errors(404, 416, 503),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "vidsage gateway",
+            "version": __version__,
+            "description": "Upload short videos (MP4, MOV, AVI; at most 100 MiB and 180 s), stream them "
+            "back with byte ranges, follow their processing. Every error is "
+            '`{"error": {"code", "message"}}`.',
+        },
+        "paths": {
+            "/api/videos/upload": {
+                "post": {
+                    "operationId": "uploadVideo",
+                    "summary": "Upload a video (multipart field `file`), streamed and validated",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "file": {
+                                            "type": "string",
+                                            "contentMediaType": "application/octet-stream",
+                                        }
+                                    },
+                                    "required": ["file"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("VideoRecord", "Stored; processing starts"),
+                        **_errors(400, 413, 415, 422, 503),
+                    },
+                }
+            },
+            "/api/videos": {
+                "get": {
+                    "operationId": "listVideos",
+                    "summary": "List videos, newest first",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": _json("VideoPage", "A page of videos"), **_errors(400, 503)},
+                }
+            },
+            "/api/videos/{video_id}": {
+                "get": {
+                    "operationId": "streamVideo",
+                    "summary": "Stream the video (byte ranges)",
+                    "parameters": stream_params,
+                    "responses": stream_responses,
+                },
+                "head": {
+                    "operationId": "headVideo",
+                    "summary": "Headers of the video stream",
+                    "parameters": stream_params,
+                    "responses": stream_responses,
+                },
+                "delete": {
+                    "operationId": "deleteVideo",
+                    "summary": "Delete the video, its objects and record; emits vidsage.video.deleted",
+                    "parameters": [VIDEO_ID],
+                    "responses": {"204": {"description": "Deleted"}, **_errors(404, 503)},
+                },
+            },
+            "/api/videos/{video_id}/thumbnail": {
+                "get": {
+                    "operationId": "getThumbnail",
+                    "summary": "JPEG thumbnail of a representative frame",
+                    "parameters": [VIDEO_ID],
+                    "responses": {
+                        "200": {"description": "JPEG", "content": {"image/jpeg": binary}},
+                        "304": {"description": "Not modified"},
+                        **_errors(404, 409, 503),
+                    },
+                }
+            },
+            "/api/videos/{video_id}/status": {
+                "get": {
+                    "operationId": "getStatus",
+                    "summary": "The record with per-stage state and progress",
+                    "parameters": [VIDEO_ID],
+                    "responses": {"200": _json("VideoRecord", "The video record"), **_errors(404, 503)},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Liveness",
+                    "responses": {"200": _json("Health", "Alive")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "summary": "Readiness: NATS and S3",
+                    "responses": {"200": _json("Health", "Ready"), **_errors(503)},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {"schemas": _schemas()},
+    }

@@ -1,0 +1,200 @@
+"""Video endpoints: list, stream (ranges), delete (cascade), thumbnail, status."""
+
+from __future__ import annotations
+
+import contextlib
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from vidsage.bus import publish_event
+from vidsage.cache import video_prefix
+from vidsage.catalog import Status, VideoRecord, status_rank
+from vidsage.events import VideoDeleted
+from vidsage.logging import get_logger
+from vidsage.runtime import Runtime
+from vidsage.storage import ObjectInfo, StorageUnavailable
+from vidsage_gateway.errors import ApiError, not_found
+from vidsage_gateway.keys import RUNTIME
+from vidsage_gateway.ranges import RangeNotSatisfiable, if_range_matches, parse_range
+
+log = get_logger("vidsage.gateway.videos")
+
+
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+async def _record(request: web.Request) -> VideoRecord:
+    record = await _runtime(request).catalog.get(request.match_info["video_id"])
+    if record is None:
+        raise not_found()
+    return record
+
+
+def record_json(record: VideoRecord) -> dict[str, Any]:
+    data = record.model_dump(mode="json")
+    data["links"] = {
+        "self": f"/api/videos/{record.id}/status",
+        "stream": f"/api/videos/{record.id}",
+        "thumbnail": f"/api/videos/{record.id}/thumbnail",
+    }
+    return data
+
+
+async def list_videos(request: web.Request) -> web.Response:
+    rt = _runtime(request)
+    try:
+        limit = int(request.query.get("limit", rt.settings.gateway.page_size))
+    except ValueError:
+        raise ApiError(400, "bad_request", "limit must be an integer") from None
+    if not 1 <= limit <= 200:
+        raise ApiError(400, "bad_request", "limit must be between 1 and 200")
+    records, cursor = await rt.catalog.list(limit=limit, cursor=request.query.get("cursor") or None)
+    return web.json_response({"items": [record_json(r) for r in records], "next_cursor": cursor})
+
+
+async def video_status(request: web.Request) -> web.Response:
+    return web.json_response(record_json(await _record(request)))
+
+
+async def _object_info(rt: Runtime, video_id: str, kind: str, key: str) -> ObjectInfo | None:
+    """Object metadata through the shared cache (24 h TTL); deletes invalidate it."""
+
+    async def load() -> dict[str, Any] | None:
+        info = await rt.storage.stat(key)
+        return info.to_dict() if info else None
+
+    try:
+        data = await rt.cache.get_or_load(f"{video_prefix(video_id)}{kind}", load)
+    except StorageUnavailable as exc:
+        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    return ObjectInfo.from_dict(data) if data else None
+
+
+async def _serve_object(
+    request: web.Request, info: ObjectInfo, *, content_type: str, filename: str | None = None
+) -> web.StreamResponse:
+    rt = _runtime(request)
+    etag = f'"{info.etag}"'
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Content-Type": content_type,
+        "Cache-Control": "private, max-age=86400",
+    }
+    last_modified = format_datetime(info.last_modified, usegmt=True) if info.last_modified else None
+    if last_modified:
+        headers["Last-Modified"] = last_modified
+    if filename:
+        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(filename)}"
+
+    if_none_match = request.headers.get("If-None-Match")
+    if (if_none_match and etag in [t.strip() for t in if_none_match.split(",")]) or if_none_match == "*":
+        return web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
+
+    size = info.size
+    byte_range = None
+    if if_range_matches(request.headers.get("If-Range"), etag, last_modified):
+        try:
+            byte_range = parse_range(request.headers.get("Range"), size)
+        except RangeNotSatisfiable:
+            raise ApiError(
+                416,
+                "range_not_satisfiable",
+                f"the range lies outside the {size} bytes of the video",
+                headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
+            ) from None
+    if byte_range is None:
+        status, offset, length = 200, 0, size
+    else:
+        status, offset, length = 206, byte_range.start, byte_range.length
+        headers["Content-Range"] = byte_range.content_range(size)
+
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    if request.method == "HEAD" or length == 0:
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    chunks = rt.storage.iter_range(
+        info.key, offset, length, chunk_size=rt.settings.gateway.stream_chunk_bytes
+    )
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except StorageUnavailable as exc:
+        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+    except (ConnectionResetError, StorageUnavailable) as exc:
+        # The client went away, or the store failed mid-body: the status is sent; cut the body.
+        log.info("stream_interrupted", key=info.key, error=str(exc))
+        with contextlib.suppress(Exception):
+            await chunks.aclose()
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
+
+
+async def stream_video(request: web.Request) -> web.StreamResponse:
+    rt = _runtime(request)
+    record = await _record(request)
+    key = record.objects.get("source")
+    info = await _object_info(rt, record.id, "source", key) if key else None
+    if info is None:
+        raise not_found()
+    return await _serve_object(request, info, content_type=record.mime, filename=record.filename)
+
+
+async def thumbnail(request: web.Request) -> web.StreamResponse:
+    rt = _runtime(request)
+    record = await _record(request)
+    key = record.objects.get("thumbnail")
+    if key is None:
+        if record.status is Status.FAILED or status_rank(record.status) >= status_rank(Status.INGESTED):
+            raise ApiError(
+                404, "no_thumbnail", "this video has no thumbnail", extra={"status": record.status.value}
+            )
+        raise ApiError(
+            409,
+            "not_ready",
+            f"the thumbnail is not made yet (status: {record.status.value})",
+            extra={"status": record.status.value},
+        )
+    info = await _object_info(rt, record.id, "thumbnail", key)
+    if info is None:
+        raise not_found("thumbnail")
+    return await _serve_object(request, info, content_type="image/jpeg")
+
+
+async def delete_video(request: web.Request) -> web.Response:
+    """Objects, then the record, then a second sweep of the objects (a worker that wrote an
+    artifact before the record went away is caught by it; one that writes later sees no record and
+    removes its own), the cache, and finally ``vidsage.video.deleted`` for the other services."""
+    rt = _runtime(request)
+    record = await _record(request)
+    prefix = f"videos/{record.id}/"
+    try:
+        removed = await rt.storage.delete_prefix(prefix)
+        if not await rt.catalog.delete(record.id):
+            raise not_found()
+        removed += await rt.storage.delete_prefix(prefix)
+    except StorageUnavailable as exc:
+        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    await rt.cache.invalidate_prefix(video_prefix(record.id))
+    try:
+        await publish_event(rt.js, VideoDeleted(video_id=record.id, owner=record.owner, prefix=prefix))
+    except Exception as exc:
+        # The video is gone for the API; subscribers miss the event. Say so loudly.
+        log.error("deleted_event_not_published", video_id=record.id, error=str(exc))
+    log.info("video_deleted", video_id=record.id, objects=removed)
+    return web.Response(status=204)

@@ -1,0 +1,1 @@
+"""vidsage indexer: embeddings, vector store and search."""

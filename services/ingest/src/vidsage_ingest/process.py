@@ -1,0 +1,32 @@
+"""The blocking media work of one video, run in an executor: probe, thumbnail, audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidsage.media import ProbeResult, VideoFormat, extract_audio, make_thumbnail, probe
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    probe: ProbeResult
+    thumbnail: Path
+    thumbnail_size: tuple[int, int]
+    audio: Path | None
+    audio_duration_s: float | None
+
+
+def process_video(
+    source: Path, fmt: VideoFormat, work: Path, *, thumbnail_width: int, sample_rate: int
+) -> IngestResult:
+    """Probe ``source`` (FFmpeg limited to local files), write ``thumbnail.jpg`` and ``audio.wav``
+    into ``work``. Raises :class:`vidsage.media.MediaError` for files that cannot be processed."""
+    info = probe(source, fmt)
+    thumb = work / "thumbnail.jpg"
+    size = make_thumbnail(source, fmt, thumb, max_width=thumbnail_width)
+    audio: Path | None = work / "audio.wav"
+    audio_s = extract_audio(source, fmt, audio, sample_rate=sample_rate)
+    if audio_s is None:
+        audio = None
+    return IngestResult(info, thumb, size, audio, audio_s)

@@ -1,0 +1,1 @@
+"""vidsage transcriber: faster-whisper transcripts of every ingested video."""
