@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from vidsage.devrun import free_port
+from vidsage.runtime import Runtime
 from vidsage.settings import MiB, Settings
-from vidsage.storage import Storage, StorageUnavailable
+from vidsage.storage import ObjectNotFound, Storage, StorageUnavailable
 
 PART = 5 * MiB
 
@@ -227,3 +228,10 @@ async def test_ensure_bucket_is_idempotent(settings: Settings) -> None:
         assert buckets.count(settings.s3.bucket) == 1
     finally:
         store.close()
+
+
+async def test_missing_keys_are_not_found_not_unavailable(runtime: Runtime) -> None:
+    """A GET of a missing key is ObjectNotFound (rclone's error body is not S3 XML)."""
+    with pytest.raises(ObjectNotFound):
+        await runtime.storage.get_bytes("videos/none/source.mp4")
+    assert await runtime.storage.stat("videos/none/source.mp4") is None

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
-from minio.error import MinioException, S3Error
+from minio.error import InvalidResponseError, MinioException, S3Error
 
 from vidsage.settings import S3Settings
 
@@ -77,6 +77,13 @@ def _translate(exc: BaseException) -> BaseException:
         if exc.code in _NOT_FOUND:
             return ObjectNotFound(exc.message or exc.code)
         return StorageError(f"S3 error {exc.code}: {exc.message}")
+    if isinstance(exc, InvalidResponseError):
+        # Some servers (rclone among them) send error bodies the SDK cannot parse: go by status.
+        status = exc.__reduce__()[1][0]
+        if status == 404:
+            return ObjectNotFound(f"not found (HTTP {status})")
+        if isinstance(status, int) and status < 500:
+            return StorageError(f"S3 request refused (HTTP {status})")
     if isinstance(exc, MinioException | urllib3.exceptions.HTTPError | OSError):
         return StorageUnavailable(f"S3 endpoint unavailable: {exc}")
     return exc

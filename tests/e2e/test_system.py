@@ -1,0 +1,156 @@
+"""End to end: the whole system started the way ``make run`` starts it (real nats-server, real
+S3 server, five service processes), driven over HTTP only."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+from PIL import Image
+
+from media_fixtures import make_video
+from vidsage.devrun import DevConfig, DevSystem, free_port
+from vidsage.media import thumbnail_size
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
+    state = tmp_path_factory.mktemp("vidsage-state")
+    config = DevConfig(
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        s3_port=free_port(),
+        gateway_port=free_port(),
+        state_dir=state,
+        extra_env={"VIDSAGE_LOG_FORMAT": "json"},
+    )
+    dev = DevSystem(config, sink=io.StringIO())
+    dev.start()
+    pids = [p.pid for p in dev.processes()]
+    assert len(pids) == 7  # nats, s3 and five services
+    yield dev
+    dev.stop()
+    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10)
+    assert not alive, f"processes left after stop: {alive}"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    return {
+        "mp4": make_video(d / "a.mp4", "mp4", duration_s=4.0, width=1280, height=720, black_first_s=1.0),
+        "mov": make_video(d / "b.mov", "mov", duration_s=3.0, width=480, height=360),
+        "avi": make_video(d / "c.avi", "avi", duration_s=3.0, width=320, height=240, audio=False),
+    }
+
+
+@pytest.fixture
+async def http(system: DevSystem) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield session, system.gateway_url
+
+
+async def upload(session: aiohttp.ClientSession, base: str, path: Path) -> tuple[int, Any]:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("file", path.read_bytes(), filename=path.name, content_type="application/octet-stream")
+    async with session.post(f"{base}/api/videos/upload", data=form) as resp:
+        return resp.status, await resp.json()
+
+
+async def wait_for_status(
+    session: aiohttp.ClientSession, base: str, video_id: str, want: str
+) -> dict[str, Any]:
+    for _ in range(300):
+        async with session.get(f"{base}/api/videos/{video_id}/status") as resp:
+            body = await resp.json()
+        if body["status"] in (want, "failed"):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"status stuck at {body['status']}")
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("kind", "size"), [("mp4", (1280, 720)), ("mov", (480, 360)), ("avi", (320, 240))])
+async def test_upload_ingest_thumbnail_and_ranges(
+    http: tuple[aiohttp.ClientSession, str], clips: dict[str, Path], kind: str, size: tuple[int, int]
+) -> None:
+    session, base = http
+    source = clips[kind].read_bytes()
+    status, record = await upload(session, base, clips[kind])
+    assert status == 201, record
+    video_id = record["id"]
+
+    done = await wait_for_status(session, base, video_id, "ingested")
+    assert done["status"] == "ingested", done.get("error")
+    assert (done["width"], done["height"]) == size
+    assert done["stages"]["ingest"]["state"] == "done"
+
+    async with session.get(f"{base}/api/videos/{video_id}/thumbnail") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "image/jpeg"
+        image = Image.open(io.BytesIO(await resp.read()))
+    assert image.format == "JPEG"
+    assert image.size == thumbnail_size(*size, 640)
+
+    n = len(source)
+    for start, end in [(0, 0), (0, 1023), (n // 2, n // 2 + 4095), (n - 100, n - 1)]:
+        async with session.get(
+            f"{base}/api/videos/{video_id}", headers={"Range": f"bytes={start}-{end}"}
+        ) as resp:
+            assert resp.status == 206
+            assert resp.headers["Content-Range"] == f"bytes {start}-{end}/{n}"
+            assert await resp.read() == source[start : end + 1]
+    async with session.get(f"{base}/api/videos/{video_id}", headers={"Range": "bytes=-512"}) as resp:
+        assert resp.status == 206
+        assert await resp.read() == source[-512:]
+    async with session.get(f"{base}/api/videos/{video_id}") as resp:
+        assert resp.status == 200
+        assert await resp.read() == source
+
+
+async def test_list_and_delete(http: tuple[aiohttp.ClientSession, str], clips: dict[str, Path]) -> None:
+    session, base = http
+    status, record = await upload(session, base, clips["avi"])
+    assert status == 201
+    async with session.get(f"{base}/api/videos?limit=200") as resp:
+        listed = [v["id"] for v in (await resp.json())["items"]]
+    assert listed[0] == record["id"]
+    await wait_for_status(session, base, record["id"], "ingested")
+    async with session.delete(f"{base}/api/videos/{record['id']}") as resp:
+        assert resp.status == 204
+    for path in ("", "/status", "/thumbnail"):
+        async with session.get(f"{base}/api/videos/{record['id']}{path}") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["code"] == "not_found"
+    async with session.delete(f"{base}/api/videos/{record['id']}") as resp:
+        assert resp.status == 404
+
+
+async def test_bad_upload_over_the_wire(http: tuple[aiohttp.ClientSession, str], tmp_path: Path) -> None:
+    session, base = http
+    fake = tmp_path / "page.mp4"
+    fake.write_text("<html><body>hello</body></html>" * 10)
+    status, body = await upload(session, base, fake)
+    assert status == 415
+    assert body["error"]["code"] == "unsupported_type"
+
+
+async def test_every_service_is_running(system: DevSystem, http: tuple[aiohttp.ClientSession, str]) -> None:
+    session, base = http
+    assert {p.name for p in system.processes() if p.alive} >= {
+        "gateway",
+        "ingest",
+        "transcriber",
+        "indexer",
+        "chat",
+    }
+    async with session.get(f"{base}/readyz") as resp:
+        assert resp.status == 200

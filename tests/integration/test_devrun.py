@@ -1,0 +1,408 @@
+"""The local runner (``vidsage.devrun``): real nats-server and rclone S3 server on free ports, and the
+runner itself as a subprocess, checking that every stop path (SIGINT, SIGTERM, ``kill -9``)
+leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import psutil
+import pytest
+from minio import Minio
+from minio.error import S3Error
+
+from vidsage.devrun import (
+    DevConfig,
+    DevRunError,
+    DevSystem,
+    ManagedProcess,
+    free_port,
+    start_nats,
+    start_s3,
+)
+
+ACCESS_KEY = "devrun-access"
+SECRET_KEY = "devrun-secret-key"
+REPO_SRC = Path(__file__).resolve().parents[2] / "libs" / "vidsage" / "src"
+
+
+def _gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until every pid is gone; return those still running after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
+
+
+def _minio(endpoint: str, secret: str = SECRET_KEY) -> Minio:
+    return Minio(
+        endpoint.removeprefix("http://"),
+        access_key=ACCESS_KEY,
+        secret_key=secret,
+        secure=False,
+        region="us-east-1",
+    )
+
+
+async def _jetstream_roundtrip(url: str) -> None:
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="DEVRUN", subjects=["devrun.>"])
+        first = await js.publish("devrun.x", b"1", headers={"Nats-Msg-Id": "m1"})
+        again = await js.publish("devrun.x", b"1", headers={"Nats-Msg-Id": "m1"})
+        assert first.seq == 1
+        assert again.duplicate
+    finally:
+        await nc.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# infrastructure
+
+
+@pytest.mark.timeout(60)
+def test_nats_and_s3_start_and_stop_without_leftovers(tmp_path: Path) -> None:
+    lines: list[str] = []
+    t0 = time.monotonic()
+    nats_server = start_nats(tmp_path, "127.0.0.1", free_port(), free_port(), sink=lines)
+    s3 = start_s3(tmp_path, "127.0.0.1", free_port(), ACCESS_KEY, SECRET_KEY, sink=lines, buckets=["pre"])
+    assert time.monotonic() - t0 < 15
+    pids = [nats_server.pid, s3.pid]
+    try:
+        assert nats_server.alive
+        assert s3.alive
+        assert nats_server.url.startswith("nats://127.0.0.1:")
+        assert s3.endpoint.startswith("http://127.0.0.1:")
+        # each child leads its own process group (Ctrl-C in a terminal reaches only the runner)
+        assert os.getpgid(nats_server.pid) == nats_server.pid
+        assert os.getpgid(s3.pid) == s3.pid
+        asyncio.run(_jetstream_roundtrip(nats_server.url))
+        assert _minio(s3.endpoint).bucket_exists("pre")  # pre-created as a folder
+        # the secret is passed through the environment, never on the command line
+        assert SECRET_KEY not in " ".join(psutil.Process(s3.pid).cmdline())
+    finally:
+        nats_server.stop()
+        s3.stop()
+    assert not _wait_gone(pids, 5)
+    assert not nats_server.alive
+    assert not s3.alive
+    assert nats_server.returncode == 0
+    # output is forwarded with the name prefix, and kept in the log files
+    assert any(line.startswith("nats ") and "Server is ready" in line for line in lines)
+    assert "Server is ready" in (tmp_path / "logs" / "nats.log").read_text()
+    assert (tmp_path / "logs" / "s3.log").exists()
+    assert (tmp_path / "nats" / "jetstream").is_dir()
+
+
+@pytest.mark.timeout(60)
+def test_s3_server_works_through_minio(tmp_path: Path) -> None:
+    s3 = start_s3(tmp_path, "127.0.0.1", free_port(), ACCESS_KEY, SECRET_KEY, sink=io.StringIO())
+    try:
+        client = _minio(s3.endpoint)
+        assert not client.bucket_exists("media")
+        client.make_bucket("media")
+        assert client.bucket_exists("media")
+        data = bytes(range(256)) * 4096  # 1 MiB
+        client.put_object(
+            "media", "videos/v1/source.mp4", io.BytesIO(data), len(data), content_type="video/mp4"
+        )
+        stat = client.stat_object("media", "videos/v1/source.mp4")
+        assert stat.size == len(data)
+        assert stat.content_type == "video/mp4"
+
+        resp = client.get_object("media", "videos/v1/source.mp4", offset=1000, length=5000)
+        try:
+            assert resp.data == data[1000:6000]
+            # rclone answers a ranged GET with 200 (not 206) but the right Content-Range
+            assert resp.headers["Content-Range"] == f"bytes 1000-5999/{len(data)}"
+        finally:
+            resp.close()
+            resp.release_conn()
+        resp = client.get_object("media", "videos/v1/source.mp4", offset=len(data) - 10)
+        try:
+            assert resp.data == data[-10:]
+        finally:
+            resp.close()
+            resp.release_conn()
+
+        # multipart upload (unknown length, 5 MiB parts)
+        big = os.urandom(11 * 1024 * 1024)
+        client.put_object("media", "videos/v1/big.bin", io.BytesIO(big), -1, part_size=5 * 1024 * 1024)
+        resp = client.get_object("media", "videos/v1/big.bin")
+        try:
+            assert resp.data == big
+        finally:
+            resp.close()
+            resp.release_conn()
+
+        names = sorted(o.object_name for o in client.list_objects("media", prefix="videos/", recursive=True))
+        assert names == ["videos/v1/big.bin", "videos/v1/source.mp4"]
+        client.remove_object("media", "videos/v1/source.mp4")
+        client.remove_object("media", "videos/v1/big.bin")
+        assert list(client.list_objects("media", recursive=True)) == []
+
+        # a wrong secret is refused
+        with pytest.raises(S3Error):
+            _minio(s3.endpoint, secret="wrong-secret").bucket_exists("media")
+    finally:
+        s3.stop()
+
+
+@pytest.mark.timeout(30)
+def test_managed_process_stop_escalates_to_sigkill(tmp_path: Path) -> None:
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('up', flush=True); time.sleep(60)"
+    )
+    lines: list[str] = []
+    proc = ManagedProcess("stubborn", [sys.executable, "-c", script], log_dir=tmp_path, sink=lines)
+    deadline = time.monotonic() + 10
+    while not any("up" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    code = proc.stop(timeout=1)
+    assert 0.9 < time.monotonic() - t0 < 5
+    assert code == -signal.SIGKILL
+    assert proc.killed
+    assert _gone(proc.pid)
+    assert lines == ["stubborn    | up"]
+
+
+@pytest.mark.timeout(30)
+def test_s3_rejects_short_access_key(tmp_path: Path) -> None:
+    with pytest.raises(DevRunError, match="at least 3"):
+        start_s3(tmp_path, "127.0.0.1", free_port(), "ab", SECRET_KEY, sink=io.StringIO())
+
+
+def test_config_defaults_follow_the_settings_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDSAGE_S3__ACCESS_KEY", "from-env")
+    monkeypatch.setenv("VIDSAGE_S3__BUCKET", "envbucket")
+    config = DevConfig(state_dir=Path("/x"))
+    assert config.access_key == "from-env"
+    assert config.bucket == "envbucket"
+    assert config.models_dir == Path("/x/models")
+    assert "secret" not in repr(config)
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole system, in process, with throw-away stand-in services written to tmp_path
+
+_FAKE_SERVICE = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    NAME = {name!r}
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(NAME, "nats", os.environ["VIDSAGE_NATS__URL"], flush=True)
+    if NAME == "gateway":
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                ready = self.path == "/readyz" and not os.environ.get("FAKE_NEVER_READY")
+                self.send_response(200 if ready else 503)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(
+            (os.environ["VIDSAGE_GATEWAY__HOST"], int(os.environ["VIDSAGE_GATEWAY__PORT"])), Handler
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    if os.environ.get("FAKE_CRASH") == NAME:
+        time.sleep(1.5)
+        print("boom", flush=True)
+        sys.exit(7)
+    stop.wait()
+    print(NAME, "stopped", flush=True)
+    """
+)
+
+
+@pytest.fixture
+def fake_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "fake-services"
+    for name in ("gateway", "worker"):
+        package = root / f"vidsage_{name}"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "__main__.py").write_text(_FAKE_SERVICE.format(name=name))
+    monkeypatch.syspath_prepend(str(root))  # so that the runner's installed-check finds them
+    return root
+
+
+def _config(state: Path, fake_root: Path, **env: str) -> DevConfig:
+    return DevConfig(
+        nats_port=0,
+        nats_monitor_port=0,
+        s3_port=0,
+        gateway_port=0,
+        state_dir=state,
+        services=("gateway", "worker"),
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        extra_env={"PYTHONPATH": f"{fake_root}{os.pathsep}{REPO_SRC}", **env},
+        ready_timeout=20,
+        stop_timeout=5,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_dev_system_detects_a_crashed_service_and_stops_everything(
+    tmp_path: Path, fake_services: Path
+) -> None:
+    lines: list[str] = []
+    system = DevSystem(_config(tmp_path / "state", fake_services, FAKE_CRASH="worker"), sink=lines)
+    system.start()
+    pids = [p.pid for p in system.processes()]
+    assert len(pids) == 4
+    info = json.loads(system.run_file.read_text())
+    assert info["nats"]["url"] == system.nats_url
+    assert info["services"]["worker"]["pid"] == system.services["worker"].pid
+    assert SECRET_KEY not in system.run_file.read_text()
+    assert any(line.startswith("gateway") and system.nats_url in line for line in lines)
+
+    code = system.wait()  # the worker exits with 7 after 1.5 s
+
+    assert code == 7
+    assert not _wait_gone(pids, 5)
+    assert not system.run_file.exists()
+    text = "\n".join(lines)
+    assert "worker exited unexpectedly (exit code 7)" in text
+    # services stop in reverse order, then S3, then NATS
+    order = [line.split("stopped ")[1].split()[0] for line in lines if "| stopped " in line]
+    assert order == ["gateway", "s3", "nats"]
+
+
+@pytest.mark.timeout(60)
+def test_dev_system_start_fails_cleanly_when_the_gateway_never_gets_ready(
+    tmp_path: Path, fake_services: Path
+) -> None:
+    config = _config(tmp_path / "state", fake_services, FAKE_NEVER_READY="1")
+    config.ready_timeout = 3
+    system = DevSystem(config, sink=io.StringIO())
+    with pytest.raises(DevRunError, match=r"readyz.*last answer: 503"):
+        system.start()
+    pids = [p.pid for p in system.processes()]
+    assert len(pids) == 4
+    assert not _wait_gone(pids, 5)
+    assert not system.run_file.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# the runner as a command
+
+
+@pytest.fixture
+def runners() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Runner subprocesses started by a test; SIGINTed (then killed) at teardown if still running."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for runner in started:
+        if runner.poll() is None:
+            runner.send_signal(signal.SIGINT)
+            try:
+                runner.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.wait()
+
+
+def _start_runner(
+    runners: list[subprocess.Popen[bytes]], state: Path, log: Path
+) -> tuple[subprocess.Popen[bytes], dict]:
+    """``python -m vidsage.devrun --services ''`` on free ports; wait for its run.json."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_SRC), env.get("PYTHONPATH")) if p)
+    env["VIDSAGE_S3__ACCESS_KEY"] = ACCESS_KEY
+    env["VIDSAGE_S3__SECRET_KEY"] = SECRET_KEY
+    argv = [
+        sys.executable, "-m", "vidsage.devrun", "--services", "",
+        "--state-dir", str(state),
+        "--nats-port", str(free_port()), "--nats-monitor-port", str(free_port()),
+        "--s3-port", str(free_port()), "--gateway-port", str(free_port()),
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        runner = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    runners.append(runner)
+    run_file = state / "run.json"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            info = json.loads(run_file.read_text())
+        except (OSError, ValueError):
+            info = {}
+        if info.get("runner_pid") == runner.pid:  # not a stale file of an earlier runner
+            break
+        if runner.poll() is not None or time.monotonic() > deadline:
+            runner.kill()
+            runner.wait()
+            pytest.fail(f"runner did not become ready (exit {runner.returncode}):\n{log.read_text()}")
+        time.sleep(0.05)
+    return runner, info
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_runner_stops_cleanly_on_signal(
+    tmp_path: Path, signum: signal.Signals, runners: list[subprocess.Popen[bytes]]
+) -> None:
+    runner, info = _start_runner(runners, tmp_path / "state", tmp_path / "runner.log")
+    children = [info["nats"]["pid"], info["s3"]["pid"]]
+    assert info["services"] == {}
+    assert all(not _gone(pid) for pid in children)
+    assert {psutil.Process(pid).ppid() for pid in children} == {runner.pid}
+
+    runner.send_signal(signum)
+    assert runner.wait(timeout=30) == 0, (tmp_path / "runner.log").read_text()
+
+    assert not _wait_gone(children, 5)
+    assert not (tmp_path / "state" / "run.json").exists()
+    output = (tmp_path / "runner.log").read_text()
+    assert "vidsage is running" in output
+    assert "stopped nats" in output
+    assert "stopped s3" in output
+
+
+@pytest.mark.timeout(60)
+def test_runner_killed_with_sigkill_leaves_no_orphans(
+    tmp_path: Path, runners: list[subprocess.Popen[bytes]]
+) -> None:
+    runner, info = _start_runner(runners, tmp_path / "state", tmp_path / "runner.log")
+    children = [info["nats"]["pid"], info["s3"]["pid"]]
+    assert all(not _gone(pid) for pid in children)
+
+    runner.kill()
+    runner.wait(timeout=10)
+
+    # PR_SET_PDEATHSIG: the kernel sends each child SIGTERM when the runner dies
+    assert not _wait_gone(children, 5), f"orphans left: {children}"
+    # the next run finds the stale run.json and replaces it
+    runner2, info2 = _start_runner(runners, tmp_path / "state", tmp_path / "runner2.log")
+    assert "removing stale" in (tmp_path / "runner2.log").read_text()
+    runner2.send_signal(signal.SIGINT)
+    assert runner2.wait(timeout=30) == 0
+    assert not _wait_gone([info2["nats"]["pid"], info2["s3"]["pid"]], 5)
