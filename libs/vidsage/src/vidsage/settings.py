@@ -119,6 +119,34 @@ class IngestSettings(WorkerSettings):
     """Folder for temporary files (default: the system temp dir)."""
 
 
+class TranscriberSettings(WorkerSettings):
+    """The transcriber worker (faster-whisper)."""
+
+    model: str = ""
+    """A local CTranslate2 model folder, or a faster-whisper size name (``base``, ``large-v3``...),
+    which is downloaded on first use. Empty: the offline base model under ``models_dir``."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where inference runs; ``auto`` takes CUDA when a GPU is visible."""
+    compute_type: str = "auto"
+    """CTranslate2 compute type; ``auto`` is float16 on CUDA and int8 on CPU."""
+    beam_size: int = Field(default=5, ge=1, le=20)
+    """Beam search width."""
+    vad_filter: bool = True
+    """Skip non-speech with Silero VAD (always on in batched mode)."""
+    language: str | None = None
+    """Force a language code (``en``, ``de``...); None detects it."""
+    word_timestamps: bool = True
+    """Add per-word times to ``transcript.json``."""
+    cpu_threads: int = Field(default=0, ge=0, le=256)
+    """CTranslate2 threads on CPU; 0 uses the cores this process may run on (never more)."""
+    batched: bool = True
+    """Use ``BatchedInferencePipeline`` (VAD + batches): faster and more accurate, CPU and GPU."""
+    batch_size: int = Field(default=8, ge=1, le=64)
+    """Batch size of the batched pipeline."""
+    progress_interval_s: float = Field(default=1.0, gt=0)
+    """How often progress is published and written to the record while a job runs."""
+
+
 class Settings(BaseSettings):
     """Every setting of vidsage. Each service reads the groups it needs."""
 
@@ -142,5 +170,5 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     gateway: GatewaySettings = GatewaySettings()
     ingest: IngestSettings = IngestSettings(ack_wait_s=120)
-    transcriber: WorkerSettings = WorkerSettings(concurrency=1, ack_wait_s=300)
+    transcriber: TranscriberSettings = TranscriberSettings(concurrency=1, ack_wait_s=300)
     indexer: WorkerSettings = WorkerSettings(concurrency=2, ack_wait_s=120)

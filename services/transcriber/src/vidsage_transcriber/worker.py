@@ -1,0 +1,180 @@
+"""The transcriber handler: ``vidsage.video.ingested`` → transcript artifacts → ``transcribed``.
+
+- A video without audio gets an empty transcript and proceeds (not a failure).
+- Progress (percent of audio done) goes to ``vidsage.progress.<video_id>`` and, throttled, to the
+  record's ``stages.transcribe.progress`` so ``GET /status`` shows it.
+- Idempotent: artifacts have fixed keys, the stage transition is compare-and-set, and a
+  redelivery of a transcribed video only re-publishes the (deduplicated) event.
+- A corrupt audio object raises; the worker retries it and fails the video after ``max_deliver``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from pathlib import Path
+
+import structlog
+
+from vidsage.bus import publish_event
+from vidsage.catalog import StageState, Status, VideoRecord, status_rank
+from vidsage.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
+from vidsage.logging import get_logger
+from vidsage.runtime import Runtime
+from vidsage.transcript import RENDERERS, Transcript, normalize_segments
+from vidsage_transcriber.engine import Engine, Result
+
+log = get_logger("vidsage.transcriber")
+
+STAGE = "transcribe"
+ARTIFACTS = {"transcript": "transcript.json", "srt": "transcript.srt", "vtt": "transcript.vtt"}
+_CONTENT_TYPES = {"transcript": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt"}
+
+
+def transcribed_event(record: VideoRecord, segment_count: int) -> VideoTranscribed:
+    return VideoTranscribed(
+        video_id=record.id,
+        owner=record.owner,
+        transcript_key=record.objects["transcript"],
+        srt_key=record.objects["srt"],
+        vtt_key=record.objects["vtt"],
+        language=record.language,
+        segment_count=segment_count,
+        duration_s=record.duration_s,
+    )
+
+
+class ProgressReporter:
+    """Carries percent-done from the inference thread to the bus and the record, throttled."""
+
+    def __init__(self, rt: Runtime, video_id: str, interval_s: float) -> None:
+        self._rt = rt
+        self._video_id = video_id
+        self._interval = interval_s
+        self._loop = asyncio.get_running_loop()
+        self._latest = 0.0
+        self._sent = -1.0
+        self._task: asyncio.Task[None] | None = None
+
+    def update(self, percent: float) -> None:
+        """Thread-safe: called from the executor for every finished segment."""
+        self._loop.call_soon_threadsafe(self._set, percent)
+
+    def _set(self, percent: float) -> None:
+        self._latest = max(self._latest, percent)
+
+    async def __aenter__(self) -> ProgressReporter:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if self._latest != self._sent:
+                self._sent = self._latest
+                with contextlib.suppress(Exception):  # progress is best effort
+                    await self.publish(self._sent)
+
+    async def publish(self, percent: float) -> None:
+        message = Progress(video_id=self._video_id, stage=STAGE, percent=round(percent, 1))
+        await self._rt.nc.publish(message.subject, message.model_dump_json().encode())
+
+        def change(r: VideoRecord) -> VideoRecord | None:
+            stage = r.stages[STAGE]
+            if r.status is not Status.TRANSCRIBING or (stage.progress or 0) >= message.percent:
+                return None
+            stages = {**r.stages, STAGE: StageState(**{**stage.model_dump(), "progress": message.percent})}
+            return r.model_copy(update={"stages": stages, "updated_at": utcnow()})
+
+        await self._rt.catalog.update(self._video_id, change)
+
+
+class TranscribeHandler:
+    def __init__(self, rt: Runtime, engine: Engine) -> None:
+        self.rt = rt
+        self.engine = engine
+        self.cfg = rt.settings.transcriber
+
+    async def __call__(self, event: Event, attempt: int) -> None:
+        assert isinstance(event, VideoIngested)
+        structlog.contextvars.bind_contextvars(video_id=event.video_id)
+        try:
+            await self._handle(event, attempt)
+        finally:
+            structlog.contextvars.unbind_contextvars("video_id")
+
+    async def _handle(self, event: VideoIngested, attempt: int) -> None:
+        rt = self.rt
+        record, _ = await rt.catalog.update(event.video_id, lambda r: r.begin(STAGE, attempt))
+        if record is None:
+            log.info("transcribe_skipped_deleted")
+            return
+        if record.status is Status.FAILED:
+            log.info("transcribe_skipped_failed")
+            return
+        if status_rank(record.status) >= status_rank(Status.TRANSCRIBED):
+            transcript = Transcript.from_bytes(await rt.storage.get_bytes(record.objects["transcript"]))
+            await publish_event(rt.js, transcribed_event(record, len(transcript.segments)))
+            log.info("transcribe_already_done")
+            return
+
+        result = await self._transcribe(event)
+        transcript = Transcript(
+            video_id=event.video_id,
+            language=result.language,
+            language_probability=result.language_probability,
+            duration_s=round(max(result.duration_s, 0.0), 3) if event.audio_key else event.duration_s,
+            model=self.engine.model_name,
+            segments=normalize_segments(result.segments, result.duration_s or event.duration_s),
+            created_at=utcnow(),
+        )
+        prefix = f"videos/{event.video_id}/"
+        objects = {kind: prefix + name for kind, name in ARTIFACTS.items()}
+        bodies = {
+            "transcript": transcript.to_bytes(),
+            "srt": RENDERERS["srt"](transcript).encode(),
+            "vtt": RENDERERS["vtt"](transcript).encode(),
+        }
+        for kind, key in objects.items():
+            await rt.storage.put_bytes(key, bodies[kind], content_type=_CONTENT_TYPES[kind])
+
+        def finish(r: VideoRecord) -> VideoRecord | None:
+            return r.finish(STAGE, language=transcript.language, objects={**r.objects, **objects})
+
+        record, changed = await rt.catalog.update(event.video_id, finish)
+        if record is None:
+            for key in objects.values():  # deleted while we worked
+                with contextlib.suppress(Exception):
+                    await rt.storage.delete(key)
+            log.info("transcribe_discarded_deleted")
+            return
+        if record.status is Status.FAILED:
+            return
+        await publish_event(rt.js, transcribed_event(record, len(transcript.segments)))
+        log.info(
+            "transcribe_done",
+            language=transcript.language,
+            segments=len(transcript.segments),
+            audio_s=round(result.duration_s, 1),
+            changed=changed,
+        )
+
+    async def _transcribe(self, event: VideoIngested) -> Result:
+        if not event.audio_key:
+            log.info("transcribe_no_audio")
+            return Result(None, None, 0.0, [])
+        loop = asyncio.get_running_loop()
+        with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-") as tmp:
+            audio = Path(tmp) / "audio.wav"
+            await self.rt.storage.download_file(event.audio_key, audio)
+            async with ProgressReporter(self.rt, event.video_id, self.cfg.progress_interval_s) as progress:
+                result = await loop.run_in_executor(None, self.engine.transcribe, audio, progress.update)
+                await progress.publish(100.0)
+        return result
