@@ -1,10 +1,19 @@
-"""``python -m benchmarks``: every benchmark, one after the other."""
+"""``python -m benchmarks [name ...]``: every benchmark (or the named ones), one after the other."""
 
-from benchmarks import upload_stream
+import sys
+
+from benchmarks import transcription, upload_stream
+
+ALL = {"upload": upload_stream.main, "transcription": transcription.main}
 
 
 def main() -> int:
-    return upload_stream.main()
+    names = sys.argv[1:] or list(ALL)
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        sys.stderr.write(f"unknown benchmark(s) {unknown}; choose from {list(ALL)}\n")
+        return 2
+    return max(ALL[name]() for name in names)
 
 
 if __name__ == "__main__":

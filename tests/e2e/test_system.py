@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,19 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+import srt
+import webvtt
 from PIL import Image
+from speech_fixtures import SCRIPTS, make_speech_video, speech_wav, word_error_rate
 
 from media_fixtures import make_video
 from vidsage.devrun import DevConfig, DevSystem, free_port
 from vidsage.media import thumbnail_size
 
 pytestmark = pytest.mark.e2e
+
+MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
+ORDER = ["uploaded", "ingesting", "ingested", "transcribing", "transcribed", "indexing", "ready"]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +37,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
         s3_port=free_port(),
         gateway_port=free_port(),
         state_dir=state,
+        models_dir=MODELS,
         extra_env={"VIDSAGE_LOG_FORMAT": "json"},
     )
     dev = DevSystem(config, sink=io.StringIO())
@@ -68,10 +76,11 @@ async def upload(session: aiohttp.ClientSession, base: str, path: Path) -> tuple
 async def wait_for_status(
     session: aiohttp.ClientSession, base: str, video_id: str, want: str
 ) -> dict[str, Any]:
-    for _ in range(300):
+    """Poll until the video reaches ``want`` (or a later status, or failed); 90 s at most."""
+    for _ in range(900):
         async with session.get(f"{base}/api/videos/{video_id}/status") as resp:
             body = await resp.json()
-        if body["status"] in (want, "failed"):
+        if body["status"] == "failed" or ORDER.index(body["status"]) >= ORDER.index(want):
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"status stuck at {body['status']}")
@@ -89,7 +98,7 @@ async def test_upload_ingest_thumbnail_and_ranges(
     video_id = record["id"]
 
     done = await wait_for_status(session, base, video_id, "ingested")
-    assert done["status"] == "ingested", done.get("error")
+    assert done["status"] != "failed", done.get("error")
     assert (done["width"], done["height"]) == size
     assert done["stages"]["ingest"]["state"] == "done"
 
@@ -154,3 +163,56 @@ async def test_every_service_is_running(system: DevSystem, http: tuple[aiohttp.C
     }
     async with session.get(f"{base}/readyz") as resp:
         assert resp.status == 200
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed")
+async def test_spoken_words_come_back_as_a_transcript(
+    http: tuple[aiohttp.ClientSession, str], tmp_path: Path
+) -> None:
+    session, base = http
+    video = make_speech_video(tmp_path / "talk.mp4", speech_wav("short"), "mp4")
+    status, record = await upload(session, base, video)
+    assert status == 201
+    async with session.get(f"{base}/api/videos/{record['id']}/transcript") as resp:
+        if resp.status == 409:  # not ready yet: says so, with the status
+            assert (await resp.json())["error"]["code"] == "not_ready"
+
+    done = await wait_for_status(session, base, record["id"], "transcribed")
+    assert done["status"] != "failed", done.get("error")
+    assert done["language"] == "en"
+    assert done["stages"]["transcribe"]["state"] == "done"
+
+    async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=json") as resp:
+        assert resp.status == 200
+        transcript = await resp.json()
+    wer = word_error_rate(SCRIPTS["short"], " ".join(s["text"] for s in transcript["segments"]))
+    assert wer < 0.25, wer
+    ends = [s["end"] for s in transcript["segments"]]
+    assert ends == sorted(ends)
+    assert ends[-1] <= done["duration_s"] + 0.01
+
+    async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=srt") as resp:
+        assert resp.headers["Content-Type"].startswith("application/x-subrip")
+        cues = list(srt.parse(await resp.text()))
+    async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=vtt") as resp:
+        assert resp.headers["Content-Type"].startswith("text/vtt")
+        captions = webvtt.from_buffer(io.StringIO(await resp.text())).captions
+    assert len(cues) == len(captions) == len(transcript["segments"])
+    async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=txt") as resp:
+        assert (await resp.text()).startswith("[00:0")
+
+
+@pytest.mark.timeout(120)
+async def test_a_video_without_audio_is_transcribed_empty(
+    http: tuple[aiohttp.ClientSession, str], clips: dict[str, Path]
+) -> None:
+    session, base = http
+    status, record = await upload(session, base, clips["avi"])  # made without an audio stream
+    assert status == 201
+    done = await wait_for_status(session, base, record["id"], "transcribed")
+    assert done["status"] == "transcribed", done.get("error")
+    assert done["has_audio"] is False
+    async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=txt") as resp:
+        assert resp.status == 200
+        assert await resp.text() == ""

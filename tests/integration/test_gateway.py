@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -426,3 +427,66 @@ async def test_s3_down_is_503_and_leaves_nothing_then_recovers(
             assert len(await gw.rt.catalog.ids()) == 2
     finally:
         s3.stop()
+
+
+async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, media: dict[str, Path]) -> None:
+    from vidsage.transcript import Segment, Transcript
+
+    _, body = await gw.upload(media["mp4"])
+    vid = body["id"]
+    url = gw.url(f"/api/videos/{vid}/transcript")
+    async with gw.session.get(url) as resp:
+        assert resp.status == 409
+        err = await resp.json()
+    assert_error(err, "not_ready")
+    assert err["error"]["status"] == "uploaded"
+
+    t = Transcript(
+        video_id=vid,
+        language="en",
+        language_probability=0.99,
+        duration_s=3.0,
+        model="whisper-base",
+        created_at="2026-11-24T00:00:00Z",  # type: ignore[arg-type]
+        segments=[
+            Segment(id=0, start=0.5, end=1.5, text=" Hello <there> & you."),
+            Segment(id=1, start=1.5, end=2.75, text=" Second line."),
+        ],
+    )
+    key = f"videos/{vid}/transcript.json"
+    await gw.rt.storage.put_bytes(key, t.to_bytes(), content_type="application/json")
+    await gw.rt.catalog.update(
+        vid, lambda r: r.model_copy(update={"objects": {**r.objects, "transcript": key}})
+    )
+
+    expected = {
+        "json": ("application/json", None),
+        "srt": ("application/x-subrip", "1\n00:00:00,500 --> 00:00:01,500\nHello <there> & you.\n"),
+        "vtt": ("text/vtt", "WEBVTT\n\n0\n00:00:00.500 --> 00:00:01.500\nHello &lt;there&gt; &amp; you.\n"),
+        "txt": ("text/plain", "[00:00] Hello <there> & you.\n[00:01] Second line.\n"),
+    }
+    for fmt, (ctype, start) in expected.items():
+        async with gw.session.get(url, params={"format": fmt}) as resp:
+            assert resp.status == 200, fmt
+            assert resp.headers["Content-Type"].startswith(ctype)
+            text = await resp.text()
+            etag = resp.headers["ETag"]
+        if start is None:
+            assert Transcript.model_validate_json(text) == t
+            validate(json.loads(text), "Transcript")
+        else:
+            assert text.startswith(start), (fmt, text)
+        async with gw.session.get(url, params={"format": fmt}, headers={"If-None-Match": etag}) as resp:
+            assert resp.status == 304
+    async with gw.session.get(url, params={"format": "docx"}) as resp:
+        assert resp.status == 400
+        assert_error(await resp.json(), "bad_request")
+
+    # served from the cache after the first read: the object may go, the answer stays (24 h TTL) ...
+    assert await gw.rt.cache.get(f"video.{vid}.transcript") is not None
+    # ... until a delete invalidates it
+    async with gw.session.delete(gw.url(f"/api/videos/{vid}")) as resp:
+        assert resp.status == 204
+    assert await gw.rt.cache.get(f"video.{vid}.transcript") is None
+    async with gw.session.get(url) as resp:
+        assert resp.status == 404

@@ -144,4 +144,5 @@ def create_app(settings: Settings) -> web.Application:
     r.add_delete("/api/videos/{video_id}", videos.delete_video)
     r.add_get("/api/videos/{video_id}/thumbnail", videos.thumbnail)
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
+    r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
     return app

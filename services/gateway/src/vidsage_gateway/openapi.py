@@ -7,6 +7,7 @@ from typing import Any
 
 from vidsage import __version__
 from vidsage.catalog import VideoRecord
+from vidsage.transcript import Transcript
 
 REF = "#/components/schemas/{model}"
 
@@ -14,10 +15,13 @@ REF = "#/components/schemas/{model}"
 def _schemas() -> dict[str, Any]:
     record = VideoRecord.model_json_schema(ref_template=REF, mode="serialization")
     defs = record.pop("$defs", {})
+    transcript = Transcript.model_json_schema(ref_template=REF, mode="serialization")
+    defs.update(transcript.pop("$defs", {}))
+    defs["Transcript"] = transcript
     record["properties"]["links"] = {
         "type": "object",
-        "properties": {k: {"type": "string"} for k in ("self", "stream", "thumbnail")},
-        "required": ["self", "stream", "thumbnail"],
+        "properties": {k: {"type": "string"} for k in ("self", "stream", "thumbnail", "transcript")},
+        "required": ["self", "stream", "thumbnail", "transcript"],
     }
     record["required"] = [*record.get("required", []), "links"]
     return {
@@ -70,7 +74,7 @@ def _json(ref: str, description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Bad request (missing `file`, empty file, malformed body or parameters)",
+        400: "Bad request (missing `file`, empty file, malformed body or parameters, unknown format)",
         404: "Unknown video id",
         409: "Not ready yet (`not_ready`, with the current status)",
         413: "Upload larger than the limit (`too_large`)",
@@ -219,6 +223,37 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The record with per-stage state and progress",
                     "parameters": [VIDEO_ID],
                     "responses": {"200": _json("VideoRecord", "The video record"), **_errors(404, 503)},
+                }
+            },
+            "/api/videos/{video_id}/transcript": {
+                "get": {
+                    "operationId": "getTranscript",
+                    "summary": "The timestamped transcript as JSON, SRT, WebVTT or plain text",
+                    "parameters": [
+                        VIDEO_ID,
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["json", "srt", "vtt", "txt"],
+                                "default": "json",
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The transcript",
+                            "content": {
+                                "application/json": {"schema": {"$ref": REF.format(model="Transcript")}},
+                                "application/x-subrip": {"schema": {"type": "string"}},
+                                "text/vtt": {"schema": {"type": "string"}},
+                                "text/plain": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "304": {"description": "Not modified"},
+                        **_errors(400, 404, 409, 503),
+                    },
                 }
             },
             "/healthz": {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +17,8 @@ from vidsage.catalog import Status, VideoRecord, status_rank
 from vidsage.events import VideoDeleted
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.storage import ObjectInfo, StorageUnavailable
+from vidsage.storage import ObjectInfo, ObjectNotFound, StorageUnavailable
+from vidsage.transcript import CONTENT_TYPES, RENDERERS, Transcript
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.ranges import RangeNotSatisfiable, if_range_matches, parse_range
@@ -40,6 +43,7 @@ def record_json(record: VideoRecord) -> dict[str, Any]:
         "self": f"/api/videos/{record.id}/status",
         "stream": f"/api/videos/{record.id}",
         "thumbnail": f"/api/videos/{record.id}/thumbnail",
+        "transcript": f"/api/videos/{record.id}/transcript",
     }
     return data
 
@@ -174,6 +178,49 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     if info is None:
         raise not_found("thumbnail")
     return await _serve_object(request, info, content_type="image/jpeg")
+
+
+async def transcript(request: web.Request) -> web.Response:
+    """The transcript as JSON, SRT, WebVTT or text; 409 ``not_ready`` (with the status) before it exists.
+
+    The JSON transcript is read once per TTL through the shared cache (24 h); every format is
+    rendered from it by the same functions the transcriber used for its SRT and VTT objects.
+    """
+    rt = _runtime(request)
+    fmt = request.query.get("format", "json")
+    if fmt not in RENDERERS:
+        raise ApiError(400, "bad_request", f"format must be one of {', '.join(RENDERERS)}")
+    record = await _record(request)
+    key = record.objects.get("transcript")
+    if key is None:
+        raise ApiError(
+            409,
+            "not_ready",
+            f"the transcript is not made yet (status: {record.status.value})",
+            extra={"status": record.status.value},
+        )
+
+    async def load() -> dict[str, Any] | None:
+        try:
+            return json.loads(await rt.storage.get_bytes(key))
+        except ObjectNotFound:
+            return None
+
+    try:
+        data = await rt.cache.get_or_load(f"{video_prefix(record.id)}transcript", load)
+    except StorageUnavailable as exc:
+        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    if data is None:
+        raise not_found("transcript")
+    body = RENDERERS[fmt](Transcript.model_validate(data)).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=86400", "Content-Type": CONTENT_TYPES[fmt]}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    if fmt != "json":
+        stem = record.filename.rsplit(".", 1)[0] or "transcript"
+        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(stem)}.{fmt}"
+    return web.Response(body=body, headers=headers)
 
 
 async def delete_video(request: web.Request) -> web.Response:
