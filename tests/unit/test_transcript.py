@@ -419,3 +419,26 @@ def test_format_timestamp_rejects_negative_and_non_finite(bad: float) -> None:
 def test_format_timestamp_tiny_negative_rounding_to_zero_is_zero() -> None:
     assert format_timestamp(-0.0) == "00:00:00,000"
     assert format_timestamp(-0.0004) == "00:00:00,000"
+
+
+def test_long_segments_are_cut_at_sentence_ends_with_word_times() -> None:
+    from vidsage.transcript import Word, split_long_segments
+
+    texts = [" First", " sentence", " here.", " Second", " one,", " longer", " still!", " Tail"]
+    words = [Word(start=i * 2.0, end=i * 2.0 + 1.5, word=t, probability=0.9) for i, t in enumerate(texts)]
+    seg = Segment(id=0, start=0.0, end=15.5, text="".join(texts), words=words)
+    short = Segment(id=1, start=16.0, end=18.0, text=" Short one.", words=None)
+    out = split_long_segments([seg, short], max_duration_s=5.0)
+    # "Second one, longer" reaches 5.5 s at "longer": cut there (the comma came too early to count)
+    texts_out = ["First sentence here.", "Second one, longer", "still!", "Tail", " Short one."]
+    assert [s.text for s in out] == texts_out
+    assert [(s.start, s.end) for s in out] == [
+        (0.0, 5.5),
+        (6.0, 11.5),
+        (12.0, 13.5),
+        (14.0, 15.5),
+        (16.0, 18.0),
+    ]
+    assert [len(s.words or []) for s in out] == [3, 3, 1, 1, 0]
+    # short segments and segments without words are left alone
+    assert split_long_segments([short], max_duration_s=1.0) == [short]

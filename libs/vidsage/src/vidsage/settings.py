@@ -145,6 +145,39 @@ class TranscriberSettings(WorkerSettings):
     """Batch size of the batched pipeline."""
     progress_interval_s: float = Field(default=1.0, gt=0)
     """How often progress is published and written to the record while a job runs."""
+    max_segment_s: float = Field(default=8.0, gt=0)
+    """Longer segments are cut at sentence ends using word times (needs ``word_timestamps``)."""
+
+
+class IndexerSettings(WorkerSettings):
+    """The indexer: embeddings, the vector store, search."""
+
+    model: str = ""
+    """A sentence-transformers model folder; empty: the offline all-MiniLM-L6-v2 under ``models_dir``."""
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Where embeddings are computed."""
+    batch_size: int = Field(default=64, ge=1, le=1024)
+    """Passages per encode call."""
+    passage_max_words: int = Field(default=60, ge=5, le=500)
+    """Passages join consecutive segments up to about this many words (a few sentences)."""
+    store: Literal["edge", "qdrant"] = "edge"
+    """``edge``: Qdrant Edge in-process on ``edge_path`` (embedded default); ``qdrant``: a server."""
+    edge_path: Path | None = None
+    """Folder of the Qdrant Edge shard (default ``<state_dir>/qdrant-edge``)."""
+    qdrant_url: str = "http://127.0.0.1:6333"
+    """Qdrant server URL (``store=qdrant``)."""
+    qdrant_api_key: SecretStr | None = None
+    """Qdrant API key (``store=qdrant``)."""
+    collection: str = "vidsage_passages"
+    """Collection name on the Qdrant server."""
+    search_subject: str = "vidsage.search"
+    """NATS subject of search requests (request-reply, queue group ``indexer``)."""
+    search_timeout_s: float = Field(default=5, gt=0)
+    """How long the gateway waits for a search reply before answering 503."""
+    rrf_k: int = Field(default=60, ge=1)
+    """Reciprocal rank fusion constant."""
+    prefetch: int = Field(default=50, ge=1, le=1000)
+    """Candidates taken from each of the dense and keyword searches before fusion."""
 
 
 class Settings(BaseSettings):
@@ -171,4 +204,4 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     ingest: IngestSettings = IngestSettings(ack_wait_s=120)
     transcriber: TranscriberSettings = TranscriberSettings(concurrency=1, ack_wait_s=300)
-    indexer: WorkerSettings = WorkerSettings(concurrency=2, ack_wait_s=120)
+    indexer: IndexerSettings = IndexerSettings(concurrency=2, ack_wait_s=120)

@@ -170,6 +170,49 @@ def _normalize_word(word: Word, limit_ms: int | None) -> Word:
     return word.model_copy(update={"start": start / 1000, "end": end / 1000})
 
 
+_SENTENCE_END = (".", "?", "!", "…")
+_CLAUSE_END = (",", ";", ":")
+
+
+def split_long_segments(segments: Iterable[Segment], *, max_duration_s: float = 8.0) -> list[Segment]:
+    """Cut segments longer than ``max_duration_s`` at sentence ends, using their word times.
+
+    Whisper's batched mode decodes without timestamp tokens (it is more accurate so), which
+    yields segments as long as its 30 s windows: poor subtitle cues and poor citations. The
+    word timestamps are exact, so a long segment becomes one segment per sentence (a sentence
+    still longer than the limit is cut again after a comma, else between words), each with the
+    times of its own first and last word. Segments without words are kept as they are. Ids are
+    renumbered by :func:`normalize_segments` afterwards.
+    """
+    out: list[Segment] = []
+    for seg in segments:
+        words = seg.words or []
+        if seg.end - seg.start <= max_duration_s or len(words) < 2:
+            out.append(seg)
+            continue
+        pieces: list[list[Word]] = []
+        current: list[Word] = []
+        for word in words:
+            current.append(word)
+            token = word.word.strip()
+            too_long = current[-1].end - current[0].start >= max_duration_s
+            if token.endswith(_SENTENCE_END) or (
+                too_long and (token.endswith(_CLAUSE_END) or len(current) > 1)
+            ):
+                pieces.append(current)
+                current = []
+        if current:
+            pieces.append(current)
+        for piece in pieces:
+            text = "".join(w.word for w in piece).strip()
+            out.append(
+                seg.model_copy(
+                    update={"start": piece[0].start, "end": piece[-1].end, "text": text, "words": piece}
+                )
+            )
+    return out
+
+
 def normalize_segments(segments: Iterable[Segment], duration_s: float | None) -> list[Segment]:
     """Make segments safe to render as subtitles; returns new segments, the input is untouched.
 

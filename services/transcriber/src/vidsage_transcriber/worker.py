@@ -22,7 +22,7 @@ from vidsage.catalog import StageState, Status, VideoRecord, status_rank
 from vidsage.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.transcript import RENDERERS, Transcript, normalize_segments
+from vidsage.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage_transcriber.engine import Engine, Result
 
 log = get_logger("vidsage.transcriber")
@@ -132,7 +132,10 @@ class TranscribeHandler:
             language_probability=result.language_probability,
             duration_s=round(max(result.duration_s, 0.0), 3) if event.audio_key else event.duration_s,
             model=self.engine.model_name,
-            segments=normalize_segments(result.segments, result.duration_s or event.duration_s),
+            segments=normalize_segments(
+                split_long_segments(result.segments, max_duration_s=self.cfg.max_segment_s),
+                result.duration_s or event.duration_s,
+            ),
             created_at=utcnow(),
         )
         prefix = f"videos/{event.video_id}/"
