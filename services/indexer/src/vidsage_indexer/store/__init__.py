@@ -1,0 +1,65 @@
+"""The indexer's vector store: one interface, two adapters (Qdrant Edge in-process, Qdrant server).
+
+See :mod:`vidsage_indexer.store.base` for the contract, :mod:`~vidsage_indexer.store.sparse` for
+the keyword vectors, and the adapters :mod:`~vidsage_indexer.store.edge` and
+:mod:`~vidsage_indexer.store.qdrant`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidsage.settings import IndexerSettings
+from vidsage_indexer.store.base import (
+    DENSE,
+    PASSAGE_NAMESPACE,
+    SPARSE,
+    Hit,
+    Passage,
+    Sparse,
+    StoreError,
+    VectorStore,
+    passage_id,
+)
+from vidsage_indexer.store.edge import EdgeStore
+from vidsage_indexer.store.qdrant import QdrantStore
+
+__all__ = [
+    "DENSE",
+    "PASSAGE_NAMESPACE",
+    "SPARSE",
+    "EdgeStore",
+    "Hit",
+    "Passage",
+    "QdrantStore",
+    "Sparse",
+    "StoreError",
+    "VectorStore",
+    "edge_path",
+    "open_store",
+    "passage_id",
+]
+
+
+def edge_path(settings: IndexerSettings, state_dir: Path) -> Path:
+    """Folder of the Qdrant Edge shard: ``settings.edge_path``, else ``<state_dir>/qdrant-edge``."""
+    return settings.edge_path if settings.edge_path is not None else Path(state_dir) / "qdrant-edge"
+
+
+def open_store(settings: IndexerSettings, state_dir: Path) -> VectorStore:
+    """The vector store chosen by ``settings.store`` (not yet ensured: call ``ensure(dim)``).
+
+    ``edge``: a Qdrant Edge shard on :func:`edge_path` (one process per folder);
+    ``qdrant``: the collection ``settings.collection`` on the server at ``settings.qdrant_url``.
+    """
+    if settings.store == "edge":
+        return EdgeStore(edge_path(settings, state_dir), rrf_k=settings.rrf_k, prefetch=settings.prefetch)
+    if settings.store == "qdrant":
+        return QdrantStore.connect(
+            settings.qdrant_url,
+            settings.qdrant_api_key,
+            settings.collection,
+            rrf_k=settings.rrf_k,
+            prefetch=settings.prefetch,
+        )
+    raise ValueError(f"unknown vector store {settings.store!r}")
