@@ -2,9 +2,9 @@
 
 import sys
 
-from benchmarks import transcription, upload_stream
+from benchmarks import search, transcription, upload_stream
 
-ALL = {"upload": upload_stream.main, "transcription": transcription.main}
+ALL = {"upload": upload_stream.main, "transcription": transcription.main, "search": search.main}
 
 
 def main() -> int:

@@ -216,3 +216,40 @@ async def test_a_video_without_audio_is_transcribed_empty(
     async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=txt") as resp:
         assert resp.status == 200
         assert await resp.text() == ""
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed")
+async def test_a_spoken_fact_is_found_by_search(
+    http: tuple[aiohttp.ClientSession, str], tmp_path: Path
+) -> None:
+    session, base = http
+    video = make_speech_video(tmp_path / "names.mp4", speech_wav("names"), "mp4")
+    status, record = await upload(session, base, video)
+    assert status == 201
+    done = await wait_for_status(session, base, record["id"], "ready")
+    assert done["status"] == "ready", done.get("error")
+    assert done["stages"]["index"]["state"] == "done"
+
+    for query in ("Reykjavik", "weather balloon test by engineers"):
+        async with session.get(f"{base}/api/search", params={"q": query, "limit": 3}) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        hits = [h for h in body["hits"] if h["video_id"] == record["id"]]
+        assert hits, (query, body)
+        assert hits[0]["filename"] == "names.mp4"
+        assert hits[0]["link"].startswith(f"/api/videos/{record['id']}#t=")
+    async with session.get(f"{base}/api/search", params={"q": "balloon", "video_id": record["id"]}) as resp:
+        body = await resp.json()
+    assert body["hits"]
+    assert {h["video_id"] for h in body["hits"]} == {record["id"]}
+
+    async with session.delete(f"{base}/api/videos/{record['id']}") as resp:
+        assert resp.status == 204
+    for _ in range(50):  # the indexer drops the points when it sees vidsage.video.deleted
+        async with session.get(f"{base}/api/search", params={"q": "Reykjavik"}) as resp:
+            body = await resp.json()
+        if all(h["video_id"] != record["id"] for h in body["hits"]):
+            break
+        await asyncio.sleep(0.1)
+    assert all(h["video_id"] != record["id"] for h in body["hits"])

@@ -15,7 +15,7 @@ from vidsage.logging import get_logger
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
-from vidsage_gateway import upload, videos
+from vidsage_gateway import search, upload, videos
 from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.openapi import openapi_document
@@ -145,4 +145,5 @@ def create_app(settings: Settings) -> web.Application:
     r.add_get("/api/videos/{video_id}/thumbnail", videos.thumbnail)
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
     r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
+    r.add_get("/api/search", search.search)
     return app

@@ -7,6 +7,7 @@ from typing import Any
 
 from vidsage import __version__
 from vidsage.catalog import VideoRecord
+from vidsage.search import SearchHit
 from vidsage.transcript import Transcript
 
 REF = "#/components/schemas/{model}"
@@ -18,6 +19,7 @@ def _schemas() -> dict[str, Any]:
     transcript = Transcript.model_json_schema(ref_template=REF, mode="serialization")
     defs.update(transcript.pop("$defs", {}))
     defs["Transcript"] = transcript
+    hit = SearchHit.model_json_schema(ref_template=REF, mode="serialization")
     record["properties"]["links"] = {
         "type": "object",
         "properties": {k: {"type": "string"} for k in ("self", "stream", "thumbnail", "transcript")},
@@ -27,6 +29,16 @@ def _schemas() -> dict[str, Any]:
     return {
         **defs,
         "VideoRecord": record,
+        "SearchHit": hit,
+        "SearchResults": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string"},
+                "video_id": {"type": ["string", "null"]},
+                "hits": {"type": "array", "items": {"$ref": REF.format(model="SearchHit")}},
+            },
+            "required": ["query", "video_id", "hits"],
+        },
         "VideoPage": {
             "type": "object",
             "properties": {
@@ -81,7 +93,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         415: "Not an MP4, MOV or AVI file, decided by content (`unsupported_type`)",
         416: "Range outside the video (`range_not_satisfiable`), with `Content-Range: bytes */size`",
         422: "Too long (`too_long`, with the measured duration), undecodable or truncated",
-        503: "A dependency (object storage, bus) is unavailable",
+        503: "A dependency (object storage, bus, the search service) is unavailable",
     }
     return {str(c): _json("Error", text[c]) for c in codes}
 
@@ -253,6 +265,32 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "304": {"description": "Not modified"},
                         **_errors(400, 404, 409, 503),
+                    },
+                }
+            },
+            "/api/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Hybrid search (meaning + keywords, rank-fused), across videos or in one",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 500},
+                        },
+                        {"name": "video_id", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            "SearchResults", "Hits, best first (an empty list before anything is indexed)"
+                        ),
+                        **_errors(400, 404, 503),
                     },
                 }
             },

@@ -1,0 +1,263 @@
+"""The indexer over real servers with the real embedding model and Qdrant Edge, searched through
+the gateway over NATS request-reply; relevance on real Whisper transcripts of known speech."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from relevance_fixtures import QUESTIONS, TALKS, transcribe_talks
+
+from vidsage.bus import publish_event
+from vidsage.catalog import Status, VideoRecord
+from vidsage.events import VideoDeleted, VideoTranscribed
+from vidsage.ids import new_id
+from vidsage.runtime import Runtime, open_runtime, run_worker
+from vidsage.settings import Settings
+from vidsage.transcript import Segment, Transcript
+from vidsage_gateway.app import create_app
+from vidsage_indexer.embedder import Embedder
+from vidsage_indexer.store import open_store
+from vidsage_indexer.worker import STAGE, Indexer
+
+from .conftest import make_settings
+
+MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
+
+pytestmark = [
+    pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed"),
+    pytest.mark.skipif(not (MODELS / "all-MiniLM-L6-v2").is_dir(), reason="run `make setup` first"),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    e = Embedder(Settings(_env_file=None).indexer, MODELS)
+    e.load()
+    return e
+
+
+@pytest.fixture(scope="module")
+def talks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Segment]]:
+    """Real transcripts: each talk spoken by espeak-ng and transcribed by the offline Whisper."""
+    return transcribe_talks(tmp_path_factory.mktemp("talks"))
+
+
+@pytest.fixture
+def isettings(nats_server, s3_server, tmp_path: Path) -> Settings:  # type: ignore[no-untyped-def]
+    return make_settings(
+        nats_server.url,
+        s3_server.endpoint,
+        models_dir=str(MODELS),
+        state_dir=str(tmp_path / "state"),
+        indexer={"max_deliver": 2, "backoff_s": 0.2, "ack_wait_s": 30, "search_timeout_s": 5},
+    )
+
+
+class Setup:
+    def __init__(self, rt: Runtime, indexer: Indexer, gateway: TestServer, session: aiohttp.ClientSession):
+        self.rt = rt
+        self.indexer = indexer
+        self.gateway = gateway
+        self.session = session
+
+    async def search(self, **params: Any) -> tuple[int, Any]:
+        async with self.session.get(self.gateway.make_url("/api/search"), params=params) as resp:
+            return resp.status, await resp.json()
+
+
+@pytest.fixture
+async def setup(isettings: Settings, embedder: Embedder) -> AsyncIterator[Setup]:
+    stop = asyncio.Event()
+    store = open_store(isettings.indexer, isettings.state_dir)
+    store.ensure(embedder.dim)
+    app = create_app(isettings)
+    gateway = TestServer(app, host="127.0.0.1")
+    try:
+        async with open_runtime("indexer", isettings, stop, worker=isettings.indexer, wait_s=5) as rt:
+            indexer = Indexer(rt, embedder, store)
+            sub = await indexer.serve_search()
+            worker = asyncio.create_task(run_worker(rt, STAGE, indexer, isettings.indexer))
+            await gateway.start_server()
+            async with aiohttp.ClientSession() as session:
+                yield Setup(rt, indexer, gateway, session)
+            stop.set()
+            await asyncio.wait_for(worker, 30)
+            await sub.unsubscribe()
+    finally:
+        await gateway.close()
+        store.close()
+
+
+async def transcribed(rt: Runtime, segments: list[Segment], filename: str) -> VideoRecord:
+    """What the transcriber leaves behind: transcript.json, a transcribed record, the event."""
+    vid = new_id()
+    key = f"videos/{vid}/transcript.json"
+    duration = max((s.end for s in segments), default=0.0)
+    t = Transcript(
+        video_id=vid,
+        language="en",
+        language_probability=1.0,
+        duration_s=duration,
+        model="whisper-base",
+        segments=segments,
+        created_at="2026-11-24T00:00:00Z",
+    )  # type: ignore[arg-type]
+    await rt.storage.put_bytes(key, t.to_bytes(), content_type="application/json")
+    record = VideoRecord(
+        id=vid,
+        owner="t",
+        filename=filename,
+        size=1,
+        mime="video/mp4",
+        format="mp4",
+        duration_s=duration,
+        objects={"transcript": key, "srt": "s", "vtt": "v"},
+    )
+    record = record.begin("ingest", 1).finish("ingest").begin("transcribe", 1).finish("transcribe")  # type: ignore[union-attr]
+    await rt.catalog.create(record)
+    await publish_event(
+        rt.js,
+        VideoTranscribed(
+            video_id=vid,
+            owner="t",
+            transcript_key=key,
+            srt_key="s",
+            vtt_key="v",
+            language="en",
+            segment_count=len(segments),
+            duration_s=duration,
+        ),
+    )
+    return record
+
+
+async def wait_ready(rt: Runtime, video_id: str) -> VideoRecord:
+    for _ in range(600):
+        record = await rt.catalog.get(video_id)
+        assert record is not None
+        if record.status in (Status.READY, Status.FAILED):
+            return record
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"stuck at {record.status}")
+
+
+@pytest.mark.timeout(300)
+async def test_hybrid_search_finds_the_answer_in_the_top_3(
+    setup: Setup, talks: dict[str, list[Segment]]
+) -> None:
+    ids: dict[str, str] = {}
+    for name, segments in talks.items():
+        record = await transcribed(setup.rt, segments, f"{name}.mp4")
+        done = await wait_ready(setup.rt, record.id)
+        assert done.status is Status.READY, done.error
+        ids[name] = record.id
+
+    missed = []
+    for talk, question, answer in QUESTIONS:
+        status, body = await setup.search(q=question, limit=3)
+        assert status == 200, body
+        hits = body["hits"]
+        assert len(hits) <= 3
+        found = any(h["video_id"] == ids[talk] and answer.lower() in h["text"].lower() for h in hits)
+        if not found:
+            missed.append((question, [h["text"][:60] for h in hits]))
+    assert not missed, f"{len(missed)}/{len(QUESTIONS)} questions missed their answer in the top 3: {missed}"
+
+    # within one video: only that video's passages, with a link that plays the moment
+    talk, question, _ = QUESTIONS[0]
+    status, body = await setup.search(q=question, video_id=ids[talk], limit=5)
+    assert status == 200
+    assert body["hits"]
+    for hit in body["hits"]:
+        assert hit["video_id"] == ids[talk]
+        assert hit["filename"] == f"{talk}.mp4"
+        assert hit["link"] == f"/api/videos/{ids[talk]}#t={hit['start']:.2f}"
+        assert 0 <= hit["start"] <= hit["end"]
+        assert hit["segment_ids"] == sorted(hit["segment_ids"])
+
+
+@pytest.mark.timeout(120)
+async def test_redelivery_and_reindex_do_not_duplicate_and_delete_removes(
+    setup: Setup, talks: dict[str, list[Segment]]
+) -> None:
+    name = next(iter(TALKS))
+    record = await transcribed(setup.rt, talks[name], "a.mp4")
+    await wait_ready(setup.rt, record.id)
+    count = setup.indexer.store.count(record.id)
+    assert count > 0
+    entry = await setup.rt.catalog.get_entry(record.id)
+    assert entry is not None
+
+    # the same event again (past JetStream's de-duplication): same points, no new transition
+    again = VideoTranscribed(
+        video_id=record.id,
+        owner="t",
+        transcript_key=record.objects["transcript"],
+        srt_key="s",
+        vtt_key="v",
+        language="en",
+        segment_count=1,
+        duration_s=1,
+    )
+    await setup.rt.js.publish(again.subject, again.to_bytes(), headers={"Nats-Msg-Id": "replay"})
+    await asyncio.sleep(1.5)
+    assert setup.indexer.store.count(record.id) == count
+    after = await setup.rt.catalog.get_entry(record.id)
+    assert after is not None
+    assert after[1] == entry[1]
+
+    # a direct re-index with the same transcript replaces, never duplicates
+    await setup.indexer._index(again, attempt=1)
+    assert setup.indexer.store.count(record.id) == count
+
+    await publish_event(
+        setup.rt.js, VideoDeleted(video_id=record.id, owner="t", prefix=f"videos/{record.id}/")
+    )
+    for _ in range(100):
+        if setup.indexer.store.count(record.id) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert setup.indexer.store.count(record.id) == 0
+
+
+@pytest.mark.timeout(60)
+async def test_search_edges(setup: Setup) -> None:
+    status, body = await setup.search(q="anything at all")
+    assert status == 200
+    assert body["hits"] == []  # nothing indexed yet: an empty list, not an error
+    for params in (
+        {"q": ""},
+        {"q": "   "},
+        {"q": "x" * 501},
+        {"q": "a", "limit": "0"},
+        {"q": "a", "limit": "x"},
+    ):
+        status, body = await setup.search(**params)
+        assert status == 400, params
+        assert body["error"]["code"] == "bad_request"
+    status, body = await setup.search(q="hello", video_id=new_id())
+    assert status == 404
+
+
+@pytest.mark.timeout(60)
+async def test_search_without_an_indexer_is_503(isettings: Settings) -> None:
+    app = create_app(isettings)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(server.make_url("/api/search"), params={"q": "hello"}) as resp,
+        ):
+            assert resp.status == 503
+            body = await resp.json()
+        assert body["error"]["code"] == "search_unavailable"
+    finally:
+        await server.close()
