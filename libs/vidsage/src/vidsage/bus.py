@@ -274,7 +274,7 @@ class Worker:
             bound = {"video_id": event.video_id, "event_type": event.type.value, "attempt": attempt}
             # Each job runs in its own task, so this binding stays with this message.
             structlog.contextvars.bind_contextvars(
-                trace_id=(msg.headers or {}).get(TRACE_HEADER) or event.event_id
+                trace_id=(msg.headers or {}).get(TRACE_HEADER) or event.event_id, video_id=event.video_id
             )
             heartbeat = asyncio.create_task(self._heartbeat(msg))
             try:

@@ -30,7 +30,7 @@ from vidsage.bus import (
     publish_event,
 )
 from vidsage.cache import Cache
-from vidsage.catalog import Catalog
+from vidsage.catalog import Catalog, Status, VideoRecord
 from vidsage.events import VideoFailed
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings, WorkerSettings
@@ -51,6 +51,22 @@ class Runtime:
     catalog: Catalog
     cache: Cache
     stop: asyncio.Event
+
+    async def begin_stage(self, video_id: str, stage: str, attempt: int) -> tuple[VideoRecord | None, bool]:
+        """Mark ``stage`` running for this delivery; returns (record, proceed).
+
+        The record is None when the video was deleted. ``proceed`` is False when the video has
+        failed or is already past ``stage`` (a redelivery): the caller then only re-publishes its
+        event if the record says the stage is done, and changes nothing else.
+        """
+        record, _ = await self.catalog.update(video_id, lambda r: r.begin(stage, attempt))
+        if record is None:
+            log.info("stage_skipped_deleted", stage=stage)
+            return None, False
+        if record.status is Status.FAILED or record.stages[stage].state == "done":
+            log.info("stage_skipped", stage=stage, status=record.status.value)
+            return record, False
+        return record, True
 
     async def fail_video(self, video_id: str, stage: str, reason: str, attempts: int) -> None:
         """Mark the video failed at ``stage`` and publish ``vidsage.video.failed``.

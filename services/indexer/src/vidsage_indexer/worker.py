@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 from typing import Any
 
-import structlog
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from vidsage.bus import publish_event
-from vidsage.catalog import Status, status_rank
+from vidsage.catalog import Status
 from vidsage.events import Event, VideoDeleted, VideoIndexed, VideoTranscribed
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
@@ -49,31 +48,22 @@ class Indexer:
 
     # -- events ---------------------------------------------------------------------------------
     async def __call__(self, event: Event, attempt: int) -> None:
-        structlog.contextvars.bind_contextvars(video_id=event.video_id)
-        try:
-            if isinstance(event, VideoDeleted):
-                await self._blocking(self.store.delete_video, event.video_id)
-                log.info("index_deleted")
-            elif isinstance(event, VideoTranscribed):
-                await self._index(event, attempt)
-        finally:
-            structlog.contextvars.unbind_contextvars("video_id")
+        if isinstance(event, VideoDeleted):
+            await self._blocking(self.store.delete_video, event.video_id)
+            log.info("index_deleted")
+        elif isinstance(event, VideoTranscribed):
+            await self._index(event, attempt)
 
     async def _index(self, event: VideoTranscribed, attempt: int) -> None:
         rt = self.rt
-        record, _ = await rt.catalog.update(event.video_id, lambda r: r.begin(STAGE, attempt))
-        if record is None:
-            await self._blocking(self.store.delete_video, event.video_id)
-            log.info("index_skipped_deleted")
-            return
-        if record.status is Status.FAILED:
-            return
-        if status_rank(record.status) >= status_rank(Status.READY):
-            count = await self._blocking(self.store.count, event.video_id)
-            await publish_event(
-                rt.js, VideoIndexed(video_id=record.id, owner=record.owner, passage_count=count)
-            )
-            log.info("index_already_done")
+        record, proceed = await rt.begin_stage(event.video_id, STAGE, attempt)
+        if not proceed:
+            if record is None:
+                await self._blocking(self.store.delete_video, event.video_id)
+            elif record.stages[STAGE].state == "done":
+                count = await self._blocking(self.store.count, event.video_id)
+                indexed = VideoIndexed(video_id=record.id, owner=record.owner, passage_count=count)
+                await publish_event(rt.js, indexed)
             return
 
         transcript = Transcript.from_bytes(await rt.storage.get_bytes(event.transcript_key))

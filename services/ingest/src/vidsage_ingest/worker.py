@@ -11,10 +11,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-import structlog
-
 from vidsage.bus import PermanentError, publish_event
-from vidsage.catalog import Status, VideoRecord, status_rank
+from vidsage.catalog import Status, VideoRecord
 from vidsage.events import Event, VideoIngested, VideoUploaded
 from vidsage.logging import get_logger
 from vidsage.media import MediaError, VideoFormat
@@ -50,24 +48,11 @@ class IngestHandler:
 
     async def __call__(self, event: Event, attempt: int) -> None:
         assert isinstance(event, VideoUploaded)
-        structlog.contextvars.bind_contextvars(video_id=event.video_id)
-        try:
-            await self._handle(event, attempt)
-        finally:
-            structlog.contextvars.unbind_contextvars("video_id")
-
-    async def _handle(self, event: VideoUploaded, attempt: int) -> None:
         rt = self.rt
-        record, _ = await rt.catalog.update(event.video_id, lambda r: r.begin(STAGE, attempt))
-        if record is None:
-            log.info("ingest_skipped_deleted")
-            return
-        if record.status is Status.FAILED:
-            log.info("ingest_skipped_failed")
-            return
-        if status_rank(record.status) >= status_rank(Status.INGESTED):
-            await publish_event(rt.js, ingested_event(record))
-            log.info("ingest_already_done")
+        record, proceed = await rt.begin_stage(event.video_id, STAGE, attempt)
+        if not proceed:
+            if record is not None and record.stages[STAGE].state == "done":
+                await publish_event(rt.js, ingested_event(record))
             return
 
         fmt = VideoFormat(event.format)

@@ -15,10 +15,8 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-import structlog
-
 from vidsage.bus import publish_event
-from vidsage.catalog import StageState, Status, VideoRecord, status_rank
+from vidsage.catalog import StageState, Status, VideoRecord
 from vidsage.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
@@ -104,25 +102,12 @@ class TranscribeHandler:
 
     async def __call__(self, event: Event, attempt: int) -> None:
         assert isinstance(event, VideoIngested)
-        structlog.contextvars.bind_contextvars(video_id=event.video_id)
-        try:
-            await self._handle(event, attempt)
-        finally:
-            structlog.contextvars.unbind_contextvars("video_id")
-
-    async def _handle(self, event: VideoIngested, attempt: int) -> None:
         rt = self.rt
-        record, _ = await rt.catalog.update(event.video_id, lambda r: r.begin(STAGE, attempt))
-        if record is None:
-            log.info("transcribe_skipped_deleted")
-            return
-        if record.status is Status.FAILED:
-            log.info("transcribe_skipped_failed")
-            return
-        if status_rank(record.status) >= status_rank(Status.TRANSCRIBED):
-            transcript = Transcript.from_bytes(await rt.storage.get_bytes(record.objects["transcript"]))
-            await publish_event(rt.js, transcribed_event(record, len(transcript.segments)))
-            log.info("transcribe_already_done")
+        record, proceed = await rt.begin_stage(event.video_id, STAGE, attempt)
+        if not proceed:
+            if record is not None and record.stages[STAGE].state == "done":
+                transcript = Transcript.from_bytes(await rt.storage.get_bytes(record.objects["transcript"]))
+                await publish_event(rt.js, transcribed_event(record, len(transcript.segments)))
             return
 
         result = await self._transcribe(event)
