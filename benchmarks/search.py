@@ -5,19 +5,16 @@ across all), and the time from ``transcribed`` to ``ready`` for a 3-minute trans
 from __future__ import annotations
 
 import asyncio
-import io
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from benchmarks._servers import MODELS, local_servers
 from vidsage.bus import publish_event
 from vidsage.catalog import Status, VideoRecord
-from vidsage.devrun import free_port, start_nats, start_s3
 from vidsage.events import VideoTranscribed
 from vidsage.ids import new_id
 from vidsage.runtime import open_runtime, run_worker
@@ -29,7 +26,6 @@ from vidsage_indexer.store import Passage, open_store, passage_id
 from vidsage_indexer.store.sparse import encode_document
 from vidsage_indexer.worker import STAGE, Indexer
 
-MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"
 WORDS = [
     "river",
     "harbour",
@@ -105,138 +101,119 @@ async def run() -> dict[str, float]:
     embedder.encode(texts)
     out["indexer_per_s"] = len(texts) / (time.perf_counter() - t0)
 
-    with tempfile.TemporaryDirectory(prefix="vidsage-bench-") as tmp:
-        root = Path(tmp)
-        sink = io.StringIO()
-        nats = start_nats(root, "127.0.0.1", free_port(), free_port(), sink=sink)
-        s3 = start_s3(root, "127.0.0.1", free_port(), "bench-access", "bench-secret", sink=sink)
-        try:
-            settings = Settings(
-                _env_file=None,
-                models_dir=MODELS,
-                state_dir=root / "state",
-                log_level="warning",
-                nats={"url": nats.url},  # type: ignore[arg-type]
-                s3={"endpoint": s3.endpoint, "access_key": "bench-access", "secret_key": "bench-secret"},  # type: ignore[arg-type]
+    with local_servers() as settings:
+        store = open_store(settings.indexer, settings.state_dir)
+        store.ensure(embedder.dim)
+        # 2. 10,000 passages (embedded for real), then search through the gateway
+        video_ids = [new_id() for _ in range(VIDEOS)]
+        corpus = [sentence(rng) for _ in range(VIDEOS * PER_VIDEO)]
+        dense = embedder.encode(corpus)
+        passages = [
+            Passage(
+                id=passage_id(vid, i),
+                video_id=vid,
+                owner="b",
+                filename=f"{vid}.mp4",
+                start=i * 4.0,
+                end=i * 4.0 + 4,
+                text=corpus[v * PER_VIDEO + i],
+                segment_ids=[i],
             )
-            store = open_store(settings.indexer, settings.state_dir)
-            store.ensure(embedder.dim)
-            # 2. 10,000 passages (embedded for real), then search through the gateway
-            video_ids = [new_id() for _ in range(VIDEOS)]
-            corpus = [sentence(rng) for _ in range(VIDEOS * PER_VIDEO)]
-            dense = embedder.encode(corpus)
-            passages = [
-                Passage(
-                    id=passage_id(vid, i),
-                    video_id=vid,
-                    owner="b",
-                    filename=f"{vid}.mp4",
-                    start=i * 4.0,
-                    end=i * 4.0 + 4,
-                    text=corpus[v * PER_VIDEO + i],
-                    segment_ids=[i],
-                )
-                for v, vid in enumerate(video_ids)
-                for i in range(PER_VIDEO)
-            ]
-            store.upsert(passages, dense, [encode_document(p.text) for p in passages])
-            stop = asyncio.Event()
-            async with open_runtime("indexer", settings, stop, worker=settings.indexer) as rt:
-                indexer = Indexer(rt, embedder, store)
-                sub = await indexer.serve_search()
-                worker = asyncio.create_task(run_worker(rt, STAGE, indexer, settings.indexer))
-                for vid in video_ids:  # the gateway checks that a filtered video exists
-                    await rt.catalog.create(
-                        VideoRecord(
-                            id=vid,
-                            owner="b",
-                            filename="b.mp4",
-                            size=1,
-                            mime="video/mp4",
-                            format="mp4",
-                            duration_s=800,
-                        )
-                    )
-                gateway = TestServer(create_app(settings), host="127.0.0.1")
-                await gateway.start_server()
-                try:
-                    async with aiohttp.ClientSession() as session:
-                        for label, scoped in (("all", False), ("one", True)):
-                            latencies = []
-                            for _ in range(QUERIES):
-                                params = {"q": " ".join(rng.sample(WORDS, 4)), "limit": "10"}
-                                if scoped:
-                                    params["video_id"] = rng.choice(video_ids)
-                                t0 = time.perf_counter()
-                                async with session.get(
-                                    gateway.make_url("/api/search"), params=params
-                                ) as resp:
-                                    assert resp.status == 200, await resp.text()
-                                    body = await resp.json()
-                                latencies.append((time.perf_counter() - t0) * 1000)
-                                assert body["hits"]
-                            out[f"{label}_p50"] = pct(latencies, 50)
-                            out[f"{label}_p95"] = pct(latencies, 95)
-
-                    # 3. transcribed -> ready for a 3-minute transcript (45 segments of 4 s)
-                    vid = new_id()
-                    segments = [
-                        Segment(id=i, start=i * 4.0, end=i * 4.0 + 4, text=sentence(rng, 10))
-                        for i in range(45)
-                    ]
-                    key = f"videos/{vid}/transcript.json"
-                    transcript = Transcript(
-                        video_id=vid,
-                        language="en",
-                        language_probability=1,
-                        duration_s=180,
-                        model="b",
-                        segments=segments,
-                        created_at="2026-11-24T00:00:00Z",
-                    )  # type: ignore[arg-type]
-                    await rt.storage.put_bytes(key, transcript.to_bytes(), content_type="application/json")
-                    record = VideoRecord(
+            for v, vid in enumerate(video_ids)
+            for i in range(PER_VIDEO)
+        ]
+        store.upsert(passages, dense, [encode_document(p.text) for p in passages])
+        stop = asyncio.Event()
+        async with open_runtime("indexer", settings, stop, worker=settings.indexer) as rt:
+            indexer = Indexer(rt, embedder, store)
+            sub = await indexer.serve_search()
+            worker = asyncio.create_task(run_worker(rt, STAGE, indexer, settings.indexer))
+            for vid in video_ids:  # the gateway checks that a filtered video exists
+                await rt.catalog.create(
+                    VideoRecord(
                         id=vid,
                         owner="b",
                         filename="b.mp4",
                         size=1,
                         mime="video/mp4",
                         format="mp4",
+                        duration_s=800,
+                    )
+                )
+            gateway = TestServer(create_app(settings), host="127.0.0.1")
+            await gateway.start_server()
+            try:
+                async with aiohttp.ClientSession() as session:
+                    for label, scoped in (("all", False), ("one", True)):
+                        latencies = []
+                        for _ in range(QUERIES):
+                            params = {"q": " ".join(rng.sample(WORDS, 4)), "limit": "10"}
+                            if scoped:
+                                params["video_id"] = rng.choice(video_ids)
+                            t0 = time.perf_counter()
+                            async with session.get(gateway.make_url("/api/search"), params=params) as resp:
+                                assert resp.status == 200, await resp.text()
+                                body = await resp.json()
+                            latencies.append((time.perf_counter() - t0) * 1000)
+                            assert body["hits"]
+                        out[f"{label}_p50"] = pct(latencies, 50)
+                        out[f"{label}_p95"] = pct(latencies, 95)
+
+                # 3. transcribed -> ready for a 3-minute transcript (45 segments of 4 s)
+                vid = new_id()
+                segments = [
+                    Segment(id=i, start=i * 4.0, end=i * 4.0 + 4, text=sentence(rng, 10)) for i in range(45)
+                ]
+                key = f"videos/{vid}/transcript.json"
+                transcript = Transcript(
+                    video_id=vid,
+                    language="en",
+                    language_probability=1,
+                    duration_s=180,
+                    model="b",
+                    segments=segments,
+                    created_at="2026-11-24T00:00:00Z",
+                )  # type: ignore[arg-type]
+                await rt.storage.put_bytes(key, transcript.to_bytes(), content_type="application/json")
+                record = VideoRecord(
+                    id=vid,
+                    owner="b",
+                    filename="b.mp4",
+                    size=1,
+                    mime="video/mp4",
+                    format="mp4",
+                    duration_s=180,
+                    objects={"transcript": key},
+                )
+                await rt.catalog.create(
+                    record.begin("ingest", 1)
+                    .finish("ingest")  # type: ignore[union-attr]
+                    .begin("transcribe", 1)
+                    .finish("transcribe")
+                )  # type: ignore[union-attr]
+                t0 = time.perf_counter()
+                await publish_event(
+                    rt.js,
+                    VideoTranscribed(
+                        video_id=vid,
+                        owner="b",
+                        transcript_key=key,
+                        srt_key="s",
+                        vtt_key="v",
+                        language="en",
+                        segment_count=45,
                         duration_s=180,
-                        objects={"transcript": key},
-                    )
-                    await rt.catalog.create(
-                        record.begin("ingest", 1)
-                        .finish("ingest")  # type: ignore[union-attr]
-                        .begin("transcribe", 1)
-                        .finish("transcribe")
-                    )  # type: ignore[union-attr]
-                    t0 = time.perf_counter()
-                    await publish_event(
-                        rt.js,
-                        VideoTranscribed(
-                            video_id=vid,
-                            owner="b",
-                            transcript_key=key,
-                            srt_key="s",
-                            vtt_key="v",
-                            language="en",
-                            segment_count=45,
-                            duration_s=180,
-                        ),
-                    )
-                    while (r := await rt.catalog.get(vid)) is not None and r.status is not Status.READY:
-                        await asyncio.sleep(0.005)
-                    out["to_ready_ms"] = (time.perf_counter() - t0) * 1000
-                finally:
-                    await gateway.close()
-                    stop.set()
-                    await worker
-                    await sub.unsubscribe()
-            store.close()
-        finally:
-            s3.stop()
-            nats.stop()
+                    ),
+                )
+                while (r := await rt.catalog.get(vid)) is not None and r.status is not Status.READY:
+                    await asyncio.sleep(0.005)
+                out["to_ready_ms"] = (time.perf_counter() - t0) * 1000
+            finally:
+                await gateway.close()
+                stop.set()
+                await worker
+                await sub.unsubscribe()
+        store.close()
     return out
 
 

@@ -11,15 +11,13 @@ Word error rate against the known script for each.
 from __future__ import annotations
 
 import asyncio
-import io
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._servers import MODELS, local_servers
 from vidsage.bus import publish_event
 from vidsage.catalog import Status, VideoRecord
-from vidsage.devrun import free_port, start_nats, start_s3
 from vidsage.events import VideoIngested
 from vidsage.ids import new_id
 from vidsage.runtime import open_runtime, run_worker
@@ -28,8 +26,6 @@ from vidsage.transcript import Transcript
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from speech_fixtures import SCRIPTS, speech_wav, word_error_rate
-
-MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"
 
 
 def raw(wav: Path, batched: bool) -> tuple[float, str]:
@@ -59,68 +55,52 @@ async def through_vidsage(wav: Path) -> tuple[float, str]:
     from vidsage_transcriber.engine import Engine
     from vidsage_transcriber.worker import STAGE, TranscribeHandler
 
-    with tempfile.TemporaryDirectory(prefix="vidsage-bench-") as tmp:
-        sink = io.StringIO()
-        nats = start_nats(Path(tmp), "127.0.0.1", free_port(), free_port(), sink=sink)
-        s3 = start_s3(Path(tmp), "127.0.0.1", free_port(), "bench-access", "bench-secret", sink=sink)
-        try:
-            settings = Settings(
-                _env_file=None,
-                models_dir=MODELS,
-                nats={"url": nats.url},  # type: ignore[arg-type]
-                s3={"endpoint": s3.endpoint, "access_key": "bench-access", "secret_key": "bench-secret"},  # type: ignore[arg-type]
-                log_level="warning",
+    with local_servers() as settings:
+        engine = Engine(settings.transcriber, MODELS)
+        engine.load()
+        stop = asyncio.Event()
+        async with open_runtime("transcriber", settings, stop, worker=settings.transcriber) as rt:
+            worker = asyncio.create_task(
+                run_worker(rt, STAGE, TranscribeHandler(rt, engine), settings.transcriber)
             )
-            engine = Engine(settings.transcriber, MODELS)
-            engine.load()
-            stop = asyncio.Event()
-            async with open_runtime("transcriber", settings, stop, worker=settings.transcriber) as rt:
-                worker = asyncio.create_task(
-                    run_worker(rt, STAGE, TranscribeHandler(rt, engine), settings.transcriber)
-                )
-                vid = new_id()
-                key = f"videos/{vid}/audio.wav"
-                await rt.storage.put_file(key, wav, content_type="audio/wav")
-                record = VideoRecord(
-                    id=vid,
+            vid = new_id()
+            key = f"videos/{vid}/audio.wav"
+            await rt.storage.put_file(key, wav, content_type="audio/wav")
+            record = VideoRecord(
+                id=vid,
+                owner="b",
+                filename="b.mp4",
+                size=1,
+                mime="video/mp4",
+                format="mp4",
+                duration_s=115,
+                objects={"audio": key, "source": "s", "thumbnail": "t"},
+            )
+            await rt.catalog.create(record.begin("ingest", 1).finish("ingest"))  # type: ignore[union-attr]
+            started = time.perf_counter()
+            await publish_event(
+                rt.js,
+                VideoIngested(
+                    video_id=vid,
                     owner="b",
-                    filename="b.mp4",
-                    size=1,
-                    mime="video/mp4",
-                    format="mp4",
+                    source_key="s",
+                    thumbnail_key="t",
+                    audio_key=key,
                     duration_s=115,
-                    objects={"audio": key, "source": "s", "thumbnail": "t"},
-                )
-                await rt.catalog.create(record.begin("ingest", 1).finish("ingest"))  # type: ignore[union-attr]
-                started = time.perf_counter()
-                await publish_event(
-                    rt.js,
-                    VideoIngested(
-                        video_id=vid,
-                        owner="b",
-                        source_key="s",
-                        thumbnail_key="t",
-                        audio_key=key,
-                        duration_s=115,
-                        width=1,
-                        height=1,
-                        video_codec="h264",
-                        has_audio=True,
-                    ),
-                )
-                while (
-                    done := await rt.catalog.get(vid)
-                ) is not None and done.status is not Status.TRANSCRIBED:
-                    await asyncio.sleep(0.02)
-                took = time.perf_counter() - started
-                assert done is not None
-                transcript = Transcript.from_bytes(await rt.storage.get_bytes(done.objects["transcript"]))
-                stop.set()
-                await worker
-            return took, transcript.text
-        finally:
-            s3.stop()
-            nats.stop()
+                    width=1,
+                    height=1,
+                    video_codec="h264",
+                    has_audio=True,
+                ),
+            )
+            while (done := await rt.catalog.get(vid)) is not None and done.status is not Status.TRANSCRIBED:
+                await asyncio.sleep(0.02)
+            took = time.perf_counter() - started
+            assert done is not None
+            transcript = Transcript.from_bytes(await rt.storage.get_bytes(done.objects["transcript"]))
+            stop.set()
+            await worker
+        return took, transcript.text
 
 
 def main() -> int:

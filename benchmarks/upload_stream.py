@@ -13,7 +13,6 @@ import os
 import statistics
 import struct
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,12 +22,12 @@ import aiohttp
 import psutil
 from minio import Minio
 
-from vidsage.devrun import ManagedProcess, free_port, start_nats, start_s3
+from benchmarks._servers import ACCESS, SECRET, local_servers
+from vidsage.devrun import ManagedProcess, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from media_fixtures import make_video
 
-ACCESS, SECRET = "bench-access", "bench-secret-key"
 SIZE = 100_000_000
 ROUNDS = 3
 
@@ -116,16 +115,15 @@ def direct_get(client: Minio, bucket: str, key: str) -> float:
 
 
 async def run() -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="vidsage-bench-") as tmp:
-        root = Path(tmp)
+    with local_servers() as settings:
+        root = settings.state_dir
         sink = io.StringIO()
-        nats = start_nats(root / "state", "127.0.0.1", free_port(), free_port(), sink=sink)
-        s3 = start_s3(root / "state", "127.0.0.1", free_port(), ACCESS, SECRET, sink=sink)
+        endpoint = settings.s3.endpoint
         port = free_port()
         env = {
             **os.environ,
-            "VIDSAGE_NATS__URL": nats.url,
-            "VIDSAGE_S3__ENDPOINT": s3.endpoint,
+            "VIDSAGE_NATS__URL": settings.nats.url,
+            "VIDSAGE_S3__ENDPOINT": endpoint,
             "VIDSAGE_S3__ACCESS_KEY": ACCESS,
             "VIDSAGE_S3__SECRET_KEY": SECRET,
             "VIDSAGE_GATEWAY__PORT": str(port),
@@ -138,7 +136,7 @@ async def run() -> dict[str, float]:
         base = f"http://127.0.0.1:{port}"
         try:
             path = make_file(root / "bench.mp4")
-            client = Minio(s3.endpoint.split("//")[1], ACCESS, SECRET, secure=False, region="us-east-1")
+            client = Minio(endpoint.split("//")[1], ACCESS, SECRET, secure=False, region="us-east-1")
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
                 for _ in range(100):
                     try:
@@ -163,8 +161,6 @@ async def run() -> dict[str, float]:
                     down_gw.append(await gateway_download(session, base, video_id))
         finally:
             gateway.stop()
-            s3.stop()
-            nats.stop()
     mb = SIZE / 1e6
     return {
         "upload_gateway_s": statistics.median(up_gw),

@@ -271,30 +271,32 @@ class Worker:
                 log.error("event_malformed", subject=msg.subject, error=str(exc), attempt=attempt)
                 await self._fail_malformed(msg, str(exc), attempt)
                 return
-            bound = {"video_id": event.video_id, "event_type": event.type.value, "attempt": attempt}
-            # Each job runs in its own task, so this binding stays with this message.
+            # Each job runs in its own task, so this binding stays with this message's log lines.
             structlog.contextvars.bind_contextvars(
-                trace_id=(msg.headers or {}).get(TRACE_HEADER) or event.event_id, video_id=event.video_id
+                trace_id=(msg.headers or {}).get(TRACE_HEADER) or event.event_id,
+                video_id=event.video_id,
+                event_type=event.type.value,
+                attempt=attempt,
             )
             heartbeat = asyncio.create_task(self._heartbeat(msg))
             try:
                 await self._handler(event, attempt)
             except PermanentError as exc:
-                log.warning("job_failed_permanently", reason=str(exc), **bound)
+                log.warning("job_failed_permanently", reason=str(exc))
                 await self._give_up(msg, event, str(exc), attempt)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if attempt >= self._settings.max_deliver:
-                    log.error("job_failed_deliveries_exhausted", reason=reason, **bound)
+                    log.error("job_failed_deliveries_exhausted", reason=reason)
                     await self._give_up(msg, event, reason, attempt)
                 else:
                     delay = self._settings.backoff_s * attempt
-                    log.warning("job_failed_will_retry", reason=reason, retry_in_s=delay, **bound)
+                    log.warning("job_failed_will_retry", reason=reason, retry_in_s=delay)
                     await msg.nak(delay=delay)
             else:
                 await msg.ack()
                 self.processed += 1
-                log.info("job_done", **bound)
+                log.info("job_done")
             finally:
                 heartbeat.cancel()
         except Exception as exc:  # ack/nak failed (bus gone): the message will be redelivered

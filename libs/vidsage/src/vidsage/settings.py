@@ -55,8 +55,9 @@ class S3Settings(BaseModel):
     """Connect and read timeout of one S3 request."""
     retries: int = Field(default=2, ge=0, le=10)
     """Retries of one S3 request on connection errors and 5xx answers."""
-    part_size: int = Field(default=8 * MiB, ge=5 * MiB)
-    """Multipart part size for streamed uploads (memory per upload is about one part)."""
+    part_size: int = Field(default=5 * MiB, ge=5 * MiB)
+    """Multipart part size for streamed uploads; two parts are in flight, so receiving from the
+    client overlaps sending to S3 (memory per upload is about three parts)."""
     io_threads: int = Field(default=16, ge=1, le=256)
     """Threads for blocking S3 calls (the minio SDK is synchronous)."""
 

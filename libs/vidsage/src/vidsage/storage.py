@@ -1,7 +1,7 @@
 """S3 storage over the ``minio`` SDK, made async by running its blocking calls in a thread pool.
 
-- :meth:`Storage.put_stream` uploads an async stream of chunks as it arrives (multipart, about one
-  part in memory), optionally teeing the bytes into a local file in the same worker thread;
+- :meth:`Storage.put_stream` uploads an async stream of chunks as it arrives (multipart, two parts
+  in flight so receiving overlaps sending), optionally teeing the bytes into a local file;
 - :meth:`Storage.iter_range` streams a byte range back in chunks, never the whole object;
 - :meth:`Storage.delete_prefix` removes everything under a prefix.
 
@@ -220,7 +220,7 @@ class Storage:
                 length=-1,
                 part_size=self.settings.part_size,
                 content_type=content_type,
-                num_parallel_uploads=1,
+                num_parallel_uploads=2,
             )
         except BaseException:
             if reader.error is not None:  # the source failed, not the store: say so

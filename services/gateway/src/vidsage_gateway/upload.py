@@ -2,7 +2,7 @@
 
 1. The first bytes decide the type (python-magic): MP4, MOV or AVI, else 415, before anything is
    stored.
-2. The rest streams to S3 as it arrives (multipart, about one part in memory) and, in the same
+2. The rest streams to S3 as it arrives (multipart, two parts in flight) and, in the same
    worker thread, into a short-lived spool file used only to probe the video. The size cap is
    checked on every chunk (413).
 3. The probe (PyAV, local file only) measures the duration (422 over the limit) and proves the
@@ -96,7 +96,7 @@ async def _file_part(request: web.Request) -> BodyPartReader:
             # Skip other fields, bounded: they are not used (yet).
             if isinstance(part, BodyPartReader):
                 skipped = 0
-                while chunk := await part.read_chunk(READ_CHUNK):
+                while chunk := await _read(part):
                     skipped += len(chunk)
                     if skipped > MULTIPART_SLACK:
                         raise ApiError(400, "bad_request", f"form field {part.name!r} is too large")
@@ -106,6 +106,14 @@ async def _file_part(request: web.Request) -> BodyPartReader:
 
 
 async def handle_upload(request: web.Request) -> web.Response:
+    """The upload endpoint; a client that stops sending midway gets 400 ``upload_incomplete``."""
+    try:
+        return await _upload(request)
+    except _Incomplete as exc:
+        raise ApiError(400, "upload_incomplete", f"the upload ended early: {exc}") from exc
+
+
+async def _upload(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     cfg = rt.settings.gateway
     cap = cfg.max_upload_bytes
@@ -116,14 +124,11 @@ async def handle_upload(request: web.Request) -> web.Response:
     filename = clean_filename(part.filename)
 
     head = b""
-    try:
-        while len(head) < SNIFF_BYTES:
-            chunk = await _read(part)
-            if not chunk:
-                break
-            head += chunk
-    except _Incomplete as exc:
-        raise ApiError(400, "upload_incomplete", f"the upload ended early: {exc}") from exc
+    while len(head) < SNIFF_BYTES:
+        chunk = await _read(part)
+        if not chunk:
+            break
+        head += chunk
     try:
         fmt = sniff_format(head[:SNIFF_BYTES])
     except MediaError as exc:
@@ -155,8 +160,6 @@ async def handle_upload(request: web.Request) -> web.Response:
                 stored = True
             except _TooLarge:
                 raise _too_large(cap) from None
-            except _Incomplete as exc:
-                raise ApiError(400, "upload_incomplete", f"the upload ended early: {exc}") from exc
             except StorageUnavailable as exc:
                 raise ApiError(
                     503, "storage_unavailable", "object storage is unavailable; try again"
