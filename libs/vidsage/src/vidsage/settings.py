@@ -181,6 +181,56 @@ class IndexerSettings(WorkerSettings):
     """Candidates taken from each of the dense and keyword searches before fusion."""
 
 
+class ChatSettings(BaseModel):
+    """Chat: the chat service (LLM, grounding, memory) and the gateway's WebSocket limits."""
+
+    subject: str = "vidsage.chat"
+    """NATS subject of chat requests (queue group ``chat``); cancels go to ``<subject>.cancel.<id>``."""
+    llm_base_url: str = "https://api.openai.com/v1"
+    """Base URL of any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp)."""
+    llm_model: str = "gpt-4o-mini"
+    """Model name sent to the server."""
+    llm_api_key: SecretStr | None = None
+    """API key; unset (the embedded default) runs chat offline in extractive mode."""
+    llm_timeout_s: float = Field(default=60, gt=0)
+    """Timeout of one LLM request (connect and each read)."""
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of a failed LLM request (connection errors, 408, 429, 5xx) before streaming starts."""
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    """Sampling temperature."""
+    llm_max_tokens: int = Field(default=800, ge=16, le=32768)
+    """Longest answer in tokens."""
+    history_messages: int = Field(default=12, ge=0, le=200)
+    """Messages (questions and answers) kept per conversation; older ones are dropped."""
+    history_max_chars: int = Field(default=12000, ge=0)
+    """Characters of history kept per conversation (the newest messages win)."""
+    context_passages: int = Field(default=8, ge=1, le=50)
+    """Passages retrieved for a library-wide question."""
+    extractive_passages: int = Field(default=3, ge=1, le=20)
+    """Passages quoted by an answer in extractive mode."""
+    concurrency: int = Field(default=64, ge=1, le=4096)
+    """Answers generated at once by one chat process; more get ``busy``."""
+    first_chunk_timeout_s: float = Field(default=10, gt=0)
+    """The gateway's wait for the chat service to accept a request."""
+    chunk_timeout_s: float = Field(default=90, gt=0)
+    """The gateway's wait between two chunks of an answer before it reports ``timeout``."""
+    max_frame_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    """Largest WebSocket frame a client may send; a larger one closes the connection with 1009."""
+    max_message_chars: int = Field(default=4000, ge=1)
+    """Longest question in characters (an ``error`` frame, the connection stays open)."""
+    rate_per_minute: float = Field(default=20, gt=0)
+    """Messages per minute per connection (token bucket)."""
+    rate_burst: int = Field(default=5, ge=1)
+    """Messages a connection may send at once before the rate applies."""
+    heartbeat_s: float = Field(default=20, gt=0)
+    """WebSocket ping interval; a peer that misses a pong is closed."""
+    idle_timeout_s: float = Field(default=600, gt=0)
+    """A connection with no message from the client for this long is closed (1000)."""
+    allowed_origins: list[str] = []
+    """Origins (``https://app.example``) allowed to open a WebSocket besides the gateway's own;
+    ``*`` allows any. Clients that send no Origin (not browsers) are always allowed."""
+
+
 class Settings(BaseSettings):
     """Every setting of vidsage. Each service reads the groups it needs."""
 
@@ -206,3 +256,4 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings(ack_wait_s=120)
     transcriber: TranscriberSettings = TranscriberSettings(concurrency=1, ack_wait_s=300)
     indexer: IndexerSettings = IndexerSettings(concurrency=2, ack_wait_s=120)
+    chat: ChatSettings = ChatSettings()
