@@ -1,0 +1,138 @@
+"""The chat protocol: WebSocket frames (client ↔ gateway) and NATS messages (gateway ↔ chat).
+
+WebSocket (``/ws/chat/<video_id>`` or ``/ws/chat`` for the whole library), JSON text frames:
+
+- client → ``{"type": "message", "content": "...", "conversation_id"?: "..."}`` or ``{"type": "cancel"}``
+- server → ``{"type": "token", "content": "..."}`` (repeated), then ``{"type": "done", ...}``
+  (:class:`DoneFrame`); a problem is ``{"type": "error", "code": "...", "message": "..."}``
+  (:class:`ErrorFrame`) and the connection stays usable.
+
+NATS: the gateway publishes a :class:`ChatRequest` on ``chat.subject`` (queue group ``chat``) with
+a reply inbox; the chat service answers on that inbox with numbered :class:`ChatChunk` messages:
+``accepted``, ``token``..., then exactly one ``done`` or ``error``. A gap in ``seq`` is a lost
+chunk. The gateway publishes on ``<subject>.cancel.<request_id>`` when the client goes away.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+QUEUE_GROUP = "chat"
+
+Mode = Literal["llm", "extractive"]
+
+ERROR_CODES: dict[str, str] = {
+    "bad_request": "The frame is not valid JSON, has an unknown type or misses a field.",
+    "message_too_long": "The question is longer than the limit (`chat.max_message_chars`).",
+    "rate_limited": "Too many messages on this connection; `retry_after_s` says when to try again.",
+    "busy": "An answer is still streaming on this connection (send `cancel` first), or the chat "
+    "service is at its concurrency limit.",
+    "not_found": "The video does not exist (or was deleted).",
+    "not_ready": "The video is not `ready` yet; `status` is its current status.",
+    "chat_unavailable": "No chat service answered; try again.",
+    "search_unavailable": "The search service (library-wide chat and extractive mode) is not running.",
+    "storage_unavailable": "Object storage is unavailable, so the transcript cannot be read.",
+    "timeout": "The chat service stopped sending the answer.",
+    "stream_broken": "A chunk of the answer was lost between the services; the answer is incomplete.",
+    "llm_auth": "The language model server refused the API key (401/403).",
+    "llm_rate_limited": "The language model server is rate limiting (429); try again later.",
+    "llm_timeout": "The language model server did not answer in time.",
+    "llm_unavailable": "The language model server cannot be reached (connection refused, DNS, TLS).",
+    "llm_stream_interrupted": "The language model server dropped the stream mid-answer.",
+    "llm_bad_request": "The language model server rejected the request (400/404/422: model name, "
+    "context length).",
+    "llm_error": "The language model server failed (5xx or an unexpected answer).",
+    "cancelled": "The answer was cancelled by the client.",
+    "internal": "An unexpected error; the logs have the details.",
+}
+
+
+class Citation(BaseModel):
+    """A moment an answer relies on; its text exists at that time in the transcript."""
+
+    video_id: str
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float
+    text: str = Field(description="The transcript text at that time.")
+
+
+# ---- client → gateway ---------------------------------------------------------------------------
+
+
+class ClientMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["message"]
+    content: str = Field(min_length=1)
+    conversation_id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN)
+
+
+class ClientCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["cancel"]
+
+
+# ---- gateway → client ---------------------------------------------------------------------------
+
+
+class TokenFrame(BaseModel):
+    type: Literal["token"] = "token"
+    content: str
+
+
+class DoneFrame(BaseModel):
+    type: Literal["done"] = "done"
+    message_id: str
+    conversation_id: str = Field(description="Send it back to continue this conversation later.")
+    citations: list[Citation]
+    mode: Mode = Field(description="`llm`, or `extractive` when no language model is configured.")
+
+
+class ErrorFrame(BaseModel):
+    type: Literal["error"] = "error"
+    code: str = Field(description="One of the documented error codes.")
+    message: str
+    message_id: str | None = None
+    status: str | None = Field(default=None, description="The video's status (`not_ready`).")
+    retry_after_s: float | None = Field(default=None, description="When to try again (`rate_limited`).")
+
+
+# ---- gateway ↔ chat over NATS -------------------------------------------------------------------
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64)
+    message_id: str = Field(min_length=1, max_length=64)
+    conversation_id: str = Field(pattern=CONVERSATION_ID_PATTERN)
+    video_id: str | None = Field(default=None, description="None: the whole library.")
+    owner: str | None = None
+    content: str = Field(min_length=1)
+
+
+class ChatChunk(BaseModel):
+    seq: int = Field(ge=0, description="0, 1, 2... per request; a gap is a lost chunk.")
+    type: Literal["accepted", "token", "done", "error"]
+    content: str | None = None
+    citations: list[Citation] | None = None
+    mode: Mode | None = None
+    code: str | None = None
+    message: str | None = None
+    status: str | None = None
+
+
+def cancel_subject(subject: str, request_id: str) -> str:
+    return f"{subject}.cancel.{request_id}"
+
+
+def format_time(seconds: float) -> str:
+    """``mm:ss`` (``h:mm:ss`` from one hour), the form answers cite."""
+    total = max(0, int(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
