@@ -19,6 +19,7 @@ from vidsage_gateway import search, upload, videos
 from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.openapi import openapi_document
+from vidsage_gateway.web import add_routes as add_web_page_routes
 
 log = get_logger("vidsage.gateway")
 
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     r = app.router
+    add_web_page_routes(r)  # GET / and /static/<file>
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics_endpoint)

@@ -294,6 +294,44 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/": {
+                "get": {
+                    "operationId": "webPage",
+                    "summary": "The web page: upload, library, player with transcript, search, chat",
+                    "responses": {
+                        "200": {
+                            "description": "`index.html` (its scripts and styles are under `/static/`)",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/static/{path}": {
+                "get": {
+                    "operationId": "webPageFile",
+                    "summary": "A file of the web page (JavaScript module, stylesheet, icon); no listing",
+                    "parameters": [
+                        {
+                            "name": "path",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "File name, e.g. `app.js`.",
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The file, with `Cache-Control: no-cache` (revalidate by ETag)",
+                            "content": {
+                                m: {"schema": {"type": "string"}}
+                                for m in ("text/javascript", "text/css", "image/svg+xml")
+                            },
+                        },
+                        "304": {"description": "Not modified"},
+                        "404": _json("Error", "No such file (`not_found`)"),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "operationId": "healthz",

@@ -1,0 +1,114 @@
+// The public API, and nothing else: every call here is documented in /api/openapi.json.
+
+/** An answer from the API that was not a success, with the server's own words. */
+export class ApiError extends Error {
+  constructor(status, code, message, body = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON (a proxy's page, say): fall back to the status line
+  }
+  const error = body && body.error;
+  if (error && typeof error.message === "string") {
+    return new ApiError(response.status, error.code || "error", error.message, error);
+  }
+  return new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`.trim());
+}
+
+async function getJson(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Accept: "application/json" } });
+  } catch {
+    throw new ApiError(0, "network", "The server cannot be reached. Is vidsage running?");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+const videoPath = (id) => `/api/videos/${encodeURIComponent(id)}`;
+
+export const links = {
+  stream: (id) => videoPath(id),
+  thumbnail: (id) => `${videoPath(id)}/thumbnail`,
+  transcript: (id, format) => `${videoPath(id)}/transcript?format=${format}`,
+  chat: (id) => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/ws/chat${id ? `/${encodeURIComponent(id)}` : ""}`;
+  },
+};
+
+export const listVideos = ({ limit = 24, cursor = null } = {}) => getJson(`/api/videos${query({ limit, cursor })}`);
+export const videoStatus = (id) => getJson(`${videoPath(id)}/status`);
+export const transcript = (id) => getJson(links.transcript(id, "json"));
+export const search = (q, { videoId = null, limit = 10 } = {}) =>
+  getJson(`/api/search${query({ q, video_id: videoId, limit })}`);
+
+export async function deleteVideo(id) {
+  let response;
+  try {
+    response = await fetch(videoPath(id), { method: "DELETE" });
+  } catch {
+    throw new ApiError(0, "network", "The server cannot be reached. Is vidsage running?");
+  }
+  if (!response.ok && response.status !== 404) throw await errorFrom(response);
+}
+
+/**
+ * Upload one file as the multipart field `file`. XMLHttpRequest, because fetch() reports no
+ * upload progress. Resolves with the new record; rejects with an ApiError.
+ */
+export function upload(file, { onProgress = () => {}, signal = null } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/videos/upload");
+    xhr.responseType = "json";
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      const body = xhr.response;
+      if (xhr.status === 201 && body && body.id) {
+        resolve(body);
+      } else if (body && body.error) {
+        reject(new ApiError(xhr.status, body.error.code, body.error.message, body.error));
+      } else {
+        reject(new ApiError(xhr.status, "http_error", `The server answered ${xhr.status} ${xhr.statusText}.`));
+      }
+    });
+    xhr.addEventListener("error", () =>
+      reject(new ApiError(0, "network", "The upload was interrupted: the connection to the server closed.")),
+    );
+    xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "The upload was cancelled.")));
+    if (signal) signal.addEventListener("abort", () => xhr.abort(), { once: true });
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
+/** Words for a failure, whatever threw it. */
+export function describeError(error) {
+  if (error instanceof ApiError) return error.message;
+  return "Something went wrong in this page; reloading may help.";
+}

@@ -1,0 +1,42 @@
+// Repeat an async task every `intervalMs` while it asks to go on. Never two runs at once; a
+// failed run is retried at the next tick (the task shows its own error).
+
+export class Poller {
+  constructor(task, intervalMs = 1500) {
+    this.task = task; // async () => boolean: true to keep polling
+    this.intervalMs = intervalMs;
+    this.timer = null;
+    this.running = false;
+    this.stopped = true;
+    this.requested = false;
+  }
+
+  /** Start, or make sure a run is scheduled (idempotent). */
+  start({ now = false } = {}) {
+    this.stopped = false;
+    if (this.running) this.requested = true;
+    if (this.running || this.timer !== null) return;
+    this.timer = setTimeout(() => this.tick(), now ? 0 : this.intervalMs);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  async tick() {
+    this.timer = null;
+    this.running = true;
+    this.requested = false;
+    let again = true;
+    try {
+      again = await this.task();
+    } catch {
+      again = true;
+    } finally {
+      this.running = false;
+    }
+    if ((again || this.requested) && !this.stopped) this.timer = setTimeout(() => this.tick(), this.intervalMs);
+  }
+}

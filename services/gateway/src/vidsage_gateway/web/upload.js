@@ -1,0 +1,154 @@
+// The upload panel: a file picker and a drop zone, a client-side check of type and size, one row
+// per file with a progress bar, and the server's answer in words when it refuses a file.
+import { describeError, upload } from "./api.js";
+import { announce, formatBytes, h } from "./dom.js";
+
+// The gateway's defaults (VIDSAGE_GATEWAY__MAX_UPLOAD_BYTES, __MAX_DURATION_S); the server
+// checks again, by content, and its answer is shown when it differs.
+export const MAX_BYTES = 100 * 1024 * 1024;
+export const MAX_SECONDS = 180;
+const EXTENSIONS = ["mp4", "mov", "avi"];
+const MIME_TYPES = ["video/mp4", "video/quicktime", "video/x-msvideo", "video/avi", "video/msvideo"];
+
+/** Why the server would refuse this file, in words, or null when it looks acceptable. */
+export function checkFile(file) {
+  const extension = (file.name.split(".").pop() || "").toLowerCase();
+  if (!EXTENSIONS.includes(extension) && !MIME_TYPES.includes(file.type)) {
+    return "This is not an MP4, MOV or AVI video.";
+  }
+  if (file.size === 0) return "This file is empty.";
+  if (file.size > MAX_BYTES) {
+    return `This file is ${formatBytes(file.size)}; the limit is ${formatBytes(MAX_BYTES)} (100 MiB).`;
+  }
+  return null;
+}
+
+export class UploadPanel {
+  /** @param {(record: object) => void} onUploaded called with each new video's record */
+  constructor(onUploaded) {
+    this.onUploaded = onUploaded;
+    this.queue = Promise.resolve();
+    this.input = h("input", {
+      id: "upload-input",
+      hidden: true,
+      type: "file",
+      multiple: true,
+      accept: [...EXTENSIONS.map((e) => `.${e}`), ...MIME_TYPES].join(","),
+      onchange: () => {
+        this.addFiles(this.input.files);
+        this.input.value = "";
+      },
+    });
+    this.rows = h("ul", { class: "upload-rows", "aria-label": "Uploads" });
+    this.zone = h(
+      "div",
+      { class: "drop-zone" },
+      this.input,
+      h("p", {}, "Drop videos here, or"),
+      h("button", { type: "button", class: "primary", onclick: () => this.input.click() }, "Choose videos…"),
+      h("p", { class: "hint" }, `MP4, MOV or AVI · up to 100 MiB and ${MAX_SECONDS / 60} minutes each`),
+    );
+    this.wireDrop();
+    this.element = h(
+      "section",
+      { class: "panel upload", "aria-labelledby": "upload-title" },
+      h("h2", { id: "upload-title" }, "Upload"),
+      this.zone,
+      this.rows,
+    );
+  }
+
+  wireDrop() {
+    const zone = this.zone;
+    let depth = 0; // dragenter/leave fire for children too
+    zone.addEventListener("dragenter", (event) => {
+      event.preventDefault();
+      depth += 1;
+      zone.classList.add("dragging");
+    });
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    });
+    zone.addEventListener("dragleave", () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) zone.classList.remove("dragging");
+    });
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      depth = 0;
+      zone.classList.remove("dragging");
+      this.addFiles(event.dataTransfer.files);
+    });
+  }
+
+  /** Check each file, then upload the acceptable ones one after another. */
+  addFiles(fileList) {
+    for (const file of Array.from(fileList || [])) {
+      const row = new UploadRow(file);
+      this.rows.prepend(row.element);
+      const problem = checkFile(file);
+      if (problem) {
+        row.fail(`Not uploaded: ${problem}`);
+        continue;
+      }
+      this.queue = this.queue.then(() => this.send(file, row));
+    }
+  }
+
+  async send(file, row) {
+    row.start();
+    try {
+      const record = await upload(file, { onProgress: (loaded, total) => row.progress(loaded, total) });
+      row.succeed(record);
+      this.onUploaded(record);
+    } catch (error) {
+      row.fail(`Refused by the server: ${describeError(error)}`);
+    }
+  }
+}
+
+class UploadRow {
+  constructor(file) {
+    this.file = file;
+    this.bar = h("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
+    this.message = h("span", { class: "upload-message" }, "Waiting…");
+    this.element = h(
+      "li",
+      { class: "upload-row" },
+      h("span", { class: "upload-name" }, file.name),
+      h("span", { class: "upload-size" }, formatBytes(file.size)),
+      this.bar,
+      this.message,
+    );
+  }
+
+  start() {
+    this.message.textContent = "Uploading…";
+    announce(`Uploading ${this.file.name}`);
+  }
+
+  progress(loaded, total) {
+    const percent = total ? Math.round((loaded / total) * 100) : 0;
+    this.bar.value = percent;
+    // The last bytes are checked by the server (type, duration) before it answers.
+    this.message.textContent = percent >= 100 ? "Checking…" : `Uploading… ${percent} %`;
+  }
+
+  succeed(record) {
+    this.bar.value = 100;
+    this.element.classList.add("done");
+    this.message.replaceChildren(
+      "Uploaded. ",
+      h("a", { href: `#/videos/${encodeURIComponent(record.id)}` }, "Open"),
+    );
+    announce(`${this.file.name} uploaded; processing starts`);
+  }
+
+  fail(text) {
+    this.bar.hidden = true;
+    this.element.classList.add("failed");
+    this.message.textContent = text;
+    this.message.setAttribute("role", "alert");
+  }
+}
