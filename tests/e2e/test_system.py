@@ -253,3 +253,51 @@ async def test_a_spoken_fact_is_found_by_search(
             break
         await asyncio.sleep(0.1)
     assert all(h["video_id"] != record["id"] for h in body["hits"])
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed")
+async def test_chat_extractive_cites_the_segment_that_answers(
+    http: tuple[aiohttp.ClientSession, str], tmp_path: Path
+) -> None:
+    """No LLM key (the embedded default): the answer quotes the transcript and cites the segment."""
+    session, base = http
+    video = make_speech_video(tmp_path / "hobbies.mp4", speech_wav("long"), "mp4")
+    status, record = await upload(session, base, video)
+    assert status == 201
+    vid = record["id"]
+    async with session.ws_connect(f"{base}/ws/chat/{vid}") as ws:
+        await ws.send_json({"type": "message", "content": "too early?"})
+        early = await ws.receive_json(timeout=30)
+        if early["type"] == "error":  # unless the pipeline was already done
+            assert early["code"] == "not_ready"
+            assert early["status"] in ORDER[:-1]
+    done = await wait_for_status(session, base, vid, "ready")
+    assert done["status"] == "ready", done.get("error")
+    async with session.get(f"{base}/api/videos/{vid}/transcript") as resp:
+        segments = (await resp.json())["segments"]
+    (answer_segment,) = [s for s in segments if "simmer" in s["text"]]
+
+    async with session.ws_connect(f"{base}/ws/chat/{vid}") as ws:
+        await ws.send_json({"type": "message", "content": "For how many minutes should everything simmer?"})
+        frames = []
+        while not frames or frames[-1]["type"] not in ("done", "error"):
+            frames.append(await ws.receive_json(timeout=30))
+    final = frames[-1]
+    assert final["type"] == "done", final
+    assert final["mode"] == "extractive"
+    text = "".join(f["content"] for f in frames if f["type"] == "token")
+    assert text.startswith("Extractive answer (no language model is configured)")
+    first = final["citations"][0]
+    assert (first["video_id"], first["start"], first["end"], first["text"]) == (
+        vid,
+        answer_segment["start"],
+        answer_segment["end"],
+        answer_segment["text"],
+    )
+    for citation in final["citations"]:  # every citation is a real segment of this video
+        assert citation["video_id"] == vid
+        assert any(
+            (s["start"], s["end"], s["text"]) == (citation["start"], citation["end"], citation["text"])
+            for s in segments
+        )

@@ -197,12 +197,16 @@ def test_asyncapi_header_info_and_servers() -> None:
 def test_asyncapi_has_a_channel_per_subject() -> None:
     doc = asyncapi_document()
     addresses = {channel["address"] for channel in doc["channels"].values()}
-    assert addresses == {e.subject for e in EventType} | {"vidsage.progress.{video_id}"}
+    chat = {"/ws/chat/{video_id}", "/ws/chat", "vidsage.chat", "vidsage.chat.cancel.{request_id}", None}
+    assert addresses == {e.subject for e in EventType} | {"vidsage.progress.{video_id}"} | chat
     for channel_id, channel in doc["channels"].items():
         assert re.fullmatch(r"[A-Za-z0-9.\-_]+", channel_id)
         declared = set(channel.get("parameters", {}))
-        assert set(re.findall(r"\{(\w+)\}", channel["address"])) == declared, channel_id
-        assert len(channel["messages"]) == 1
+        assert set(re.findall(r"\{(\w+)\}", channel["address"] or "")) == declared, channel_id
+        if channel["address"] not in chat:
+            assert len(channel["messages"]) == 1
+        (server,) = channel["servers"]
+        assert server["$ref"] == ("#/servers/gateway" if channel_id.endswith("Socket") else "#/servers/local")
     for event, model in EVENT_MODELS.items():
         (channel,) = [c for c in doc["channels"].values() if c["address"] == event.subject]
         (message_ref,) = channel["messages"].values()
@@ -244,10 +248,23 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("indexer", "receive", v + "transcribed"),
         ("indexer", "receive", v + "deleted"),
         ("gateway", "receive", progress),
+        ("gateway", "receive", "/ws/chat/{video_id}"),
+        ("gateway", "send", "/ws/chat/{video_id}"),
+        ("gateway", "receive", "/ws/chat"),
+        ("gateway", "send", "/ws/chat"),
+        ("gateway", "send", "vidsage.chat"),
+        ("chat", "receive", "vidsage.chat"),
+        ("gateway", "send", "vidsage.chat.cancel.{request_id}"),
+        ("chat", "receive", "vidsage.chat.cancel.{request_id}"),
     }
     assert seen == expected
     assert len(doc["operations"]) == len(expected)
-    receives = {(s, a) for s, action, a in seen if action == "receive" and a != progress}
+    for op_id in ("gatewaySendChatRequest", "chatReceiveChatRequest"):
+        reply = doc["operations"][op_id]["reply"]
+        assert resolve(doc, reply["channel"]["$ref"])["messages"] == {
+            "ChatChunk": {"$ref": "#/components/messages/ChatChunk"}
+        }
+    receives = {(s, a) for s, action, a in seen if action == "receive" and a.startswith("vidsage.video.")}
     assert receives == {(name, e.subject) for name, spec in CONSUMERS.items() for e in spec.events}
 
 

@@ -19,6 +19,17 @@ from pydantic.json_schema import models_json_schema
 
 import vidsage
 from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
+from vidsage.chat import (
+    ERROR_CODES,
+    QUEUE_GROUP,
+    ChatChunk,
+    ChatRequest,
+    ClientCancel,
+    ClientMessage,
+    DoneFrame,
+    ErrorFrame,
+    TokenFrame,
+)
 from vidsage.events import EVENT_MODELS, PROGRESS_PREFIX, SCHEMA_VERSION, EventType, Progress
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -63,6 +74,11 @@ breaking change (a field removed, renamed or retyped) bumps `schema_version`, cu
 
 **Progress.** `{PROGRESS_PREFIX}.<video_id>` is ephemeral core NATS (not stored, best
 effort): subscribe to it, or to `{PROGRESS_PREFIX}.*`, while a video is being processed.
+
+**Chat.** Clients chat over the gateway's WebSocket (`chatVideoSocket`, `chatLibrarySocket`:
+JSON text frames). The gateway asks the chat service over core NATS request-reply
+(`chatRequests`, queue group `{QUEUE_GROUP}`) and relays the numbered chunks that come back on the
+request's reply inbox (`chatReplies`); a closed WebSocket publishes on `chatCancel`.
 """
 
 
@@ -70,6 +86,11 @@ def _models() -> dict[str, type[BaseModel]]:
     models: dict[str, type[BaseModel]] = {model.__name__: model for model in EVENT_MODELS.values()}
     models[Progress.__name__] = Progress
     return models
+
+
+CHAT_CLIENT_FRAMES: tuple[type[BaseModel], ...] = (ClientMessage, ClientCancel)
+CHAT_SERVER_FRAMES: tuple[type[BaseModel], ...] = (TokenFrame, DoneFrame, ErrorFrame)
+CHAT_BUS_MODELS: tuple[type[BaseModel], ...] = (ChatRequest, ChatChunk)
 
 
 def _all_fields_required(schema: dict[str, Any]) -> dict[str, Any]:
@@ -204,10 +225,144 @@ def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
         )
 
 
+def _chat_schemas() -> dict[str, dict[str, Any]]:
+    """Chat frames and bus messages (optional fields stay optional: they are left out when unset)."""
+    models = [*CHAT_CLIENT_FRAMES, *CHAT_SERVER_FRAMES, *CHAT_BUS_MODELS]
+    _, top = models_json_schema([(m, "serialization") for m in models], ref_template=COMPONENT_REF)
+    schemas: dict[str, dict[str, Any]] = top.get("$defs", {})
+    codes = schemas["ErrorFrame"]["properties"]["code"]
+    codes["enum"] = sorted(ERROR_CODES)
+    codes["description"] = "; ".join(f"`{k}`: {v}" for k, v in ERROR_CODES.items())
+    return schemas
+
+
+def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(channels, operations, messages) of the chat."""
+    frames = [*CHAT_CLIENT_FRAMES, *CHAT_SERVER_FRAMES]
+    messages: dict[str, Any] = {
+        m.__name__: {
+            "name": m.__name__,
+            "summary": _summary(m),
+            "contentType": "application/json",
+            "payload": {"$ref": COMPONENT_REF.format(model=m.__name__)},
+        }
+        for m in [*frames, *CHAT_BUS_MODELS]
+    }
+    socket_messages = {m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in frames}
+    gateway = [{"$ref": "#/servers/gateway"}]
+    nats = [{"$ref": "#/servers/local"}]
+    channels: dict[str, Any] = {
+        "chatVideoSocket": {
+            "address": "/ws/chat/{video_id}",
+            "title": "Chat about one video (WebSocket)",
+            "description": (
+                "The whole transcript is the model's context. Frames over `chat.max_frame_bytes` close "
+                "the socket with 1009; a video that is not ready gets `error` with code `not_ready`."
+            ),
+            "servers": gateway,
+            "parameters": {"video_id": {"description": "Id of the video (UUIDv7)."}},
+            "messages": socket_messages,
+        },
+        "chatLibrarySocket": {
+            "address": "/ws/chat",
+            "title": "Chat about the whole library (WebSocket)",
+            "description": "Passages retrieved through the indexer's search are the model's context.",
+            "servers": gateway,
+            "messages": socket_messages,
+        },
+        "chatRequests": {
+            "address": "vidsage.chat",
+            "title": "vidsage.chat",
+            "description": f"Chat requests (core NATS, queue group `{QUEUE_GROUP}`) with a reply inbox.",
+            "servers": nats,
+            "messages": {"ChatRequest": {"$ref": "#/components/messages/ChatRequest"}},
+        },
+        "chatReplies": {
+            "address": None,
+            "title": "the request's reply inbox",
+            "description": (
+                "Numbered chunks: `accepted`, `token`..., then one `done` or `error`. A gap in `seq` "
+                "is a lost chunk (the gateway reports `stream_broken`)."
+            ),
+            "servers": nats,
+            "messages": {"ChatChunk": {"$ref": "#/components/messages/ChatChunk"}},
+        },
+        "chatCancel": {
+            "address": "vidsage.chat.cancel.{request_id}",
+            "title": "vidsage.chat.cancel.<request_id>",
+            "description": "Stop generating that answer (empty payload); every chat replica listens.",
+            "servers": nats,
+            "parameters": {"request_id": {"description": "The request's id."}},
+            "messages": {},
+        },
+    }
+
+    def ref(channel: str, names: list[str]) -> list[dict[str, str]]:
+        return [_message_ref(channel, n) for n in names]
+
+    client = [m.__name__ for m in CHAT_CLIENT_FRAMES]
+    server = [m.__name__ for m in CHAT_SERVER_FRAMES]
+    operations: dict[str, Any] = {}
+    for channel in ("chatVideoSocket", "chatLibrarySocket"):
+        kind = channel.removesuffix("Socket").removeprefix("chat")
+        operations[f"gatewayReceive{kind}Frames"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": ref(channel, client),
+            "summary": "The gateway receives the client's questions and cancels.",
+            "tags": [{"name": "gateway"}],
+        }
+        operations[f"gatewaySend{kind}Frames"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": ref(channel, server),
+            "summary": "The gateway streams `token` frames, then `done` (citations) or `error`.",
+            "tags": [{"name": "gateway"}],
+        }
+    operations["gatewaySendChatRequest"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/chatRequests"},
+        "messages": ref("chatRequests", ["ChatRequest"]),
+        "summary": "The gateway asks the chat service, with a fresh reply inbox.",
+        "reply": {
+            "channel": {"$ref": "#/channels/chatReplies"},
+            "messages": ref("chatReplies", ["ChatChunk"]),
+        },
+        "tags": [{"name": "gateway"}],
+    }
+    operations["chatReceiveChatRequest"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/chatRequests"},
+        "messages": ref("chatRequests", ["ChatRequest"]),
+        "summary": "The chat service answers, streaming chunks to the reply inbox.",
+        "reply": {
+            "channel": {"$ref": "#/channels/chatReplies"},
+            "messages": ref("chatReplies", ["ChatChunk"]),
+        },
+        "tags": [{"name": "chat"}],
+    }
+    operations["gatewaySendChatCancel"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/chatCancel"},
+        "messages": [],
+        "summary": "The gateway cancels an answer whose WebSocket closed (or that went silent).",
+        "tags": [{"name": "gateway"}],
+    }
+    operations["chatReceiveChatCancel"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/chatCancel"},
+        "messages": [],
+        "summary": "The chat service stops that answer and closes its stream to the language model.",
+        "tags": [{"name": "chat"}],
+    }
+    return channels, operations, messages
+
+
 def asyncapi_document() -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document of the vidsage events."""
     schemas = component_schemas(_models())
     schemas["EventHeaders"] = _headers_schema()
+    schemas.update(_chat_schemas())
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     for event, model in EVENT_MODELS.items():
@@ -225,6 +380,7 @@ def asyncapi_document() -> dict[str, Any]:
             "address": event.subject,
             "title": event.subject,
             "description": f"{_summary(model)} Stored in the JetStream stream `VIDSAGE`.",
+            "servers": [{"$ref": "#/servers/local"}],
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
     messages["Progress"] = {
@@ -239,9 +395,13 @@ def asyncapi_document() -> dict[str, Any]:
         "address": f"{PROGRESS_PREFIX}.{{video_id}}",
         "title": f"{PROGRESS_PREFIX}.<video_id>",
         "description": "Ephemeral progress of a video's stages on core NATS: not stored, best effort.",
+        "servers": [{"$ref": "#/servers/local"}],
         "parameters": {"video_id": {"description": "Id of the video (UUIDv7)."}},
         "messages": {"Progress": {"$ref": "#/components/messages/Progress"}},
     }
+    chat_channels, chat_operations, chat_messages = _chat_channels()
+    channels.update(chat_channels)
+    messages.update(chat_messages)
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": "urn:vidsage:events",
@@ -259,10 +419,15 @@ def asyncapi_document() -> dict[str, Any]:
                     "The nats-server that `make run` starts (nats://127.0.0.1:4222). In a cluster, "
                     "the NATS service of the Helm release."
                 ),
-            }
+            },
+            "gateway": {
+                "host": "127.0.0.1:8080",
+                "protocol": "ws",
+                "description": "The gateway's WebSocket (`make run`); `wss` behind a TLS ingress.",
+            },
         },
         "channels": channels,
-        "operations": dict(_operations()),
+        "operations": {**dict(_operations()), **chat_operations},
         "components": {
             "schemas": schemas,
             "messages": messages,

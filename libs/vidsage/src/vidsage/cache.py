@@ -87,8 +87,10 @@ class Cache:
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def get(self, key: str) -> Any | None:
-        raw = self.lru.get(key)
+    async def get(self, key: str, *, fresh: bool = False) -> Any | None:
+        """The value, or None; ``fresh`` skips the in-process copy (for values other processes
+        change, like a conversation continued on another replica)."""
+        raw = None if fresh else self.lru.get(key)
         if raw is None:
             try:
                 entry = await self._kv.get(key)

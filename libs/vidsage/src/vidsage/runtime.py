@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -29,12 +31,13 @@ from vidsage.bus import (
     provision_stream,
     publish_event,
 )
-from vidsage.cache import Cache
+from vidsage.cache import Cache, video_prefix
 from vidsage.catalog import Catalog, Status, VideoRecord
 from vidsage.events import VideoFailed
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings, WorkerSettings
-from vidsage.storage import Storage, StorageUnavailable
+from vidsage.storage import ObjectNotFound, Storage, StorageUnavailable
+from vidsage.transcript import Transcript
 
 log = get_logger("vidsage.runtime")
 
@@ -67,6 +70,22 @@ class Runtime:
             log.info("stage_skipped", stage=stage, status=record.status.value)
             return record, False
         return record, True
+
+    async def load_transcript(self, record: VideoRecord) -> Transcript | None:
+        """The video's JSON transcript through the shared cache (24 h), or None if it is not made
+        yet or its object is gone. Raises :class:`StorageUnavailable` when S3 is down."""
+        key = record.objects.get("transcript")
+        if key is None:
+            return None
+
+        async def load() -> dict[str, Any] | None:
+            try:
+                return json.loads(await self.storage.get_bytes(key))
+            except ObjectNotFound:
+                return None
+
+        data = await self.cache.get_or_load(f"{video_prefix(record.id)}transcript", load)
+        return None if data is None else Transcript.model_validate(data)
 
     async def fail_video(self, video_id: str, stage: str, reason: str, attempts: int) -> None:
         """Mark the video failed at ``stage`` and publish ``vidsage.video.failed``.
@@ -176,12 +195,3 @@ async def run_worker(rt: Runtime, stage: str, handler: Handler, worker: WorkerSe
         on_failure=on_failure,
         nc=rt.nc,
     ).run(rt.stop)
-
-
-async def wait_not_implemented(rt: Runtime, what: str) -> None:
-    """Keep a service that has no work of its own yet connected, so ``make run`` shows all five.
-
-    Its consumer (if any) is provisioned, so the events it will handle wait for it in JetStream.
-    """
-    log.warning("not_implemented_yet", service=rt.name, detail=what)
-    await rt.stop.wait()

@@ -6,7 +6,9 @@ request and the reply are JSON. A reply is either ``{"hits": [...]}`` or ``{"err
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import nats.errors
+from nats.aio.client import Client as NATS
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -44,3 +46,33 @@ class SearchReply(BaseModel):
 
 def moment_link(video_id: str, start: float) -> str:
     return f"/api/videos/{video_id}#t={start:.2f}"
+
+
+class SearchUnavailable(Exception):
+    """No indexer answered (none running, or not in time)."""
+
+
+class SearchFailed(Exception):
+    """The indexer answered with an error (or with something that is not a reply)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+async def ask(nc: NATS, subject: str, request: SearchRequest, timeout_s: float) -> list[SearchHit]:
+    """Ask the indexer; raises :class:`SearchUnavailable` or :class:`SearchFailed`."""
+    try:
+        msg = await nc.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
+    except nats.errors.NoRespondersError:
+        raise SearchUnavailable("the search service is not running; try again") from None
+    except (TimeoutError, nats.errors.TimeoutError):
+        raise SearchUnavailable("the search service did not answer in time; try again") from None
+    try:
+        reply = SearchReply.model_validate_json(msg.data)
+    except ValidationError:
+        raise SearchFailed("bad_gateway", "the search service sent an invalid reply") from None
+    if reply.error is not None:
+        raise SearchFailed(reply.error.code, reply.error.message)
+    return reply.hits or []

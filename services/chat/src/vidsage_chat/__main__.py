@@ -1,16 +1,17 @@
-"""``python -m vidsage_chat``: the chat service (its work lands in a later issue)."""
+"""``python -m vidsage_chat``: the chat service (see :mod:`vidsage_chat.service`)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from vidsage.runtime import open_runtime, service_main, wait_not_implemented
+from vidsage.runtime import open_runtime, service_main
 from vidsage.settings import Settings
+from vidsage_chat.service import ChatService
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     async with open_runtime("chat", settings, stop) as rt:
-        await wait_not_implemented(rt, "chat lands in issue 5")
+        await ChatService(rt).run()
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from vidsage.logging import get_logger
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
-from vidsage_gateway import search, upload, videos
+from vidsage_gateway import chat, search, upload, videos
 from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.openapi import openapi_document
@@ -89,7 +89,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         status=response.status,
         ms=round(elapsed * 1000, 1),
     )
-    response.headers["X-Request-Id"] = request_id
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
     structlog.contextvars.unbind_contextvars("request_id", "trace_id", "video_id")
     return response
 
@@ -148,4 +149,6 @@ def create_app(settings: Settings) -> web.Application:
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
     r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
     r.add_get("/api/search", search.search)
+    r.add_get("/ws/chat", chat.chat_socket, allow_head=False)
+    r.add_get("/ws/chat/{video_id}", chat.chat_socket, allow_head=False)
     return app

@@ -87,6 +87,7 @@ def _json(ref: str, description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad request (missing `file`, empty file, malformed body or parameters, unknown format)",
+        403: "This Origin may not open the chat WebSocket (`origin_not_allowed`)",
         404: "Unknown video id",
         409: "Not ready yet (`not_ready`, with the current status)",
         413: "Upload larger than the limit (`too_large`)",
@@ -105,6 +106,15 @@ VIDEO_ID = {
     "schema": {"type": "string", "format": "uuid"},
     "description": "Video id (UUIDv7).",
 }
+
+_CHAT_DESCRIPTION = (
+    'Client frames: `{"type": "message", "content", "conversation_id"?}` or '
+    '`{"type": "cancel"}`. Server frames: `token` (repeated), then `done` (message_id, '
+    "conversation_id, citations, mode) or `error` (code, message); the socket stays open after an "
+    "error. Frames over the size limit close it with 1009. The AsyncAPI document (`docs/asyncapi.json`, "
+    "channels `chatVideoSocket`, `chatLibrarySocket`) has the frame schemas; the gateway README "
+    "lists the error codes."
+)
 
 _RANGE_HEADERS = {
     "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
@@ -291,6 +301,29 @@ def openapi_document() -> dict[str, Any]:
                             "SearchResults", "Hits, best first (an empty list before anything is indexed)"
                         ),
                         **_errors(400, 404, 503),
+                    },
+                }
+            },
+            "/ws/chat/{video_id}": {
+                "get": {
+                    "operationId": "chatVideo",
+                    "summary": "Chat about one video (WebSocket; JSON frames, see the gateway README)",
+                    "description": _CHAT_DESCRIPTION,
+                    "parameters": [VIDEO_ID],
+                    "responses": {
+                        "101": {"description": "Switching Protocols: the WebSocket is open"},
+                        **_errors(400, 403, 404),
+                    },
+                }
+            },
+            "/ws/chat": {
+                "get": {
+                    "operationId": "chatLibrary",
+                    "summary": "Chat about the whole library (WebSocket; passages found by search)",
+                    "description": _CHAT_DESCRIPTION,
+                    "responses": {
+                        "101": {"description": "Switching Protocols: the WebSocket is open"},
+                        **_errors(400, 403),
                     },
                 }
             },

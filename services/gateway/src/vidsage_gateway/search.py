@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import nats.errors
 from aiohttp import web
 from pydantic import ValidationError
 
-from vidsage.search import MAX_LIMIT, MAX_QUERY_CHARS, SearchReply, SearchRequest
+from vidsage.search import MAX_LIMIT, MAX_QUERY_CHARS, SearchFailed, SearchRequest, SearchUnavailable, ask
 from vidsage_gateway.errors import ApiError
 from vidsage_gateway.keys import RUNTIME
 
@@ -39,26 +38,15 @@ async def search(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "video not found")
     cfg = rt.settings.indexer
     try:
-        msg = await rt.nc.request(
-            cfg.search_subject, search_request.model_dump_json().encode(), timeout=cfg.search_timeout_s
-        )
-    except nats.errors.NoRespondersError:
-        raise ApiError(503, "search_unavailable", "the search service is not running; try again") from None
-    except (TimeoutError, nats.errors.TimeoutError):
-        raise ApiError(
-            503, "search_unavailable", "the search service did not answer in time; try again"
-        ) from None
-    try:
-        reply = SearchReply.model_validate_json(msg.data)
-    except ValidationError:
-        raise ApiError(502, "bad_gateway", "the search service sent an invalid reply") from None
-    if reply.error is not None:
-        status = 400 if reply.error.code == "bad_request" else 502
-        raise ApiError(status, reply.error.code, reply.error.message)
+        hits = await ask(rt.nc, cfg.search_subject, search_request, cfg.search_timeout_s)
+    except SearchUnavailable as exc:
+        raise ApiError(503, "search_unavailable", str(exc)) from None
+    except SearchFailed as exc:
+        raise ApiError(400 if exc.code == "bad_request" else 502, exc.code, exc.message) from None
     return web.json_response(
         {
             "query": search_request.q,
             "video_id": search_request.video_id,
-            "hits": [h.model_dump() for h in reply.hits or []],
+            "hits": [h.model_dump() for h in hits],
         }
     )

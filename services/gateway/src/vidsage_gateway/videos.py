@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,8 +16,8 @@ from vidsage.catalog import Status, VideoRecord, status_rank
 from vidsage.events import VideoDeleted
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.storage import ObjectInfo, ObjectNotFound, StorageUnavailable
-from vidsage.transcript import CONTENT_TYPES, RENDERERS, Transcript
+from vidsage.storage import ObjectInfo, StorageUnavailable
+from vidsage.transcript import CONTENT_TYPES, RENDERERS
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.ranges import RangeNotSatisfiable, if_range_matches, parse_range
@@ -191,28 +190,20 @@ async def transcript(request: web.Request) -> web.Response:
     if fmt not in RENDERERS:
         raise ApiError(400, "bad_request", f"format must be one of {', '.join(RENDERERS)}")
     record = await _record(request)
-    key = record.objects.get("transcript")
-    if key is None:
+    if record.objects.get("transcript") is None:
         raise ApiError(
             409,
             "not_ready",
             f"the transcript is not made yet (status: {record.status.value})",
             extra={"status": record.status.value},
         )
-
-    async def load() -> dict[str, Any] | None:
-        try:
-            return json.loads(await rt.storage.get_bytes(key))
-        except ObjectNotFound:
-            return None
-
     try:
-        data = await rt.cache.get_or_load(f"{video_prefix(record.id)}transcript", load)
+        loaded = await rt.load_transcript(record)
     except StorageUnavailable as exc:
         raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
-    if data is None:
+    if loaded is None:
         raise not_found("transcript")
-    body = RENDERERS[fmt](Transcript.model_validate(data)).encode()
+    body = RENDERERS[fmt](loaded).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=86400", "Content-Type": CONTENT_TYPES[fmt]}
     if request.headers.get("If-None-Match") == etag:

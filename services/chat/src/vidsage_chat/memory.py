@@ -1,0 +1,59 @@
+"""Conversation memory in the shared cache bucket (24 h TTL), per conversation id and scope.
+
+Keys: ``video.<video_id>.chat.<conversation_id>`` for a video (so deleting the video forgets its
+conversations with the rest of its cache) and ``chat.library.<conversation_id>`` for the library.
+Only the questions and answers are kept, never the transcript, bounded by a message count and a
+character budget (the newest messages win).
+"""
+
+from __future__ import annotations
+
+from vidsage.cache import Cache, video_prefix
+from vidsage_chat.prompt import Message
+
+
+def memory_key(video_id: str | None, conversation_id: str) -> str:
+    if video_id is None:
+        return f"chat.library.{conversation_id}"
+    return f"{video_prefix(video_id)}chat.{conversation_id}"
+
+
+def bounded(messages: list[Message], max_messages: int, max_chars: int) -> list[Message]:
+    """The newest messages within both limits, starting at a question (never an orphan answer)."""
+    kept: list[Message] = []
+    used = 0
+    for msg in reversed(messages[-max_messages:] if max_messages else []):
+        used += len(msg["content"])
+        if used > max_chars:
+            break
+        kept.append(msg)
+    kept.reverse()
+    while kept and kept[0]["role"] != "user":
+        kept.pop(0)
+    return kept
+
+
+class Memory:
+    def __init__(self, cache: Cache, max_messages: int, max_chars: int) -> None:
+        self.cache = cache
+        self.max_messages = max_messages
+        self.max_chars = max_chars
+
+    async def history(self, video_id: str | None, conversation_id: str) -> list[Message]:
+        data = await self.cache.get(memory_key(video_id, conversation_id), fresh=True)
+        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+            return []
+        messages = [
+            {"role": m["role"], "content": m["content"]}
+            for m in data["messages"]
+            if isinstance(m, dict)
+            and m.get("role") in ("user", "assistant")
+            and isinstance(m.get("content"), str)
+        ]
+        return bounded(messages, self.max_messages, self.max_chars)
+
+    async def append(self, video_id: str | None, conversation_id: str, question: str, answer: str) -> None:
+        messages = await self.history(video_id, conversation_id)
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        kept = bounded(messages, self.max_messages, self.max_chars)
+        await self.cache.set(memory_key(video_id, conversation_id), {"messages": kept})

@@ -1,0 +1,267 @@
+"""The chat service: answers :class:`~vidsage.chat.ChatRequest` messages on NATS, streaming
+numbered chunks to the request's reply inbox.
+
+- **One video**: the whole transcript (a 3-minute video fits in any context) with timestamps, as
+  delimited untrusted data; the model cites ``[mm:ss]``; citations are mapped to real segments.
+- **The library**: passages retrieved through the indexer's search, labelled per video.
+- **No API key**: extractive mode. The answer is the best-matching passages with their times,
+  and it says that it is extractive.
+
+Requests are handled concurrently (bounded by ``chat.concurrency``; beyond it the answer is
+``busy``). A message on ``<subject>.cancel.<request_id>`` cancels that answer (the gateway sends
+it when the WebSocket closes), which also closes the stream to the language model. On SIGTERM
+the service stops taking requests and lets running answers finish for a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from vidsage.bus import TRACE_HEADER
+from vidsage.catalog import Status
+from vidsage.chat import (
+    QUEUE_GROUP,
+    ChatChunk,
+    ChatRequest,
+    Citation,
+    Mode,
+    cancel_subject,
+    format_time,
+)
+from vidsage.logging import get_logger
+from vidsage.runtime import Runtime
+from vidsage.search import MAX_QUERY_CHARS, SearchFailed, SearchHit, SearchRequest, SearchUnavailable, ask
+from vidsage.storage import StorageUnavailable
+from vidsage_chat.citations import best_segment, library_citations, video_citations
+from vidsage_chat.llm import LLM, ChatFailure
+from vidsage_chat.memory import Memory
+from vidsage_chat.prompt import (
+    LIBRARY_SYSTEM_PROMPT,
+    VIDEO_SYSTEM_PROMPT,
+    build_messages,
+    label_hits,
+    passages_block,
+    transcript_block,
+)
+
+log = get_logger("vidsage.chat")
+
+EXTRACTIVE_INTRO = (
+    "Extractive answer (no language model is configured): the passages of the {scope} "
+    "that best match your question."
+)
+EXTRACTIVE_NOTHING = "Extractive answer (no language model is configured): nothing in the {scope} matches."
+DRAIN_GRACE_S = 10.0
+
+
+class Replier:
+    """Numbered chunks to one reply inbox."""
+
+    def __init__(self, nc: NATS, inbox: str) -> None:
+        self.nc = nc
+        self.inbox = inbox
+        self.seq = 0
+
+    async def send(self, type_: str, **fields: Any) -> None:
+        chunk = ChatChunk(seq=self.seq, type=type_, **fields)  # type: ignore[arg-type]
+        self.seq += 1
+        await self.nc.publish(self.inbox, chunk.model_dump_json(exclude_none=True).encode())
+
+    async def error(self, code: str, message: str, status: str | None = None) -> None:
+        await self.send("error", code=code, message=message, status=status)
+
+
+class ChatService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.cfg = rt.settings.chat
+        self.llm = LLM(self.cfg) if self.cfg.llm_api_key is not None else None
+        self.memory = Memory(rt.cache, self.cfg.history_messages, self.cfg.history_max_chars)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.stopping = False
+        self.ready = asyncio.Event()
+
+    @property
+    def mode(self) -> Mode:
+        return "llm" if self.llm is not None else "extractive"
+
+    async def run(self) -> None:
+        nc = self.rt.nc
+        requests = await nc.subscribe(self.cfg.subject, queue=QUEUE_GROUP, cb=self._on_request)
+        cancels = await nc.subscribe(cancel_subject(self.cfg.subject, "*"), cb=self._on_cancel)
+        await nc.flush()
+        self.ready.set()
+        log.info(
+            "chat_ready",
+            subject=self.cfg.subject,
+            mode=self.mode,
+            model=self.cfg.llm_model if self.llm else None,
+            base_url=self.cfg.llm_base_url if self.llm else None,
+        )
+        try:
+            await self.rt.stop.wait()
+        finally:
+            self.stopping = True
+            await requests.unsubscribe()
+            if self.tasks:
+                log.info("chat_draining", answers=len(self.tasks))
+                await asyncio.wait(list(self.tasks.values()), timeout=DRAIN_GRACE_S)
+            for task in list(self.tasks.values()):
+                task.cancel()
+            if self.tasks:
+                await asyncio.wait(list(self.tasks.values()), timeout=2)
+            await cancels.unsubscribe()
+            if self.llm is not None:
+                await self.llm.close()
+
+    async def _on_request(self, msg: Msg) -> None:
+        if not msg.reply:
+            log.warning("chat_request_without_reply")
+            return
+        replier = Replier(self.rt.nc, msg.reply)
+        try:
+            request = ChatRequest.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await replier.error("bad_request", f"invalid chat request: {exc.error_count()} error(s)")
+            return
+        if self.stopping or len(self.tasks) >= self.cfg.concurrency:
+            await replier.error("busy", "the chat service is at its limit; try again in a moment")
+            return
+        trace_id = (msg.headers or {}).get(TRACE_HEADER) or request.request_id
+        task = asyncio.create_task(self._answer(request, replier, trace_id))
+        self.tasks[request.request_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(request.request_id, None))
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        request_id = msg.subject.rsplit(".", 1)[-1]
+        task = self.tasks.get(request_id)
+        if task is not None:
+            log.info("chat_cancelled", request_id=request_id)
+            task.cancel()
+
+    async def _answer(self, request: ChatRequest, replier: Replier, trace_id: str) -> None:
+        structlog.contextvars.bind_contextvars(
+            trace_id=trace_id,
+            video_id=request.video_id,
+            conversation_id=request.conversation_id,
+            message_id=request.message_id,
+        )
+        try:
+            await replier.send("accepted")
+            if request.video_id is not None:
+                answer, citations = await self._video_answer(request, replier)
+            else:
+                answer, citations = await self._library_answer(request, replier)
+            # remembered before `done`, so a follow-up sent right after it sees this turn
+            await self.memory.append(request.video_id, request.conversation_id, request.content, answer)
+            await replier.send("done", citations=citations, mode=self.mode)
+            log.info("chat_answered", mode=self.mode, chars=len(answer), citations=len(citations))
+        except ChatFailure as failure:
+            log.warning("chat_failed", code=failure.code, reason=failure.message)
+            await replier.error(failure.code, failure.message, failure.status)
+        except asyncio.CancelledError:
+            if self.stopping:
+                with contextlib.suppress(Exception):
+                    await replier.error("chat_unavailable", "the chat service is restarting; ask again")
+            raise
+        except Exception:
+            log.exception("chat_internal_error")
+            await replier.error("internal", f"internal error; the message id is {request.message_id}")
+
+    async def _video_answer(self, request: ChatRequest, replier: Replier) -> tuple[str, list[Citation]]:
+        assert request.video_id is not None
+        record = await self.rt.catalog.get(request.video_id)
+        if record is None:
+            raise ChatFailure("not_found", "video not found")
+        if record.status is not Status.READY:
+            raise ChatFailure(
+                "not_ready",
+                f"the video is not ready for questions yet (status: {record.status.value})",
+                status=record.status.value,
+            )
+        if self.llm is None:
+            hits = await self._search(request.content, request.video_id, self.cfg.extractive_passages)
+            return await self._extractive(
+                request.content, hits, replier, scope="transcript", with_title=False
+            )
+        try:
+            transcript = await self.rt.load_transcript(record)
+        except StorageUnavailable:
+            raise ChatFailure("storage_unavailable", "object storage is unavailable; try again") from None
+        if transcript is None:
+            raise ChatFailure("not_found", "the video's transcript is missing")
+        history = await self.memory.history(request.video_id, request.conversation_id)
+        messages = build_messages(
+            VIDEO_SYSTEM_PROMPT, transcript_block(transcript, record.filename), history, request.content
+        )
+        answer = await self._stream(messages, replier)
+        return answer, video_citations(answer, request.video_id, transcript.segments)
+
+    async def _library_answer(self, request: ChatRequest, replier: Replier) -> tuple[str, list[Citation]]:
+        if self.llm is None:
+            hits = await self._search(request.content, None, self.cfg.extractive_passages)
+            return await self._extractive(request.content, hits, replier, scope="library", with_title=True)
+        passages = label_hits(await self._search(request.content, None, self.cfg.context_passages))
+        history = await self.memory.history(None, request.conversation_id)
+        messages = build_messages(LIBRARY_SYSTEM_PROMPT, passages_block(passages), history, request.content)
+        answer = await self._stream(messages, replier)
+        return answer, library_citations(answer, passages)
+
+    async def _stream(self, messages: list[dict[str, str]], replier: Replier) -> str:
+        assert self.llm is not None
+        parts: list[str] = []
+        async for text in self.llm.stream(messages):
+            parts.append(text)
+            await replier.send("token", content=text)
+        return "".join(parts)
+
+    async def _search(self, question: str, video_id: str | None, limit: int) -> list[SearchHit]:
+        cfg = self.rt.settings.indexer
+        query = SearchRequest(q=question[:MAX_QUERY_CHARS], video_id=video_id, limit=limit)
+        try:
+            return await ask(self.rt.nc, cfg.search_subject, query, cfg.search_timeout_s)
+        except SearchUnavailable as exc:
+            raise ChatFailure("search_unavailable", str(exc)) from None
+        except SearchFailed as exc:
+            raise ChatFailure("internal", f"search failed: {exc.message}") from None
+
+    async def _extractive(
+        self, question: str, hits: list[SearchHit], replier: Replier, *, scope: str, with_title: bool
+    ) -> tuple[str, list[Citation]]:
+        """Quote the best sentence of each retrieved passage, one token frame per quote; each
+        quote is a citation of its segment (or of the passage, if its transcript is unreadable)."""
+        citations = [await self._sharpen(question, hit) for hit in hits]
+        if not hits:
+            lines = [EXTRACTIVE_NOTHING.format(scope=scope)]
+        else:
+            lines = [EXTRACTIVE_INTRO.format(scope=scope)]
+            for hit, cite in zip(hits, citations, strict=True):
+                where = f"{hit.filename} {format_time(cite.start)}" if with_title else format_time(cite.start)
+                lines.append(f"\n\n[{where}] {' '.join(cite.text.split())}")
+        for line in lines:
+            await replier.send("token", content=line)
+        return "".join(lines), citations
+
+    async def _sharpen(self, question: str, hit: SearchHit) -> Citation:
+        """The segment of ``hit`` that shares the most words with the question."""
+        passage = Citation(video_id=hit.video_id, start=hit.start, end=hit.end, text=hit.text)
+        try:
+            record = await self.rt.catalog.get(hit.video_id)
+            transcript = await self.rt.load_transcript(record) if record is not None else None
+        except StorageUnavailable:
+            return passage
+        if transcript is None:
+            return passage
+        by_id = {s.id: s for s in transcript.segments}
+        segments = [by_id[i] for i in hit.segment_ids if i in by_id and by_id[i].text.strip()]
+        if not segments:
+            return passage
+        best = best_segment(question, segments)
+        return Citation(video_id=hit.video_id, start=best.start, end=best.end, text=best.text)

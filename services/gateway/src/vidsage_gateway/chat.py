@@ -1,0 +1,299 @@
+"""``/ws/chat/<video_id>`` and ``/ws/chat``: the chat WebSocket (protocol in :mod:`vidsage.chat`).
+
+The gateway holds the connection and relays; the chat service thinks. For each question the
+gateway publishes a :class:`~vidsage.chat.ChatRequest` with a fresh reply inbox and forwards the
+numbered chunks that come back as ``token`` / ``done`` / ``error`` frames. A gap in the chunk
+numbers, a silent chat service or a closed WebSocket ends the answer; in the last two cases the
+gateway also publishes a cancel, so the chat service stops generating.
+
+Limits: the Origin must be the gateway's own or listed in ``chat.allowed_origins`` (403 before
+the upgrade); frames larger than ``chat.max_frame_bytes`` close the connection with 1009; a token
+bucket limits messages per connection; pings every ``chat.heartbeat_s``; a connection silent for
+``chat.idle_timeout_s`` (with no answer streaming) is closed with 1000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import nats.errors
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import BaseModel, ValidationError
+
+from vidsage.bus import TRACE_HEADER
+from vidsage.catalog import Status
+from vidsage.chat import (
+    ChatChunk,
+    ChatRequest,
+    ClientCancel,
+    ClientMessage,
+    DoneFrame,
+    ErrorFrame,
+    TokenFrame,
+    cancel_subject,
+)
+from vidsage.ids import new_id
+from vidsage.logging import get_logger
+from vidsage.runtime import Runtime
+from vidsage.settings import ChatSettings
+from vidsage_gateway.errors import ApiError, not_found
+from vidsage_gateway.keys import RUNTIME
+
+log = get_logger("vidsage.gateway.chat")
+
+
+def origin_allowed(origin: str | None, host: str | None, cfg: ChatSettings) -> bool:
+    """No Origin (not a browser), the gateway's own host, or a configured origin."""
+    if origin is None:
+        return True
+    if "*" in cfg.allowed_origins or origin.rstrip("/") in (o.rstrip("/") for o in cfg.allowed_origins):
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == (host or "").lower()
+
+
+class TokenBucket:
+    """``rate`` per second, up to ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """0 if a token was taken, else the seconds until one is available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class ChatSession:
+    """One WebSocket connection: at most one answer streaming at a time."""
+
+    def __init__(self, rt: Runtime, ws: web.WebSocketResponse, video_id: str | None) -> None:
+        self.rt = rt
+        self.cfg = rt.settings.chat
+        self.ws = ws
+        self.video_id = video_id
+        self.bucket = TokenBucket(self.cfg.rate_per_minute / 60, self.cfg.rate_burst)
+        self.conversation_id: str | None = None
+        self.answer: asyncio.Task[None] | None = None
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, frame: BaseModel) -> None:
+        async with self.send_lock:
+            await self.ws.send_str(frame.model_dump_json(exclude_none=True))
+
+    async def error(self, code: str, message: str, **extra: Any) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.send(ErrorFrame(code=code, message=message, **extra))
+
+    @property
+    def answering(self) -> bool:
+        return self.answer is not None and not self.answer.done()
+
+    async def run(self) -> None:
+        try:
+            while not self.ws.closed:
+                try:
+                    msg = await self.ws.receive(timeout=self.cfg.idle_timeout_s)
+                except TimeoutError:
+                    if self.answering:
+                        continue
+                    await self.ws.close(code=WSCloseCode.OK, message=b"idle timeout")
+                    break
+                if msg.type is WSMsgType.TEXT:
+                    await self.on_text(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    await self.error("bad_request", "send JSON text frames, not binary ones")
+                else:  # CLOSE, CLOSING, CLOSED, ERROR (1009 for a frame over the limit is sent by aiohttp)
+                    if msg.type is WSMsgType.ERROR:
+                        log.info("chat_socket_error", error=str(msg.data), code=self.ws.close_code)
+                    break
+        finally:
+            if self.answer is not None and not self.answer.done():
+                self.answer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self.answer
+
+    async def on_text(self, data: str) -> None:
+        wait = self.bucket.take()
+        if wait:
+            await self.error(
+                "rate_limited",
+                f"too many messages; try again in {wait:.1f} s",
+                retry_after_s=round(wait, 2),
+            )
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            await self.error("bad_request", "the frame is not valid JSON")
+            return
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "cancel":
+            try:
+                ClientCancel.model_validate(payload)
+            except ValidationError as exc:
+                await self.error("bad_request", _first_problem(exc))
+                return
+            if self.answer is not None and not self.answer.done():
+                self.answer.cancel()
+                await asyncio.wait([self.answer])
+                await self.error("cancelled", "the answer was cancelled")
+            return
+        if kind != "message":
+            await self.error("bad_request", 'the frame type must be "message" or "cancel"')
+            return
+        try:
+            message = ClientMessage.model_validate(payload)
+        except ValidationError as exc:
+            await self.error("bad_request", _first_problem(exc))
+            return
+        if not message.content.strip():
+            await self.error("bad_request", "the message is empty")
+            return
+        if len(message.content) > self.cfg.max_message_chars:
+            await self.error(
+                "message_too_long",
+                f"the message is {len(message.content)} characters long; the limit is "
+                f"{self.cfg.max_message_chars}",
+            )
+            return
+        if self.answering:
+            await self.error("busy", "an answer is still streaming; wait for it or send a cancel")
+            return
+        if message.conversation_id is not None:
+            self.conversation_id = message.conversation_id
+        elif self.conversation_id is None:
+            self.conversation_id = new_id()
+        self.answer = asyncio.create_task(self.relay(message.content, self.conversation_id))
+
+    async def relay(self, content: str, conversation_id: str) -> None:
+        """Ask the chat service and forward its chunks until ``done`` or ``error``."""
+        message_id = new_id()
+        structlog.contextvars.bind_contextvars(message_id=message_id, conversation_id=conversation_id)
+        if self.video_id is not None:
+            record = await self.rt.catalog.get(self.video_id)
+            if record is None:
+                await self.error("not_found", "video not found", message_id=message_id)
+                return
+            if record.status is not Status.READY:
+                await self.error(
+                    "not_ready",
+                    f"the video is not ready for questions yet (status: {record.status.value})",
+                    message_id=message_id,
+                    status=record.status.value,
+                )
+                return
+        request = ChatRequest(
+            request_id=message_id,
+            message_id=message_id,
+            conversation_id=conversation_id,
+            video_id=self.video_id,
+            owner=self.rt.settings.gateway.owner,
+            content=content,
+        )
+        nc = self.rt.nc
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        finished = False
+        try:
+            await nc.publish(
+                self.cfg.subject,
+                request.model_dump_json().encode(),
+                reply=inbox,
+                headers={TRACE_HEADER: message_id},
+            )
+            expected = 0
+            while True:
+                timeout = self.cfg.first_chunk_timeout_s if expected == 0 else self.cfg.chunk_timeout_s
+                try:
+                    msg = await sub.next_msg(timeout=timeout)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    if expected == 0:
+                        await self.error("chat_unavailable", "the chat service did not answer; try again")
+                    else:
+                        await self.error("timeout", "the chat service stopped sending the answer")
+                    return
+                if msg.headers and msg.headers.get("Status") == "503":  # no responders
+                    finished = True
+                    await self.error("chat_unavailable", "the chat service is not running; try again")
+                    return
+                try:
+                    chunk = ChatChunk.model_validate_json(msg.data)
+                except ValidationError:
+                    await self.error("stream_broken", "the chat service sent an unreadable chunk")
+                    return
+                if chunk.seq != expected:
+                    await self.error(
+                        "stream_broken", f"chunk {expected} of the answer was lost; the answer is incomplete"
+                    )
+                    return
+                expected += 1
+                if chunk.type == "token":
+                    await self.send(TokenFrame(content=chunk.content or ""))
+                elif chunk.type == "done":
+                    finished = True
+                    await self.send(
+                        DoneFrame(
+                            message_id=message_id,
+                            conversation_id=conversation_id,
+                            citations=chunk.citations or [],
+                            mode=chunk.mode or "extractive",
+                        )
+                    )
+                    return
+                elif chunk.type == "error":
+                    finished = True
+                    await self.error(
+                        chunk.code or "internal",
+                        chunk.message or "the chat service failed",
+                        message_id=message_id,
+                        status=chunk.status,
+                    )
+                    return
+        except (ConnectionError, RuntimeError):  # the client went away while we were sending
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            if not finished:
+                with contextlib.suppress(Exception):
+                    await nc.publish(cancel_subject(self.cfg.subject, request.request_id), b"")
+            structlog.contextvars.unbind_contextvars("message_id", "conversation_id")
+
+
+def _first_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "frame"
+    return f"{where}: {err['msg']}"
+
+
+async def chat_socket(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    cfg = rt.settings.chat
+    if not origin_allowed(request.headers.get("Origin"), request.host, cfg):
+        raise ApiError(403, "origin_not_allowed", "this Origin may not open the chat WebSocket")
+    video_id = request.match_info.get("video_id")
+    if video_id is not None and await rt.catalog.get(video_id) is None:
+        raise not_found()
+    ws = web.WebSocketResponse(heartbeat=cfg.heartbeat_s, max_msg_size=cfg.max_frame_bytes)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "bad_request", "this endpoint speaks WebSocket only (send an Upgrade request)")
+    await ws.prepare(request)
+    log.info("chat_connected", video_id=video_id)
+    await ChatSession(rt, ws, video_id).run()
+    log.info("chat_disconnected", video_id=video_id, close_code=ws.close_code)
+    return ws
