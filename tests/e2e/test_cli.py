@@ -1,0 +1,264 @@
+"""End to end through the ``vidsage`` command: the whole system started the way ``make run`` starts it,
+driven only by running the installed console script as a subprocess (stdin piped, stdout and stderr
+captured, so neither is a terminal), the way a script or a person in a shell would use it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import srt
+import webvtt
+from speech_fixtures import SCRIPTS, make_speech_video, word_error_rate
+
+from media_fixtures import make_video
+from vidsage.devrun import DevConfig, DevSystem, free_port
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed"),
+]
+
+MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
+VIDSAGE = shutil.which("vidsage", path=str(Path(sys.executable).parent)) or shutil.which("vidsage")
+SCRIPT = SCRIPTS["short"]  # "Doctor Amelia Hart counted 42 lanterns along the old harbor wall..."
+
+
+def vidsage(*args: str, url: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``vidsage`` command against ``url`` (through ``VIDSAGE_URL``)."""
+    assert VIDSAGE, "the vidsage console script is not installed (make setup)"
+    env = {**os.environ, "VIDSAGE_URL": url}
+    return subprocess.run(
+        [VIDSAGE, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def no_terminal_junk(result: subprocess.CompletedProcess[str]) -> None:
+    for stream in (result.stdout, result.stderr):
+        assert "\x1b" not in stream, stream
+        assert "\r" not in stream, stream
+
+
+def json_lines(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
+    config = DevConfig(
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        s3_port=free_port(),
+        gateway_port=free_port(),
+        state_dir=tmp_path_factory.mktemp("vidsage-cli-state"),
+        models_dir=MODELS,
+        extra_env={"VIDSAGE_LOG_FORMAT": "json"},
+    )
+    dev = DevSystem(config, sink=io.StringIO())
+    dev.start()
+    pids = [p.pid for p in dev.processes()]
+    yield dev
+    dev.stop()
+    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10)
+    assert not alive, f"processes left after stop: {alive}"
+
+
+@pytest.fixture(scope="module")
+def url(system: DevSystem) -> str:
+    return system.gateway_url
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_speech_video(tmp_path_factory.mktemp("talk") / "lanterns.mp4", SCRIPT, "mp4")
+
+
+@pytest.fixture(scope="module")
+def uploaded(url: str, talk: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``vidsage upload --wait --json`` of the spoken clip: the run and the final record it printed."""
+    result = vidsage("upload", str(talk), "--wait", "--json", "--timeout", "240", url=url, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (record,) = json_lines(result.stdout)
+    return result, record
+
+
+@pytest.mark.timeout(360)
+def test_upload_waits_until_ready_with_a_stage_display(
+    uploaded: tuple[subprocess.CompletedProcess[str], dict[str, Any]], talk: Path
+) -> None:
+    result, record = uploaded
+    assert record["status"] == "ready"
+    assert record["filename"] == talk.name
+    assert record["size"] == talk.stat().st_size
+    assert {name: stage["state"] for name, stage in record["stages"].items()} == {
+        "ingest": "done",
+        "transcribe": "done",
+        "index": "done",
+    }
+    # not a terminal: one plain line per status change on stderr, in pipeline order, no redraw codes
+    no_terminal_junk(result)
+    assert f"uploaded {talk.name}" in result.stderr
+    prefix = f"{talk.name}: "
+    statuses = [line.removeprefix(prefix) for line in result.stderr.splitlines() if line.startswith(prefix)]
+    order = ["uploaded", "ingesting", "ingested", "transcribing", "transcribed", "indexing", "ready"]
+    assert statuses == sorted(statuses, key=order.index), statuses
+    assert statuses[0] == "uploaded"
+    assert statuses[-1] == "ready"
+
+
+def test_ls_and_status(url: str, uploaded: tuple[Any, dict[str, Any]], talk: Path) -> None:
+    _, record = uploaded
+    listed = vidsage("ls", "--json", url=url)
+    assert listed.returncode == 0, listed.stderr
+    (page,) = json_lines(listed.stdout)
+    assert record["id"] in [item["id"] for item in page["items"]]
+
+    table = vidsage("ls", url=url)
+    assert table.returncode == 0
+    header, *rows = table.stdout.splitlines()
+    assert header.split() == ["ID", "STATUS", "LENGTH", "SIZE", "CREATED", "FILENAME"]
+    row = next(r for r in rows if r.startswith(record["id"]))
+    assert row.split()[1] == "ready"
+    assert row.endswith(talk.name)
+
+    status = vidsage("status", record["id"], url=url)
+    assert status.returncode == 0, status.stderr
+    fields = dict(line.split(None, 1) for line in status.stdout.splitlines())
+    assert fields["id"] == record["id"]
+    assert fields["status"] == "ready"
+    assert fields["transcribe"] == "done"
+    assert fields["language"] == "en"
+    as_json = vidsage("--json", "status", record["id"], url=url)
+    assert json_lines(as_json.stdout)[0]["status"] == "ready"
+
+
+def test_transcript_in_every_format(url: str, uploaded: tuple[Any, dict[str, Any]]) -> None:
+    _, record = uploaded
+    video_id, duration = record["id"], record["duration_s"]
+
+    data = json.loads(vidsage("transcript", video_id, "--format", "json", url=url).stdout)
+    assert word_error_rate(SCRIPT, " ".join(s["text"] for s in data["segments"])) < 0.25
+
+    cues = list(srt.parse(vidsage("transcript", video_id, "--format", "srt", url=url).stdout))
+    assert word_error_rate(SCRIPT, " ".join(c.content for c in cues)) < 0.25
+    assert 0 < cues[-1].end.total_seconds() <= duration + 0.01
+
+    captions = webvtt.from_buffer(io.StringIO(vidsage("transcript", video_id, "-f", "vtt", url=url).stdout))
+    assert word_error_rate(SCRIPT, " ".join(c.text for c in captions)) < 0.25
+
+    text = vidsage("transcript", video_id, url=url)  # txt is the default for people
+    assert text.returncode == 0
+    assert "lanterns" in text.stdout.lower()
+    assert text.stdout.startswith("[00:0")
+
+
+def test_search_finds_the_spoken_words(url: str, uploaded: tuple[Any, dict[str, Any]]) -> None:
+    _, record = uploaded
+    result = vidsage("search", "harbor", "lanterns", "--video", record["id"], "--json", url=url)
+    assert result.returncode == 0, result.stderr
+    (answer,) = json_lines(result.stdout)
+    assert answer["hits"], answer
+    best = answer["hits"][0]
+    assert best["video_id"] == record["id"]
+    assert "lanterns" in best["text"].lower()
+    assert 0 <= best["start"] < best["end"] <= record["duration_s"] + 0.01
+
+    words = vidsage("search", "bioluminescent jellyfish", url=url)
+    assert words.returncode == 0
+    first, passage = words.stdout.splitlines()[:2]
+    assert first.startswith(record["filename"])
+    assert record["id"] in first
+    assert "jellyfish" in passage.lower()
+
+
+@pytest.mark.timeout(180)
+def test_chat_streams_an_answer_with_citations(url: str, uploaded: tuple[Any, dict[str, Any]]) -> None:
+    _, record = uploaded
+    questions = "How many lanterns did Doctor Hart count?\n\nWhat glowed like a jellyfish?\n"
+    result = vidsage("chat", record["id"], url=url, stdin=questions)
+    assert result.returncode == 0, result.stderr
+    no_terminal_junk(result)
+    assert "lanterns" in result.stdout.lower()
+    citations = [line for line in result.stdout.splitlines() if line.startswith("[00:")]
+    assert len(citations) >= 2, result.stdout  # at least one per answer
+    assert any("lanterns" in line.lower() for line in citations)
+
+    one = vidsage("chat", record["id"], "-m", "Where were the lanterns?", "--json", url=url)
+    assert one.returncode == 0, one.stderr
+    (answer,) = json_lines(one.stdout)
+    assert answer["question"] == "Where were the lanterns?"
+    assert answer["mode"] == "extractive"  # `make run` has no language model key
+    assert answer["conversation_id"]
+    assert answer["citations"]
+    for citation in answer["citations"]:
+        assert citation["video_id"] == record["id"]
+        assert 0 <= citation["start"] < citation["end"] <= record["duration_s"] + 0.01
+        assert citation["text"].strip() in answer["answer"]
+
+
+def test_rm_deletes_and_unknown_ids_say_so(url: str, tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "silent.avi", "avi", duration_s=2.0, width=320, height=240, audio=False)
+    up = vidsage("upload", str(clip), url=url)
+    assert up.returncode == 0, up.stderr
+    video_id, status, name = up.stdout.split()
+    assert (status, name) == ("uploaded", clip.name)
+
+    removed = vidsage("rm", video_id, url=url)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == f"deleted {video_id}"
+
+    for args in (
+        ["status", video_id],
+        ["transcript", video_id],
+        ["rm", video_id],
+        ["chat", video_id, "-m", "hi"],
+    ):
+        gone = vidsage(*args, url=url)
+        assert gone.returncode == 4, (args, gone.stderr)
+        assert gone.stderr.strip() == f"vidsage: {video_id}: video not found", args
+        assert gone.stdout == ""
+    gone_json = vidsage("rm", video_id, "--json", url=url)
+    assert gone_json.returncode == 4
+    assert json_lines(gone_json.stdout) == [
+        {"id": video_id, "error": {"code": "not_found", "message": "video not found", "http_status": 404}}
+    ]
+
+
+def test_a_file_that_is_not_a_video_is_refused_in_words(url: str, tmp_path: Path) -> None:
+    page = tmp_path / "page.mp4"
+    page.write_text("<html><body>hello</body></html>" * 10)
+    result = vidsage("upload", str(page), url=url)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().endswith(
+        f"vidsage: {page}: unsupported file type: detected text/html; only MP4, MOV and AVI are accepted"
+    )
+    as_json = vidsage("upload", str(page), "--json", url=url)
+    assert as_json.returncode == 1
+    (error,) = json_lines(as_json.stdout)
+    assert error["file"] == str(page)
+    assert error["error"]["code"] == "unsupported_type"
+    assert error["error"]["http_status"] == 415
+
+    missing = vidsage("upload", str(tmp_path / "nothing.mp4"), url=url)
+    assert missing.returncode == 2
+    assert "not a readable file" in missing.stderr
+
+
+def test_a_gateway_that_is_down_is_exit_code_3() -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    for args in (["ls"], ["status", "0190"], ["search", "anything"], ["chat", "0190", "-m", "hi"]):
+        result = vidsage(*args, url=down)
+        assert result.returncode == 3, (args, result.stderr)
+        assert result.stderr.startswith(f"vidsage: cannot reach the gateway at {down}: connection refused")
+    as_json = vidsage("--json", "ls", url=down)
+    assert json_lines(as_json.stdout)[0]["error"]["code"] == "cannot_connect"
