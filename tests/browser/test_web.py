@@ -1,0 +1,552 @@
+"""The web page in a real browser: headless Chromium driven by Playwright, against the whole system
+started the way ``make run`` starts it (real nats-server, S3 server and the five services).
+
+What a person does on the page, checked by what they would see: upload a spoken-English video through
+the picker, watch its status change without reloading until it is ``ready``, play it (``currentTime``
+advances, fed by byte-range requests answered with 206), click a transcript line (the player seeks
+there and the line is highlighted), search the library and open a hit (the video opens at that
+moment), search within the video, ask the chat a question (the answer streams in token frames and its
+citation link seeks the player), delete a video, see refusals explained in words, use a phone-sized
+screen and the keyboard. Every page must run without console errors or uncaught exceptions.
+
+Screenshots are written to ``test-artifacts/browser/`` at the repository root (git-ignored).
+Skipped when ``/usr/bin/chromium`` is not installed (``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from playwright.sync_api import APIRequestContext, Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from speech_fixtures import SCRIPTS, make_speech_video
+
+from media_fixtures import make_video
+from vidsage.devrun import DevConfig, DevSystem, free_port
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / ".vidsage" / "models"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    # play() from the test (not from a click) must not be refused by the autoplay policy
+    "--autoplay-policy=no-user-gesture-required",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PROCESSING_TIMEOUT_MS = 120_000
+WEB_DIR = ROOT / "services" / "gateway" / "src" / "vidsage_gateway" / "web"
+
+PLAYER_TIME = "() => document.querySelector('#player').currentTime"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install --no-install-recommends chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def system(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
+    config = DevConfig(
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        s3_port=free_port(),
+        gateway_port=free_port(),
+        state_dir=tmp_path_factory.mktemp("vidsage-state"),
+        models_dir=MODELS,
+        extra_env={"VIDSAGE_LOG_FORMAT": "json"},
+    )
+    dev = DevSystem(config, sink=io.StringIO())
+    dev.start()
+    pids = [p.pid for p in dev.processes()]
+    yield dev
+    dev.stop()
+    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10)
+    assert not alive, f"processes left after stop: {alive}"
+
+
+@pytest.fixture(scope="module")
+def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 12 s of espeak-ng speech (SCRIPTS["short"]) in an H.264/AAC MP4, moov at the end."""
+    return make_speech_video(tmp_path_factory.mktemp("clips") / "harbor-lanterns.mp4", SCRIPTS["short"])
+
+
+@pytest.fixture(scope="module")
+def playwright_session(chromium: Path) -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_session: Playwright, chromium: Path) -> Iterator[Browser]:
+    browser = playwright_session.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def api(playwright_session: Playwright, system: DevSystem) -> Iterator[APIRequestContext]:
+    """Plain HTTP to the public API, for setting up what a test does not do through the page."""
+    context = playwright_session.request.new_context(base_url=system.gateway_url)
+    yield context
+    context.dispose()
+
+
+@dataclass
+class Tab:
+    """A page plus everything it said on the console."""
+
+    page: Page
+    base: str
+    errors: list[str] = field(default_factory=list)
+
+    def goto(self, route: str = "#/") -> None:
+        self.page.goto(f"{self.base}/{route}")
+
+    def assert_no_errors(self, *allowed: str) -> None:
+        unexpected = [e for e in self.errors if not any(a in e for a in allowed)]
+        assert not unexpected, f"console errors: {unexpected}"
+
+    def screenshot(self, name: str, *, full_page: bool = True) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+def _open_tab(browser: Browser, base: str, name: str, **context_args: Any) -> Iterator[Tab]:
+    context = browser.new_context(**{"viewport": DESKTOP, **context_args})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    tab = Tab(page, base)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            tab.errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))
+    try:
+        yield tab
+    finally:
+        tab.screenshot(f"{name}-last")  # what the page showed at the end, pass or fail
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, system: DevSystem, request: pytest.FixtureRequest) -> Iterator[Tab]:
+    yield from _open_tab(browser, system.gateway_url, request.node.name)
+
+
+@pytest.fixture
+def phone_tab(browser: Browser, system: DevSystem, request: pytest.FixtureRequest) -> Iterator[Tab]:
+    yield from _open_tab(
+        browser,
+        system.gateway_url,
+        request.node.name + "-phone",
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+
+
+def upload_via_api(api: APIRequestContext, path: Path) -> dict[str, Any]:
+    response = api.post(
+        "/api/videos/upload",
+        multipart={"file": {"name": path.name, "mimeType": "video/mp4", "buffer": path.read_bytes()}},
+    )
+    assert response.status == 201, response.text()
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def ready_video(
+    api: APIRequestContext, browser: Browser, system: DevSystem, speech_clip: Path
+) -> dict[str, Any]:
+    """The speech clip, uploaded through the API; returned once its page shows it ``ready``."""
+    record = upload_via_api(api, speech_clip)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{system.gateway_url}/#/videos/{record['id']}")
+        page.wait_for_selector(".badge-ready, .badge-failed", timeout=PROCESSING_TIMEOUT_MS)
+    finally:
+        context.close()
+    record = api.get(f"/api/videos/{record['id']}/status").json()
+    assert record["status"] == "ready", record
+    return record
+
+
+def player_time(page: Page) -> float:
+    return float(page.evaluate(PLAYER_TIME))
+
+
+def wait_player_near(page: Page, seconds: float, tolerance: float = 1.0) -> float:
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('#player').currentTime - {seconds}) < {tolerance}"
+    )
+    return player_time(page)
+
+
+def pause_at(page: Page, seconds: float) -> None:
+    """Pause the player at ``seconds`` (and wait for the seek), so a later seek is visible."""
+    page.evaluate(
+        f"() => {{ const v = document.querySelector('#player'); v.pause(); v.currentTime = {seconds}; }}"
+    )
+    wait_player_near(page, seconds, 0.3)
+
+
+def open_video(tab: Tab, video_id: str) -> None:
+    tab.goto(f"#/videos/{video_id}")
+    tab.page.wait_for_selector(".transcript-lines li")
+    tab.page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_page_and_static_files_are_served(api: APIRequestContext) -> None:
+    page = api.get("/")
+    assert page.status == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["cache-control"] == "no-cache"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/static/app.js">' in page.text()
+
+    expected = {
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".svg": "image/svg+xml",
+    }
+    shipped = sorted(p for p in WEB_DIR.iterdir() if p.suffix in expected)
+    assert {p.name for p in shipped} >= {"app.js", "style.css", "icon.svg"}
+    for path in shipped:
+        response = api.get(f"/static/{path.name}")
+        assert response.status == 200, path.name
+        assert response.headers["content-type"] == expected[path.suffix], path.name
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.body() == path.read_bytes()
+        again = api.get(f"/static/{path.name}", headers={"If-None-Match": response.headers["etag"]})
+        assert again.status == 304, path.name
+
+    # Every module an import names is shipped (a missing one breaks the page silently elsewhere).
+    for path in WEB_DIR.glob("*.js"):
+        for name in re.findall(r'from "\./([\w.-]+)"', path.read_text()):
+            assert (WEB_DIR / name).is_file(), f"{path.name} imports missing {name}"
+
+    # No listing, nothing outside the shipped files, no Python source.
+    for probe in ["/static/", "/static/__init__.py", "/static/%2e%2e/app.py", "/static/nope.js"]:
+        response = api.get(probe)
+        assert response.status == 404, probe
+        assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.timeout(300)
+def test_upload_watch_play_seek_and_search(tab: Tab, api: APIRequestContext, speech_clip: Path) -> None:
+    page = tab.page
+    stream_requests: list[tuple[str | None, int]] = []
+    page.on(
+        "response",
+        lambda r: (
+            stream_requests.append((r.request.headers.get("range"), r.status))
+            if re.search(r"/api/videos/[^/?#]+$", r.url)
+            else None
+        ),
+    )
+    tab.goto("#/")
+    page.wait_for_selector("#upload-input", state="attached")
+    page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
+
+    # Upload through the picker: the row shows progress and then success, the card appears at once.
+    with page.expect_response(lambda r: r.url.endswith("/api/videos/upload")) as answer:
+        page.set_input_files("#upload-input", str(speech_clip))
+    assert answer.value.status == 201
+    video_id = answer.value.json()["id"]
+    page.wait_for_selector(".upload-row.done")
+    assert page.locator(".upload-row progress").evaluate("el => el.value") == 100
+    card = page.locator(f'.video-card[data-video-id="{video_id}"]')
+    assert card.get_attribute("data-status") != "ready"
+    assert "harbor-lanterns.mp4" in card.inner_text()
+    assert "00:1" in card.locator(".video-meta").inner_text()  # duration ≈ 12 s
+    tab.screenshot("library-processing-desktop")
+
+    # Live status: the card reaches ready without a reload, showing a thumbnail on the way.
+    page.wait_for_selector(
+        f'.video-card[data-video-id="{video_id}"]:is([data-status=ready], [data-status=failed])',
+        timeout=PROCESSING_TIMEOUT_MS,
+    )
+    assert card.get_attribute("data-status") == "ready", card.inner_text()
+    assert card.locator(".badge").inner_text() == "Ready"
+    assert page.evaluate("() => window.__sameDocument === true"), "the library reloaded"
+    card.locator("img").wait_for()
+    assert card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    tab.screenshot("library-desktop")
+
+    # The video page: transcript beside the player, subtitles from the VTT track, downloads.
+    card.locator(".video-name a").click()
+    page.wait_for_selector(".transcript-lines li")
+    assert page.locator("h1").inner_text() == "harbor-lanterns.mp4"
+    lines = page.locator(".transcript-lines li")
+    assert lines.count() >= 2
+    transcript_text = " ".join(lines.all_inner_texts()).lower()
+    assert "lanterns" in transcript_text
+    assert "jellyfish" in transcript_text
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#player').textTracks[0];"
+        " return t && t.mode === 'showing' && t.cues && t.cues.length > 0; }"
+    )
+    for fmt in ("srt", "vtt", "txt"):
+        href = page.locator(".downloads a", has_text=fmt.upper()).get_attribute("href")
+        response = api.get(href or "")
+        assert response.status == 200
+        assert "lanterns" in response.text().lower()
+
+    # Play: time advances, fed by byte ranges the gateway answers with 206.
+    page.evaluate("() => document.querySelector('#player').play()")
+    page.wait_for_function(f"() => ({PLAYER_TIME})() > 1.5", timeout=20_000)
+    assert any(rng and rng.startswith("bytes=") and status == 206 for rng, status in stream_requests), (
+        stream_requests
+    )
+
+    # Click a transcript line: the player seeks to its start and the line is highlighted.
+    second = lines.nth(1)
+    start = float(second.get_attribute("data-start") or "nan")
+    assert start > 2
+    pause_at(page, 0.2)
+    second.locator(".text").click()
+    wait_player_near(page, start)
+    page.wait_for_selector(".transcript-lines li:nth-child(2).current")
+    assert second.get_attribute("aria-current") == "true"
+    assert re.search(rf"#/videos/{video_id}\?t={start:.2f}$", page.url)
+    tab.screenshot("video-desktop")
+
+    # Search within this video: a hit seeks the player.
+    pause_at(page, 11.0)
+    page.fill("#video-search-input", "lanterns harbor wall")
+    page.press("#video-search-input", "Enter")
+    hit = page.locator(".video-hits .hit").first
+    hit.wait_for()
+    assert "lanterns" in hit.inner_text().lower()
+    assert hit.locator("mark").count() >= 1
+    hit_start = float(hit.locator("a").get_attribute("data-t") or "nan")
+    hit.locator("a").click()
+    wait_player_near(page, hit_start)
+
+    # Search the library from the header and open a hit: the video opens at that moment.
+    page.fill("#search-input", "bioluminescent jellyfish")
+    page.press("#search-input", "Enter")
+    page.wait_for_url(re.compile(r"#/search\?q=bioluminescent"))
+    result = page.locator(".library-hits .hit-link").first
+    result.wait_for()
+    assert "jellyfish" in result.inner_text().lower()
+    assert "harbor-lanterns.mp4" in result.inner_text()
+    tab.screenshot("search-desktop")
+    href = result.get_attribute("href") or ""
+    match = re.fullmatch(rf"#/videos/{video_id}\?t=([\d.]+)", href)
+    assert match, href
+    result.click()
+    page.wait_for_selector(".transcript-lines li")
+    wait_player_near(page, float(match.group(1)))
+    page.wait_for_selector(".transcript-lines li.current")
+
+    tab.assert_no_errors()
+
+
+@pytest.mark.timeout(240)
+def test_chat_streams_an_answer_with_citation_links(tab: Tab, ready_video: dict[str, Any]) -> None:
+    page = tab.page
+    frames: list[dict[str, Any]] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framereceived", lambda payload: frames.append(_json_frame(payload)))
+
+    page.on("websocket", on_socket)
+    open_video(tab, ready_video["id"])
+    page.wait_for_selector("#chat-input:not([disabled])")
+    pause_at(page, 11.0)
+
+    page.fill("#chat-input", "How many lanterns did Doctor Hart count along the harbor wall?")
+    page.press("#chat-input", "Enter")
+    answer = page.locator(".msg.assistant").last
+    page.wait_for_selector(".msg.assistant[aria-busy='false']", timeout=60_000)
+
+    tokens = [f for f in frames if f.get("type") == "token"]
+    done = [f for f in frames if f.get("type") == "done"]
+    assert len(tokens) >= 2, frames  # streamed, not one block
+    assert len(done) == 1, frames
+    assert done[0]["citations"], done[0]
+    assert not [f for f in frames if f.get("type") == "error"], frames
+    streamed = "".join(t["content"] for t in tokens)
+    text = answer.locator(".answer-text").inner_text()
+    assert text.split() == streamed.split()  # what streamed in is what is shown
+    assert "42" in text or "forty" in text.lower()
+
+    # Every citation is a link to its moment (listed under the answer, and each [mm:ss] mark in it).
+    citations = done[0]["citations"]
+    sources = answer.locator(".citations a.citation")
+    assert sources.count() == len(citations)
+    for i, citation in enumerate(citations):
+        assert _moment(sources.nth(i).get_attribute("href")) == (
+            ready_video["id"],
+            pytest.approx(citation["start"], abs=0.01),
+        )
+    marks = answer.locator(".answer-text a.citation")
+    assert marks.count() >= 1
+    tab.screenshot("chat-desktop")
+    # Clicking one seeks the player to that moment.
+    mark_id, mark_t = _moment(marks.first.get_attribute("href"))
+    assert mark_id == ready_video["id"]
+    assert any(abs(c["start"] - mark_t) < 0.01 for c in citations)
+    marks.first.click()
+    wait_player_near(page, mark_t)
+    pause_at(page, 11.0)
+    sources.first.click()
+    wait_player_near(page, citations[0]["start"])
+
+    # The conversation goes on over the same socket with the conversation id.
+    page.fill("#chat-input", "What glowed like a jellyfish?")
+    page.press("#chat-input", "Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll(\".msg.assistant[aria-busy='false']\").length === 2"
+    )
+    assert len([f for f in frames if f.get("type") == "done"]) == 2
+    tab.assert_no_errors()
+
+
+def _moment(href: str | None) -> tuple[str, float]:
+    match = re.fullmatch(r"#/videos/([^?]+)\?t=([\d.]+)", href or "")
+    assert match, href
+    return match.group(1), float(match.group(2))
+
+
+def _json_frame(payload: str | bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return {"type": "not-json", "payload": str(payload)}
+    return value if isinstance(value, dict) else {"type": "not-an-object"}
+
+
+def test_phone_layout_and_keyboard(phone_tab: Tab, ready_video: dict[str, Any]) -> None:
+    page = phone_tab.page
+    no_overflow = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+    phone_tab.goto("#/")
+    page.locator(f'.video-card[data-video-id="{ready_video["id"]}"]').wait_for()
+    assert page.evaluate(no_overflow), "the library scrolls sideways on a phone"
+    phone_tab.screenshot("library-phone")
+
+    open_video(phone_tab, ready_video["id"])
+    assert page.evaluate(no_overflow), "the video page scrolls sideways on a phone"
+    player = page.locator("#player").bounding_box()
+    transcript = page.locator(".transcript").bounding_box()
+    assert player
+    assert transcript
+    assert player["width"] <= PHONE["width"]
+    assert transcript["y"] >= player["y"] + player["height"]  # one column: the transcript below
+    phone_tab.screenshot("video-phone")
+
+    # Keyboard only, from a fresh load: skip link first, then search, a result, a transcript line.
+    phone_tab.goto("")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.locator("#search-input").focus()
+    page.keyboard.type("lanterns")
+    page.keyboard.press("Enter")
+    page.locator(".library-hits .hit-link").first.wait_for()
+    assert page.evaluate("() => document.activeElement.tagName") == "H1"  # focus moved to the new view
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('hit-link')"):
+            break
+    else:
+        raise AssertionError("Tab never reached a search result")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".transcript-lines li")
+    page.locator(".transcript-lines li").nth(1).locator("a").focus()
+    page.keyboard.press("Enter")
+    start = float(page.locator(".transcript-lines li").nth(1).get_attribute("data-start") or "nan")
+    wait_player_near(page, start)
+    phone_tab.assert_no_errors()
+
+
+def test_refusals_are_explained_in_words(tab: Tab, api: APIRequestContext, tmp_path: Path) -> None:
+    page = tab.page
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.url.endswith("/api/videos/upload") else None)
+    tab.goto("#/")
+    page.wait_for_selector("#upload-input", state="attached")
+
+    # Checked in the browser, never sent: wrong type, over the size limit.
+    big = tmp_path / "too-big.mp4"
+    with big.open("wb") as f:
+        f.truncate(100 * 1024 * 1024 + 1)  # sparse: no disk used
+    page.set_input_files("#upload-input", [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
+    page.set_input_files("#upload-input", str(big))
+    rows = page.locator(".upload-row.failed [role=alert]")
+    rows.nth(1).wait_for()
+    messages = rows.all_inner_texts()
+    assert any("not an MP4, MOV or AVI video" in m for m in messages), messages
+    assert any("the limit is" in m and "100 MiB" in m for m in messages), messages
+    assert uploads == []
+
+    # Sent, refused by the server (it decides the type by content): its message is shown.
+    fake = b"this is text pretending to be a video\n" * 20
+    expected = api.post(
+        "/api/videos/upload",
+        multipart={"file": {"name": "fake.mp4", "mimeType": "video/mp4", "buffer": fake}},
+    )
+    assert expected.status == 415
+    server_message = expected.json()["error"]["message"]
+    page.set_input_files("#upload-input", [{"name": "fake.mp4", "mimeType": "video/mp4", "buffer": fake}])
+    refused = page.locator(".upload-row.failed [role=alert]", has_text="Refused by the server")
+    refused.wait_for()
+    assert refused.inner_text() == f"Refused by the server: {server_message}"
+    assert len(uploads) == 1
+    tab.screenshot("refusals-desktop")
+    # The browser itself logs the 415 answer; anything else is a fault of the page.
+    tab.assert_no_errors("status of 415")
+
+
+def test_delete_from_the_video_page(
+    tab: Tab, api: APIRequestContext, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    clip = make_video(tmp_path_factory.mktemp("delete") / "to-delete.mp4", "mp4", duration_s=2.0)
+    record = upload_via_api(api, clip)
+    page = tab.page
+    tab.goto(f"#/videos/{record['id']}")
+    page.locator("h1", has_text="to-delete.mp4").wait_for()
+    page.get_by_role("button", name="Delete video…").click()
+    dialog = page.locator("dialog.confirm")
+    assert dialog.is_visible()
+    page.get_by_role("button", name="Cancel").click()
+    assert not dialog.is_visible()
+    assert api.get(f"/api/videos/{record['id']}/status").status == 200
+
+    page.get_by_role("button", name="Delete video…").click()
+    page.locator("dialog.confirm").get_by_role("button", name="Delete", exact=True).click()
+    page.wait_for_url(re.compile(r"#/$"))
+    page.locator("h1", has_text="Library").wait_for()
+    assert page.locator(f'.video-card[data-video-id="{record["id"]}"]').count() == 0
+    assert api.get(f"/api/videos/{record['id']}/status").status == 404
+    tab.assert_no_errors()
