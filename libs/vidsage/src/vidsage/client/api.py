@@ -340,11 +340,10 @@ class ChatSession:
                 await ws.send_json(message)
                 async for frame in self._frames(ws):
                     answered = True
-                    yield frame
-                    if isinstance(frame, DoneFrame):
+                    if isinstance(frame, DoneFrame):  # before the yield: the caller may stop reading here
                         self.conversation_id = frame.conversation_id
-                        return
-                    if isinstance(frame, ErrorFrame):
+                    yield frame
+                    if isinstance(frame, DoneFrame | ErrorFrame):
                         return
             except TimeoutError as exc:
                 raise GatewayError(

@@ -252,29 +252,26 @@ async def _listed(messages: Sequence[str]) -> AsyncIterator[str]:
 async def _answer(session: ChatSession, out: Output, question: str) -> int:
     """Ask one question; stream the answer's tokens to stdout, then its citations."""
     tokens: list[str] = []
-    async for frame in session.ask(question):
-        if isinstance(frame, TokenFrame):
-            tokens.append(frame.content)
-            if not out.json_mode:
-                out.write(frame.content)
-        elif isinstance(frame, DoneFrame):
-            if out.json_mode:
-                done = frame.model_dump(mode="json", exclude={"type"})
-                out.json({"question": question, "answer": "".join(tokens), **done})
-            else:
-                out.write("\n")
-                for citation in frame.citations:
-                    out.line(citation_line(citation))
-            return Exit.OK
-        elif isinstance(frame, ErrorFrame):
-            if tokens and not out.json_mode:
-                out.write("\n")
-            error = GatewayError(
-                frame.code,
-                frame.message,
-                extra=frame.model_dump(exclude_none=True, exclude={"type", "code", "message"}),
-            )
-            return _report(out, error, question=question)
+    async with contextlib.aclosing(session.ask(question)) as frames:
+        async for frame in frames:
+            if isinstance(frame, TokenFrame):
+                tokens.append(frame.content)
+                if not out.json_mode:
+                    out.write(frame.content)
+            elif isinstance(frame, DoneFrame):
+                if out.json_mode:
+                    done = frame.model_dump(mode="json", exclude={"type"})
+                    out.json({"question": question, "answer": "".join(tokens), **done})
+                else:
+                    out.write("\n")
+                    for citation in frame.citations:
+                        out.line(citation_line(citation))
+                return Exit.OK
+            elif isinstance(frame, ErrorFrame):
+                if tokens and not out.json_mode:
+                    out.write("\n")
+                extra = frame.model_dump(exclude_none=True, exclude={"type", "code", "message"})
+                return _report(out, GatewayError(frame.code, frame.message, extra=extra), question=question)
     raise GatewayError("connection_closed", "the chat answer ended without a done or error frame")
 
 
