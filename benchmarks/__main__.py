@@ -2,9 +2,14 @@
 
 import sys
 
-from benchmarks import search, transcription, upload_stream
+from benchmarks import chat, search, transcription, upload_stream
 
-ALL = {"upload": upload_stream.main, "transcription": transcription.main, "search": search.main}
+ALL = {
+    "upload": upload_stream.main,
+    "transcription": transcription.main,
+    "search": search.main,
+    "chat": chat.main,
+}
 
 
 def main() -> int:
