@@ -289,3 +289,18 @@ async def test_an_answer_that_is_not_json_is_an_error_in_words(gateway: Any) -> 
     code, _, err = await vidsage(url, "transcript", VIDEO_ID)
     assert code == Exit.FAILED
     assert err == f"vidsage: {VIDEO_ID}: the transcript is not made yet (status: indexing)\n"
+
+
+async def test_status_wait_follows_the_stages_then_shows_the_record(gateway: Any) -> None:
+    fake, start = gateway
+    steps = iter(["transcribing", "indexing", "ready"])
+
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response({**RECORD, "status": next(steps)})
+
+    fake.add("GET", "/api/videos/{id}/status", status)
+    url = await start()
+    code, out, err = await vidsage(url, "status", VIDEO_ID, "--wait")
+    assert code == Exit.OK, err
+    assert err.splitlines() == ["talk.mp4: transcribing", "talk.mp4: indexing", "talk.mp4: ready"]
+    assert dict(line.split(None, 1) for line in out.splitlines())["status"] == "ready"

@@ -113,7 +113,11 @@ def _show_record(out: Output, record: dict[str, Any]) -> None:
 
 
 async def _wait_and_show(
-    gateway: Gateway, out: Output, records: Sequence[dict[str, Any]], timeout_s: float | None
+    gateway: Gateway,
+    out: Output,
+    records: Sequence[dict[str, Any]],
+    timeout_s: float | None,
+    show: Callable[[Output, dict[str, Any]], None] = _show_record,
 ) -> list[int]:
     """Wait for each video to be ``ready`` or ``failed`` with the stage display; print each final record."""
     display = StageDisplay(out, [r["id"] for r in records])
@@ -141,20 +145,24 @@ async def _wait_and_show(
             if result["status"] == "failed":
                 out.note(f"vidsage: {name} ({record['id']}) {failure_text(result)}")
                 codes.append(Exit.FAILED)
-            _show_record(out, result)
+            show(out, result)
     return codes
 
 
 async def status(gateway: Gateway, out: Output, video_id: str, *, wait: bool, timeout_s: float | None) -> int:
     record = await gateway.status(video_id)
     if wait and record["status"] not in ("ready", "failed"):
-        return _first_failure(await _wait_and_show(gateway, out, [record], timeout_s))
+        return _first_failure(await _wait_and_show(gateway, out, [record], timeout_s, _show_status))
+    _show_status(out, record)
+    return Exit.FAILED if wait and record["status"] == "failed" else Exit.OK
+
+
+def _show_status(out: Output, record: dict[str, Any]) -> None:
     if out.json_mode:
         out.json(record)
     else:
         for line in status_lines(record):
             out.line(line)
-    return Exit.FAILED if wait and record["status"] == "failed" else Exit.OK
 
 
 # ---- ls, transcript, search, rm -----------------------------------------------------------------

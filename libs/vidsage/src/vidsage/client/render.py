@@ -124,7 +124,8 @@ def status_lines(record: Mapping[str, Any]) -> list[str]:
         rows.append(("error", failure_text(record)))
     if record.get("language"):
         rows.append(("language", str(record["language"])))
-    rows.append(("created", str(record.get("created_at", ""))))
+    if record.get("created_at"):
+        rows.append(("created", str(record["created_at"])))
     width = max(len(k) for k, _ in rows)
     return [f"{k:<{width}}  {v}" for k, v in rows]
 
