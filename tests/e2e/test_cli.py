@@ -204,6 +204,11 @@ def test_chat_streams_an_answer_with_citations(url: str, uploaded: tuple[Any, di
         assert 0 <= citation["start"] < citation["end"] <= record["duration_s"] + 0.01
         assert citation["text"].strip() in answer["answer"]
 
+    library = vidsage("chat", url=url, stdin="Who counted lanterns along the harbor wall?\n")  # no id
+    assert library.returncode == 0, library.stderr
+    cited = [line for line in library.stdout.splitlines() if line.startswith("[00:")]
+    assert any(line.endswith(f"  ({record['filename']})") and "lanterns" in line.lower() for line in cited)
+
 
 def test_rm_deletes_and_unknown_ids_say_so(url: str, tmp_path: Path) -> None:
     clip = make_video(tmp_path / "silent.avi", "avi", duration_s=2.0, width=320, height=240, audio=False)

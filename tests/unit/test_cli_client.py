@@ -107,6 +107,7 @@ def chat_route(
 
     fake.add("GET", "/api/videos/{id}/status", status)
     fake.add("GET", "/ws/chat/{id}", socket)
+    fake.add("GET", "/ws/chat", socket)
 
 
 async def test_chat_prints_each_token_as_it_arrives_then_the_citations(gateway: Any) -> None:
@@ -153,12 +154,7 @@ async def test_an_error_frame_is_reported_and_the_next_question_still_answered(g
     async def answer(ws: web.WebSocketResponse, message: dict[str, Any], n: int) -> None:
         if n == 1:
             await ws.send_json(
-                {
-                    "type": "error",
-                    "code": "rate_limited",
-                    "message": "too many messages",
-                    "retry_after_s": 1.5,
-                }
+                {"type": "error", "code": "not_ready", "message": "not ready yet", "status": "indexing"}
             )
             return
         await ws.send_json({"type": "future_frame", "whatever": 1})  # unknown types are skipped
@@ -171,14 +167,43 @@ async def test_an_error_frame_is_reported_and_the_next_question_still_answered(g
     url = await start()
     code, out, err = await vidsage(url, "chat", VIDEO_ID, "-m", "one", "-m", "two", "--json")
     assert code == Exit.FAILED
-    assert err == "vidsage: too many messages (try again in 2 s)\n"
+    assert err == "vidsage: not ready yet (status: indexing)\n"
     first, second = (json.loads(line) for line in out.splitlines())
     assert first == {
         "question": "one",
-        "error": {"code": "rate_limited", "message": "too many messages", "retry_after_s": 1.5},
+        "error": {"code": "not_ready", "message": "not ready yet", "status": "indexing"},
     }
     assert second["answer"] == "ok"
     assert second["mode"] == "extractive"
+
+
+async def test_rate_limited_questions_wait_and_are_asked_again(gateway: Any) -> None:
+    fake, start = gateway
+
+    async def answer(ws: web.WebSocketResponse, message: dict[str, Any], n: int) -> None:
+        if n in (1, 2):
+            limited = {"type": "error", "code": "rate_limited", "message": "slow down", "retry_after_s": 0.05}
+            await ws.send_json(limited)
+            return
+        await ws.send_json({"type": "token", "content": f"answer to {message['content']}"})
+        await ws.send_json(
+            {
+                "type": "done",
+                "message_id": "m",
+                "conversation_id": "c",
+                "citations": [CITATION],
+                "mode": "llm",
+            }
+        )
+
+    chat_route(fake, answer)
+    url = await start()
+    code, out, err = await vidsage(url, "chat", stdin="whole library?\n")  # no id: /ws/chat
+    assert code == Exit.OK, err
+    assert err.splitlines() == ["vidsage: slow down; asking again in 0.1 s"] * 2
+    # a library-wide citation names its video (looked up once)
+    assert out == "answer to whole library?\n[01:05] forty two lanterns  (talk.mp4)\n"
+    assert [m["content"] for m in fake.received] == ["whole library?"] * 3
 
 
 async def test_a_chat_closed_while_idle_reconnects_in_the_same_conversation(gateway: Any) -> None:

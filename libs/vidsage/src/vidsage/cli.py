@@ -6,8 +6,8 @@ needs the ``client`` extra, which ``make setup`` installs):
 - ``vidsage upload FILE... [--wait]``: upload with a progress bar; ``--wait`` shows the stages
   until each video is ``ready`` (exit 1 with the reason if one fails);
 - ``vidsage ls``, ``vidsage status ID [--wait]``, ``vidsage transcript ID --format txt|srt|vtt|json``,
-  ``vidsage search QUERY [--video ID]``, ``vidsage chat ID`` (questions from stdin, answers
-  streamed, then the citations as ``[mm:ss] text``), ``vidsage rm ID...``;
+  ``vidsage search QUERY [--video ID]``, ``vidsage chat [ID]`` (questions from stdin, answers
+  streamed, then the citations as ``[mm:ss] text``; no ID: the whole library), ``vidsage rm ID...``;
 - ``--json`` on any of them: one JSON document per line on stdout, errors included.
 
 Local tools:
@@ -143,10 +143,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "chat",
         "ask questions about a video; answers stream, then cite their moments",
         "Read questions from stdin, one per line (a terminal or a pipe), or take them from -m. Each "
-        "answer streams as it is written, followed by its citations as `[mm:ss] text`. EOF (Ctrl-D) "
-        "or Ctrl-C ends the chat.",
+        "answer streams as it is written, followed by its citations as `[mm:ss] text`. Without ID, "
+        "the chat is about the whole library. EOF (Ctrl-D) or Ctrl-C ends the chat.",
     )
-    chat.add_argument("id", type=_video_id, metavar="ID")
+    chat.add_argument("id", type=_video_id, metavar="ID", nargs="?", help="the video (default: the library)")
     chat.add_argument(
         "-m", "--message", action="append", default=[], help="ask this instead of reading stdin (repeatable)"
     )

@@ -268,19 +268,19 @@ class Gateway:
 
     # ---- chat -----------------------------------------------------------------------------------
 
-    def chat(self, video_id: str) -> ChatSession:
-        """The chat WebSocket of one video: ``async with gateway.chat(id) as chat:``."""
+    def chat(self, video_id: str | None) -> ChatSession:
+        """The chat WebSocket of one video, or of the whole library (``None``)."""
         return ChatSession(self, video_id)
 
 
 class ChatSession:
-    """One ``/ws/chat/<id>`` connection; :meth:`ask` streams the frames of one answer.
+    """One ``/ws/chat/<id>`` (or library-wide ``/ws/chat``) connection; :meth:`ask` streams one answer.
 
     The gateway closes a connection that stays idle (``chat.idle_timeout_s``); a question sent after
     that reconnects once and is sent again, in the same conversation.
     """
 
-    def __init__(self, gateway: Gateway, video_id: str, *, frame_timeout_s: float = 120.0) -> None:
+    def __init__(self, gateway: Gateway, video_id: str | None, *, frame_timeout_s: float = 120.0) -> None:
         self._gateway = gateway
         self.video_id = video_id
         self.conversation_id: str | None = None
@@ -289,6 +289,8 @@ class ChatSession:
 
     @property
     def url(self) -> str:
+        if self.video_id is None:
+            return f"{self._gateway.base_url}/ws/chat"
         return f"{self._gateway.base_url}/ws/chat/{_segment(self.video_id)}"
 
     async def _connect(self) -> aiohttp.ClientWebSocketResponse:

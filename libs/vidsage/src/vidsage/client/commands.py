@@ -33,6 +33,7 @@ from vidsage.client.render import (
 
 _DRAW_INTERVAL_S = 0.1
 _POLL_INTERVAL_S = 0.25
+_RATE_LIMIT_ATTEMPTS = 3
 
 
 def exit_code_of(error: GatewayError) -> Exit:
@@ -257,8 +258,30 @@ async def _listed(messages: Sequence[str]) -> AsyncIterator[str]:
         yield message
 
 
-async def _answer(session: ChatSession, out: Output, question: str) -> int:
-    """Ask one question; stream the answer's tokens to stdout, then its citations."""
+async def _answer(
+    session: ChatSession, out: Output, question: str, names: Callable[[str], Awaitable[str]] | None = None
+) -> int:
+    """Ask one question; stream the answer's tokens to stdout, then its citations.
+
+    ``rate_limited`` is waited out (``retry_after_s``, up to a minute) and the question asked again, so
+    piped questions all get answers. ``names`` labels library-wide citations with their video.
+    """
+    for attempt in range(1, _RATE_LIMIT_ATTEMPTS + 1):
+        code = await _answer_once(session, out, question, names, last=attempt == _RATE_LIMIT_ATTEMPTS)
+        if code is not None:
+            return code
+    raise AssertionError("unreachable: the last attempt always returns a code")
+
+
+async def _answer_once(
+    session: ChatSession,
+    out: Output,
+    question: str,
+    names: Callable[[str], Awaitable[str]] | None,
+    *,
+    last: bool,
+) -> int | None:
+    """One attempt of :func:`_answer`; None: rate limited, waited, ask again."""
     tokens: list[str] = []
     async with contextlib.aclosing(session.ask(question)) as frames:
         async for frame in frames:
@@ -273,9 +296,15 @@ async def _answer(session: ChatSession, out: Output, question: str) -> int:
                 else:
                     out.write("\n")
                     for citation in frame.citations:
-                        out.line(citation_line(citation))
+                        video = f"  ({await names(citation.video_id)})" if names is not None else ""
+                        out.line(citation_line(citation) + video)
                 return Exit.OK
             elif isinstance(frame, ErrorFrame):
+                wait_s = frame.retry_after_s
+                if frame.code == "rate_limited" and not last and wait_s is not None and wait_s <= 60:
+                    out.note(f"vidsage: {frame.message}; asking again in {wait_s:.1f} s")
+                    await asyncio.sleep(wait_s)
+                    return None
                 if tokens and not out.json_mode:
                     out.write("\n")
                 extra = frame.model_dump(exclude_none=True, exclude={"type", "code", "message"})
@@ -286,17 +315,35 @@ async def _answer(session: ChatSession, out: Output, question: str) -> int:
 async def chat(
     gateway: Gateway,
     out: Output,
-    video_id: str,
+    video_id: str | None,
     *,
     messages: Sequence[str],
     conversation_id: str | None,
     stdin: TextIO,
 ) -> int:
-    """Questions from ``-m`` or from stdin lines (a terminal or a pipe); answers streamed as they come."""
-    await gateway.status(video_id)  # a clear "video not found" (exit 4) before the WebSocket
+    """Questions from ``-m`` or from stdin lines (a terminal or a pipe); answers streamed as they come.
+
+    Without a video id the chat is about the whole library, and each citation names its video.
+    """
+    names: Callable[[str], Awaitable[str]] | None = None
+    if video_id is not None:
+        await gateway.status(video_id)  # a clear "video not found" (exit 4) before the WebSocket
+    else:
+        known: dict[str, str] = {}
+
+        async def name_of(cited: str) -> str:
+            if cited not in known:
+                try:
+                    known[cited] = str((await gateway.status(cited)).get("filename") or cited)
+                except GatewayError:
+                    known[cited] = cited
+            return known[cited]
+
+        names = name_of
     interactive = not messages and stdin.isatty()
     if interactive:
-        out.note(f"chat about {video_id}: one question per line; Ctrl-D or Ctrl-C to leave")
+        about = video_id or "the whole library"
+        out.note(f"chat about {about}: one question per line; Ctrl-D or Ctrl-C to leave")
     prompt = (lambda: out.err.write("> ") or out.err.flush()) if interactive else None
     questions = _listed(messages) if messages else _stdin_lines(stdin, prompt)
     codes: list[int] = []
@@ -305,7 +352,7 @@ async def chat(
         async for line in questions:
             question = line.strip()
             if question:
-                codes.append(await _answer(session, out, question))
+                codes.append(await _answer(session, out, question, names))
     return _first_failure(codes)
 
 
