@@ -185,8 +185,10 @@ class Gateway:
                 on_progress(sent)
 
         with _CountingFile(path, count) as raw, io.BufferedReader(raw) as reader:
+            # the name as browsers send it: raw UTF-8, only `"`, CR and LF escaped (the gateway decodes those)
+            name = path.name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
             form = aiohttp.FormData(quote_fields=False)
-            form.add_field("file", reader, filename=path.name, content_type="application/octet-stream")
+            form.add_field("file", reader, filename=name, content_type="application/octet-stream")
             record: dict[str, Any] = await self._json("POST", "/api/videos/upload", expect=201, data=form)
         return record
 

@@ -344,8 +344,12 @@ async def chat(
     if interactive:
         about = video_id or "the whole library"
         out.note(f"chat about {about}: one question per line; Ctrl-D or Ctrl-C to leave")
-    prompt = (lambda: out.err.write("> ") or out.err.flush()) if interactive else None
-    questions = _listed(messages) if messages else _stdin_lines(stdin, prompt)
+
+    def prompt() -> None:
+        out.err.write("> ")
+        out.err.flush()
+
+    questions = _listed(messages) if messages else _stdin_lines(stdin, prompt if interactive else None)
     codes: list[int] = []
     async with gateway.chat(video_id) as session:
         session.conversation_id = conversation_id
