@@ -139,7 +139,7 @@ async def test_chat_prints_each_token_as_it_arrives_then_the_citations(gateway: 
     release.set()
     code, out, err = await asyncio.wait_for(task, 10)
     assert code == Exit.OK, err
-    assert out == "The answer is 42 [01:05].\n[01:05] forty two lanterns\n" * 2
+    assert out == "The answer is 42 [01:05].\ncitations:\n[01:05] forty two lanterns\n" * 2
     # the follow-up continues the conversation; a command-line client sends no Origin
     assert fake.received == [
         {"type": "message", "content": "How many?"},
@@ -202,7 +202,7 @@ async def test_rate_limited_questions_wait_and_are_asked_again(gateway: Any) -> 
     assert code == Exit.OK, err
     assert err.splitlines() == ["vidsage: slow down; asking again in 0.1 s"] * 2
     # a library-wide citation names its video (looked up once)
-    assert out == "answer to whole library?\n[01:05] forty two lanterns  (talk.mp4)\n"
+    assert out == "answer to whole library?\ncitations:\n[01:05] forty two lanterns  (talk.mp4)\n"
     assert [m["content"] for m in fake.received] == ["whole library?"] * 3
 
 

@@ -295,6 +295,8 @@ async def _answer_once(
                     out.json({"question": question, "answer": "".join(tokens), **done})
                 else:
                     out.write("\n")
+                    if frame.citations:
+                        out.line("citations:")
                     for citation in frame.citations:
                         video = f"  ({await names(citation.video_id)})" if names is not None else ""
                         out.line(citation_line(citation) + video)
@@ -357,6 +359,8 @@ async def chat(
             question = line.strip()
             if question:
                 codes.append(await _answer(session, out, question, names))
+    if interactive:
+        out.note("")  # Ctrl-D leaves the cursor after the prompt
     return _first_failure(codes)
 
 
