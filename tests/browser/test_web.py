@@ -433,6 +433,28 @@ def test_chat_streams_an_answer_with_citation_links(tab: Tab, ready_video: dict[
     tab.assert_no_errors()
 
 
+@pytest.mark.timeout(120)
+def test_library_chat_links_to_the_cited_video(tab: Tab, ready_video: dict[str, Any]) -> None:
+    page = tab.page
+    tab.goto("#/")
+    page.wait_for_selector("#chat-input:not([disabled])")
+    page.fill("#chat-input", "What glowed like a jellyfish in the dark water?")
+    page.press("#chat-input", "Enter")
+    answer = page.locator(".msg.assistant").last
+    page.wait_for_selector(".msg.assistant[aria-busy='false']", timeout=60_000)
+    assert "jellyfish" in answer.locator(".answer-text").inner_text()
+    source = answer.locator(".citations a.citation").first
+    assert "harbor-lanterns.mp4" in source.inner_text()  # a library answer names the video
+    video_id, start = _moment(source.get_attribute("href"))
+    tab.screenshot("library-chat-desktop")
+    source.click()
+    page.wait_for_selector(".transcript-lines li")
+    assert page.locator("h1").inner_text() == "harbor-lanterns.mp4"
+    assert video_id in page.url
+    wait_player_near(page, start)
+    tab.assert_no_errors()
+
+
 def _moment(href: str | None) -> tuple[str, float]:
     match = re.fullmatch(r"#/videos/([^?]+)\?t=([\d.]+)", href or "")
     assert match, href
@@ -497,17 +519,20 @@ def test_refusals_are_explained_in_words(tab: Tab, api: APIRequestContext, tmp_p
     tab.goto("#/")
     page.wait_for_selector("#upload-input", state="attached")
 
-    # Checked in the browser, never sent: wrong type, over the size limit.
+    # Checked in the browser, never sent: wrong type, over the size limit, over 3 minutes.
     big = tmp_path / "too-big.mp4"
     with big.open("wb") as f:
         f.truncate(100 * 1024 * 1024 + 1)  # sparse: no disk used
+    long_clip = make_video(tmp_path / "too-long.mp4", "mp4", duration_s=181.0, width=64, height=48, fps=5)
     page.set_input_files("#upload-input", [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
     page.set_input_files("#upload-input", str(big))
+    page.set_input_files("#upload-input", str(long_clip))
     rows = page.locator(".upload-row.failed [role=alert]")
-    rows.nth(1).wait_for()
+    rows.nth(2).wait_for()
     messages = rows.all_inner_texts()
-    assert any("not an MP4, MOV or AVI video" in m for m in messages), messages
-    assert any("the limit is" in m and "100 MiB" in m for m in messages), messages
+    assert "Not uploaded: This is not an MP4, MOV or AVI video." in messages
+    assert "Not uploaded: This file is 100.0 MiB, over the 100 MiB limit." in messages
+    assert "Not uploaded: This video lasts 03:01; the limit is 03:00." in messages
     assert uploads == []
 
     # Sent, refused by the server (it decides the type by content): its message is shown.

@@ -28,7 +28,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "img-src 'self'",
-        "media-src 'self'",
+        "media-src 'self' blob:",  # blob: lets the upload panel read a chosen file's duration
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",

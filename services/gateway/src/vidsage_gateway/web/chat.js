@@ -5,12 +5,18 @@ import { links } from "./api.js";
 import { formatTime, h } from "./dom.js";
 import { momentLink } from "./moments.js";
 
-const TIME_MARK = /\[(\d{1,2}:)?\d{1,2}:\d{2}\]/g;
+// [mm:ss] or [h:mm:ss]; in a library answer with a label first: [V2 mm:ss], [clip.mp4 mm:ss]
+const TIME_MARK = /\[(?:[^[\]\n]{1,200} )?((?:\d{1,2}:)?\d{1,2}:\d{2})\]/g;
 
 export class ChatPanel {
-  /** @param {string|null} videoId null for the whole library */
-  constructor(videoId, { title = "Chat", placeholder = "Ask about this video" } = {}) {
+  /**
+   * @param {string|null} videoId null for the whole library
+   * @param {{title?: string, placeholder?: string, videoName?: (id: string) => string|null}} options
+   *   videoName names a cited video in a library answer's sources
+   */
+  constructor(videoId, { title = "Chat", placeholder = "Ask about this video", videoName = () => null } = {}) {
     this.videoId = videoId;
+    this.videoName = videoName;
     this.socket = null;
     this.opening = null;
     this.conversationId = null;
@@ -152,16 +158,14 @@ export class ChatPanel {
             h(
               "li",
               {},
-              momentLink(c.video_id, c.start, formatTime(c.start), { class: "citation" }),
-              h("q", {}, c.text),
+              momentLink(c.video_id, c.start, this.sourceLabel(c), { class: "citation" }),
+              h("q", {}, shorten(c.text.trim(), 160)),
             ),
           ),
         ),
       );
     }
-    if (frame.mode === "extractive") {
-      element.append(h("p", { class: "hint" }, "Quoted from the transcript (no language model is configured)."));
-    }
+    element.dataset.mode = frame.mode || "";
     this.end();
   }
 
@@ -180,17 +184,24 @@ export class ChatPanel {
     this.scrollToEnd();
   }
 
-  /** Text with each [mm:ss] mark turned into a link to the cited moment it names. */
+  sourceLabel(citation) {
+    const name = this.videoId ? null : this.videoName(citation.video_id);
+    return name ? `${name} ${formatTime(citation.start)}` : formatTime(citation.start);
+  }
+
+  /** Text with each [mm:ss] mark turned into a link to the moment it cites. */
   linkTimes(content, citations) {
     const parts = [];
     let last = 0;
     for (const match of content.matchAll(TIME_MARK)) {
-      const label = match[0].slice(1, -1);
-      const citation = citations.find((c) => formatTime(c.start) === label);
+      const second = parseTime(match[1]);
+      const citation = citationAt(citations, second);
+      // Marks the server could not match are not citations: in a video's chat they still name a
+      // moment of it; in a library answer the video is unknown, so they stay text.
       const videoId = citation ? citation.video_id : this.videoId;
-      if (!videoId) continue; // a library answer's mark with no citation: leave it as text
+      if (!videoId) continue;
       parts.push(content.slice(last, match.index));
-      parts.push(momentLink(videoId, citation ? citation.start : parseTime(label), match[0], { class: "citation" }));
+      parts.push(momentLink(videoId, citation ? citation.start : second, match[0], { class: "citation" }));
       last = match.index + match[0].length;
     }
     parts.push(content.slice(last));
@@ -200,6 +211,19 @@ export class ChatPanel {
   scrollToEnd() {
     this.log.scrollTop = this.log.scrollHeight;
   }
+}
+
+/** The citation a mark at `second` refers to: the one starting in that second, else containing it. */
+function citationAt(citations, second) {
+  return (
+    citations.find((c) => Math.floor(c.start) === second) ||
+    citations.find((c) => c.start <= second + 1 && second <= c.end) ||
+    null
+  );
+}
+
+function shorten(text, max) {
+  return text.length <= max ? text : `${text.slice(0, max - 1).trimEnd()}…`;
 }
 
 function parseTime(label) {

@@ -1,20 +1,27 @@
 // The library view (#/): the upload panel and every video, newest first, with live status.
 import { describeError, links, listVideos, videoStatus } from "./api.js";
+import { ChatPanel } from "./chat.js";
 import { formatBytes, formatTime, h, replaceChildren } from "./dom.js";
 import { Poller } from "./poller.js";
 import { hasThumbnail, isProcessing, statusBlock } from "./status.js";
-import { UploadPanel } from "./upload.js";
+import { uploadPanel } from "./upload.js";
 
 const PAGE_SIZE = 24;
 
 export class LibraryView {
   constructor() {
     this.title = "Library";
-    this.records = new Map(); // id -> record, in display order (newest first)
+    this.records = new Map(); // id -> latest record
     this.cards = new Map(); // id -> VideoCard
     this.cursor = null;
     this.poller = new Poller(() => this.refresh(), 1500);
-    this.upload = new UploadPanel((record) => this.add(record));
+    this.upload = uploadPanel();
+    this.upload.onUploaded = (record) => this.add(record);
+    this.chat = new ChatPanel(null, {
+      title: "Ask the library",
+      placeholder: "Ask about all your videos",
+      videoName: (id) => (this.records.has(id) ? this.records.get(id).filename : null),
+    });
     this.list = h("ul", { class: "video-grid", "aria-label": "Videos" });
     this.empty = h("p", { class: "empty", hidden: true }, "No videos yet. Upload one to begin.");
     this.error = h("p", { class: "error", role: "alert", hidden: true });
@@ -23,7 +30,7 @@ export class LibraryView {
       "div",
       { class: "library" },
       h("h1", { tabindex: -1 }, "Library"),
-      this.upload.element,
+      h("div", { class: "library-top" }, this.upload.element, this.chat.element),
       h(
         "section",
         { class: "panel", "aria-labelledby": "videos-title" },
@@ -38,7 +45,9 @@ export class LibraryView {
   }
 
   destroy() {
+    this.upload.onUploaded = () => {};
     this.poller.stop();
+    this.chat.destroy();
   }
 
   async loadMore() {
@@ -57,21 +66,45 @@ export class LibraryView {
     }
   }
 
-  /** A video uploaded from this page: show it first and follow it. */
+  /** A video uploaded from this page: show it first and follow it closely. */
   add(record) {
-    this.put(record, { append: false });
+    if (!this.records.has(record.id)) this.put(record, { append: false });
     this.update();
+    this.poller.restart();
   }
 
-  /** One poll: the status of every video still being processed. */
+  /**
+   * One poll: the first page again (videos uploaded anywhere appear at the top, deleted ones go,
+   * statuses change), plus the status of each video still processing further down. Every 1.5 s
+   * while anything is processing, every 5 s otherwise; nothing while the tab is hidden.
+   */
   async refresh() {
-    const busy = [...this.records.values()].filter(isProcessing);
+    if (document.hidden) return true;
+    const knownBefore = [...this.records.keys()]; // not one uploaded while the list was on its way
+    let page;
+    try {
+      page = await listVideos({ limit: PAGE_SIZE });
+    } catch (error) {
+      this.showError(`Live updates paused: ${describeError(error)}`);
+      return true;
+    }
+    this.showError(null);
+    const fresh = page.items.filter((record) => !this.records.has(record.id));
+    for (const record of fresh.reverse()) this.put(record, { append: false });
+    for (const record of page.items) this.put(record);
+    const onPage = new Set(page.items.map((record) => record.id));
+    // Ids sort by creation time and the list is newest first: a known id within the page's range
+    // that the page no longer holds was deleted.
+    const oldest = page.next_cursor ? page.items[page.items.length - 1].id : "";
+    for (const id of knownBefore) if (!onPage.has(id) && id >= oldest) this.remove(id);
+    const busy = [...this.records.values()].filter((record) => isProcessing(record) && !onPage.has(record.id));
     const results = await Promise.allSettled(busy.map((record) => videoStatus(record.id)));
     results.forEach((result, i) => {
       if (result.status === "fulfilled") this.put(result.value);
       else if (result.reason && result.reason.status === 404) this.remove(busy[i].id);
     });
-    return [...this.records.values()].some(isProcessing);
+    this.update();
+    return true;
   }
 
   put(record, { append = true } = {}) {
@@ -97,7 +130,11 @@ export class LibraryView {
 
   update() {
     this.empty.hidden = this.records.size > 0;
-    if ([...this.records.values()].some(isProcessing)) this.poller.start();
+    const records = [...this.records.values()];
+    this.poller.intervalMs = records.some(isProcessing) ? 1500 : 5000;
+    this.poller.start();
+    const anyReady = records.some((record) => record.status === "ready");
+    this.chat.setEnabled(anyReady, anyReady ? "" : "Chat opens once a video is ready.");
   }
 
   showError(text) {
@@ -125,6 +162,8 @@ class VideoCard {
   }
 
   update(record) {
+    if (record.updated_at === this.updatedAt) return;
+    this.updatedAt = record.updated_at;
     this.element.dataset.status = record.status;
     const thumbnail = hasThumbnail(record);
     if (thumbnail !== this.thumbnailShown) {

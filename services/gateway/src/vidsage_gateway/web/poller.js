@@ -9,6 +9,7 @@ export class Poller {
     this.running = false;
     this.stopped = true;
     this.requested = false;
+    this.current = Promise.resolve(); // the run in progress (or the last one)
   }
 
   /** Start, or make sure a run is scheduled (idempotent). */
@@ -17,6 +18,23 @@ export class Poller {
     if (this.running) this.requested = true;
     if (this.running || this.timer !== null) return;
     this.timer = setTimeout(() => this.tick(), now ? 0 : this.intervalMs);
+  }
+
+  /** Run again soon with the current interval (e.g. after it was shortened). */
+  restart() {
+    if (this.running) {
+      this.requested = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.start();
+  }
+
+  /** Stop, and wait for a run in progress to end (its answer is then ignored). */
+  async stopAndWait() {
+    this.stop();
+    await this.current.catch(() => {});
   }
 
   stop() {
@@ -30,8 +48,9 @@ export class Poller {
     this.running = true;
     this.requested = false;
     let again = true;
+    this.current = this.task();
     try {
-      again = await this.task();
+      again = await this.current;
     } catch {
       again = true;
     } finally {

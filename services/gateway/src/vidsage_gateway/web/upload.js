@@ -1,7 +1,7 @@
 // The upload panel: a file picker and a drop zone, a client-side check of type and size, one row
 // per file with a progress bar, and the server's answer in words when it refuses a file.
-import { describeError, upload } from "./api.js";
-import { announce, formatBytes, h } from "./dom.js";
+import { ApiError, describeError, upload } from "./api.js";
+import { announce, formatBytes, formatTime, h } from "./dom.js";
 
 // The gateway's defaults (VIDSAGE_GATEWAY__MAX_UPLOAD_BYTES, __MAX_DURATION_S); the server
 // checks again, by content, and its answer is shown when it differs.
@@ -10,24 +10,69 @@ export const MAX_SECONDS = 180;
 const EXTENSIONS = ["mp4", "mov", "avi"];
 const MIME_TYPES = ["video/mp4", "video/quicktime", "video/x-msvideo", "video/avi", "video/msvideo"];
 
-/** Why the server would refuse this file, in words, or null when it looks acceptable. */
+/** Why the server would refuse this file (type, size), in words, or null when it looks acceptable. */
 export function checkFile(file) {
   const extension = (file.name.split(".").pop() || "").toLowerCase();
   if (!EXTENSIONS.includes(extension) && !MIME_TYPES.includes(file.type)) {
     return "This is not an MP4, MOV or AVI video.";
   }
   if (file.size === 0) return "This file is empty.";
-  if (file.size > MAX_BYTES) {
-    return `This file is ${formatBytes(file.size)}; the limit is ${formatBytes(MAX_BYTES)} (100 MiB).`;
-  }
+  if (file.size > MAX_BYTES) return `This file is ${formatBytes(file.size)}, over the 100 MiB limit.`;
   return null;
 }
 
-export class UploadPanel {
-  /** @param {(record: object) => void} onUploaded called with each new video's record */
-  constructor(onUploaded) {
-    this.onUploaded = onUploaded;
+/**
+ * Why the server would refuse this file for its length, or null. The browser reads the duration
+ * from the file's header when it can (MP4 and MOV; not AVI); the server measures it anyway.
+ */
+export async function checkDuration(file) {
+  const seconds = await readDuration(file);
+  if (seconds === null || seconds <= MAX_SECONDS) return null;
+  return `This video lasts ${formatTime(seconds)}; the limit is ${formatTime(MAX_SECONDS)}.`;
+}
+
+function readDuration(file, timeoutMs = 5000) {
+  return new Promise((resolve) => {
+    const url = URL.createObjectURL(file);
+    const video = document.createElement("video");
+    const timer = setTimeout(() => done(null), timeoutMs);
+    function done(value) {
+      clearTimeout(timer);
+      video.removeAttribute("src");
+      video.load();
+      URL.revokeObjectURL(url);
+      resolve(value);
+    }
+    video.preload = "metadata";
+    video.muted = true;
+    video.addEventListener("loadedmetadata", () => done(Number.isFinite(video.duration) ? video.duration : null), {
+      once: true,
+    });
+    video.addEventListener("error", () => done(null), { once: true });
+    video.src = url;
+  });
+}
+
+let shared = null;
+
+/**
+ * The page's one upload panel. It outlives the library view, so uploads (and their rows) go on
+ * while the user looks at a video; the library sets `onUploaded` while it is shown.
+ */
+export function uploadPanel() {
+  shared = shared || new UploadPanel();
+  return shared;
+}
+
+class UploadPanel {
+  constructor() {
+    this.onUploaded = () => {};
+    this.pending = 0;
     this.queue = Promise.resolve();
+    // Leaving the page would cut the uploads in flight: ask first.
+    window.addEventListener("beforeunload", (event) => {
+      if (this.pending > 0) event.preventDefault();
+    });
     this.input = h("input", {
       id: "upload-input",
       hidden: true,
@@ -92,18 +137,27 @@ export class UploadPanel {
         row.fail(`Not uploaded: ${problem}`);
         continue;
       }
-      this.queue = this.queue.then(() => this.send(file, row));
+      this.pending += 1;
+      this.queue = this.queue.then(() => this.send(file, row)).finally(() => {
+        this.pending -= 1;
+      });
     }
   }
 
   async send(file, row) {
+    const tooLong = await checkDuration(file);
+    if (tooLong) {
+      row.fail(`Not uploaded: ${tooLong}`);
+      return;
+    }
     row.start();
     try {
       const record = await upload(file, { onProgress: (loaded, total) => row.progress(loaded, total) });
       row.succeed(record);
       this.onUploaded(record);
     } catch (error) {
-      row.fail(`Refused by the server: ${describeError(error)}`);
+      const refused = error instanceof ApiError && error.status > 0;
+      row.fail(`${refused ? "Refused by the server" : "Not uploaded"}: ${describeError(error)}`);
     }
   }
 }

@@ -6,7 +6,7 @@ import { ChatPanel } from "./chat.js";
 import { seek } from "./moments.js";
 import { Poller } from "./poller.js";
 import { hitList } from "./search.js";
-import { hasTranscript, isProcessing, statusBlock } from "./status.js";
+import { hasTranscript, isProcessing, statusBlock, statusText } from "./status.js";
 import { TranscriptPanel } from "./transcript.js";
 
 export class VideoView {
@@ -112,7 +112,6 @@ export class VideoView {
     const block = statusBlock(record);
     this.status.replaceWith(block);
     this.status = block;
-    block.setAttribute("aria-live", "polite");
     if (hasTranscript(record) && !this.transcriptShown) {
       this.transcriptShown = true;
       this.video.append(
@@ -146,7 +145,7 @@ export class VideoView {
       const record = await videoStatus(this.videoId);
       const before = this.record.status;
       this.show(record);
-      if (before !== record.status && record.status === "ready") announce(`${record.filename} is ready`);
+      if (before !== record.status) announce(`${record.filename}: ${statusText(record)}`);
       return isProcessing(record);
     } catch (error) {
       if (error.status === 404) {
@@ -232,10 +231,12 @@ export class VideoView {
   }
 
   async remove() {
+    await this.poller.stopAndWait(); // no status poll may race the delete (it would get a 404)
     try {
       await deleteVideo(this.videoId);
     } catch (error) {
       this.element.append(h("p", { class: "error", role: "alert" }, `Not deleted: ${describeError(error)}`));
+      if (isProcessing(this.record)) this.poller.start();
       return;
     }
     announce(`${this.record.filename} was deleted`);
