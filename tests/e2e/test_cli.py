@@ -4,13 +4,16 @@ captured, so neither is a terminal), the way a script or a person in a shell wou
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,7 @@ from speech_fixtures import SCRIPTS, make_speech_video, word_error_rate
 from media_fixtures import make_video
 from vidsage.devrun import DevConfig, DevSystem, free_port
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed"),
-]
+pytestmark = pytest.mark.e2e
 
 MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
 VIDSAGE = shutil.which("vidsage", path=str(Path(sys.executable).parent)) or shutil.which("vidsage")
@@ -51,6 +51,13 @@ def no_terminal_junk(result: subprocess.CompletedProcess[str]) -> None:
 
 def json_lines(text: str) -> list[Any]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def cited_answers(stdout: str) -> list[tuple[str, list[str]]]:
@@ -103,6 +110,8 @@ def url(system: DevSystem) -> str:
 
 @pytest.fixture(scope="module")
 def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng (Debian package) is not installed: no speech to upload")
     return make_speech_video(tmp_path_factory.mktemp("talk") / "lanterns.mp4", SCRIPT, "mp4")
 
 
@@ -296,3 +305,46 @@ def test_a_gateway_that_is_down_is_exit_code_3() -> None:
         assert result.stderr.startswith(f"vidsage: cannot reach the gateway at {down}: connection refused")
     as_json = vidsage("--json", "ls", url=down)
     assert json_lines(as_json.stdout)[0]["error"]["code"] == "cannot_connect"
+
+
+@pytest.mark.timeout(120)
+def test_vidsage_dev_runs_the_system_until_ctrl_c(tmp_path: Path) -> None:
+    """``make run`` is ``vidsage dev``: here with the gateway alone, on free ports."""
+    assert VIDSAGE
+    state = tmp_path / "state"
+    ports = {
+        flag: free_port() for flag in ("--nats-port", "--nats-monitor-port", "--s3-port", "--gateway-port")
+    }
+    argv = [VIDSAGE, "dev", "--state-dir", str(state), "--services", "gateway"]
+    argv += [str(x) for pair in ports.items() for x in pair]
+    log = tmp_path / "dev.log"
+    with log.open("wb") as sink:
+        runner = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        info: dict[str, Any] = {}
+        while info.get("runner_pid") != runner.pid:  # run.json appears once the gateway is ready
+            assert runner.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads((state / "run.json").read_text())
+        url = info["gateway"]["url"]
+        assert url == f"http://127.0.0.1:{ports['--gateway-port']}"
+        children = [info["nats"]["pid"], info["s3"]["pid"], info["services"]["gateway"]["pid"]]
+
+        empty = vidsage("ls", url=url)
+        assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "no videos\n")
+        no_indexer = vidsage("search", "anything", url=url)  # no indexer runs: 503 in words
+        assert no_indexer.returncode == 1
+        assert no_indexer.stderr == "vidsage: the search service is not running; try again\n"
+
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(timeout=60) == 0, log.read_text()
+        # the runner stops and reaps its children before it exits
+        assert not [pid for pid in children if running(pid)], "processes left after Ctrl-C"
+        assert "vidsage is running" in log.read_text()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()

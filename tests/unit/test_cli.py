@@ -142,14 +142,22 @@ def test_dev_hands_every_argument_to_the_local_runner_in_order(monkeypatch: pyte
     assert rest == argv
     seen: list[list[str]] = []
     monkeypatch.setattr(devrun, "main", lambda a: seen.append(list(a)) or 7)
-    assert main(["dev", "--help"]) == 7
-    assert seen == [["--help"]]
+    assert main(["dev", *argv[:-1]]) == 7
+    assert seen == [argv[:-1]]
+
+
+def test_dev_refuses_a_bad_flag_as_vidsage_dev(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["dev", "--gateway-port", "many"])
+    assert exited.value.code == 2
+    assert "vidsage dev: error: argument --gateway-port: invalid int value: 'many'" in capsys.readouterr().err
 
 
 def test_vidsage_dev_help_is_the_runners_help() -> None:
     vidsage = Path(sys.executable).with_name("vidsage")
     done = subprocess.run([vidsage, "dev", "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: vidsage dev ")
     for flag in ("--state-dir", "--gateway-port", "--services", "--models-dir"):
         assert flag in done.stdout
 

@@ -247,9 +247,13 @@ def _client(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args, dev_args = parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command == "dev":
-        from vidsage.devrun import main as dev_main
+        from vidsage import devrun
 
-        return dev_main(dev_args)
+        # the runner's own parser, named `vidsage dev`, answers --help and bad flags; its main() runs it
+        parser = devrun._build_parser()
+        parser.prog = "vidsage dev"
+        parser.parse_args(dev_args)
+        return devrun.main(dev_args)
     if args.command == "schemas":
         return _schemas(args.action, args.dir)
     if args.command in CLIENT_COMMANDS:
