@@ -73,17 +73,19 @@ export class ChatPanel {
   connect() {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) return Promise.resolve(this.socket);
     if (this.opening) return this.opening;
+    const socket = new WebSocket(links.chat(this.videoId));
+    this.socket = socket; // kept at once, so destroy() also closes a socket still connecting
+    let opened = false;
+    socket.addEventListener("message", (event) => this.receive(event.data));
     this.opening = new Promise((resolve, reject) => {
-      const socket = new WebSocket(links.chat(this.videoId));
       socket.addEventListener("open", () => {
-        this.socket = socket;
+        opened = true;
         resolve(socket);
       });
-      socket.addEventListener("message", (event) => this.receive(event.data));
       socket.addEventListener("close", () => {
         if (this.socket === socket) this.socket = null;
-        reject(new Error("closed"));
-        if (this.answer) this.finishWithError("The connection closed before the answer was complete.");
+        if (!opened) reject(new Error("the chat connection failed"));
+        else this.finishWithError("The connection closed before the answer was complete.");
       });
     }).finally(() => {
       this.opening = null;
@@ -109,7 +111,9 @@ export class ChatPanel {
   }
 
   cancel() {
-    if (this.socket && this.answer) this.socket.send(JSON.stringify({ type: "cancel" }));
+    if (this.answer && this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: "cancel" }));
+    }
   }
 
   startAnswer() {
@@ -170,6 +174,7 @@ export class ChatPanel {
   }
 
   finishWithError(message) {
+    if (!this.answer) return;
     const { element, content } = this.answer;
     if (!content) element.querySelector(".answer-text").remove();
     element.classList.add("error");

@@ -45,6 +45,7 @@ export class LibraryView {
   }
 
   destroy() {
+    this.destroyed = true;
     this.upload.onUploaded = () => {};
     this.poller.stop();
     this.chat.destroy();
@@ -129,6 +130,7 @@ export class LibraryView {
   }
 
   update() {
+    if (this.destroyed) return; // a late answer for a view no longer shown
     this.empty.hidden = this.records.size > 0;
     const records = [...this.records.values()];
     this.poller.intervalMs = records.some(isProcessing) ? 1500 : 5000;

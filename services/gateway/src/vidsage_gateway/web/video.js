@@ -25,6 +25,7 @@ export class VideoView {
   }
 
   destroy() {
+    this.destroyed = true;
     this.poller.stop();
     if (this.transcript) this.transcript.destroy();
     if (this.chat) this.chat.destroy();
@@ -46,6 +47,7 @@ export class VideoView {
     try {
       this.record = await videoStatus(this.videoId);
     } catch (error) {
+      if (this.destroyed) return;
       this.heading.textContent = error.status === 404 ? "Video not found" : "This video could not be loaded";
       this.element.append(
         h("p", { class: "error", role: "alert" }, describeError(error)),
@@ -53,6 +55,7 @@ export class VideoView {
       );
       return;
     }
+    if (this.destroyed) return; // the user went elsewhere meanwhile
     this.render();
     this.show(this.record);
     if (isProcessing(this.record)) this.poller.start();
