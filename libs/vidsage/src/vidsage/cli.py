@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +37,19 @@ from vidsage.client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL
 
 CLIENT_COMMANDS = ("upload", "ls", "status", "transcript", "search", "chat", "rm")
 DEFAULT_WAIT_TIMEOUT_S = 600.0
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps each line of a description or epilog on its own, so the line breaks of a list stay; an
+    indented ``  code  text`` line wraps under its text."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            hanging = re.match(r"^\s+\S+\s+", line)
+            more = indent + " " * (hanging.end() if hanging else 0)
+            lines.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=more))
+        return "\n".join(lines)
 
 
 def _positive_int(text: str) -> int:
@@ -81,7 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="vidsage",
         description="Upload, search and chat with videos on a vidsage gateway; run the local system.",
         epilog=f"{EXIT_CODES_HELP}\n\nThe gateway URL comes from --url, else ${URL_ENV}, else {DEFAULT_URL}.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         parents=[common],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -92,7 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
             help=help_text,
             description=description or help_text,
             epilog=EXIT_CODES_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_HelpFormatter,
             parents=[common],
         )
 

@@ -39,7 +39,7 @@ class Exit(IntEnum):
 
 EXIT_CODES_HELP = """exit codes:
   0    success
-  1    the gateway refused the request (its message is printed), or a video failed
+  1    the gateway refused the request (its message is shown), or a video failed
   2    bad arguments, or a file that cannot be read
   3    cannot connect to the gateway
   4    no such video
