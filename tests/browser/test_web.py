@@ -18,6 +18,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -519,6 +523,22 @@ def test_refusals_are_explained_in_words(tab: Tab, api: APIRequestContext, tmp_p
     tab.goto("#/")
     page.wait_for_selector("#upload-input", state="attached")
 
+    # Dropped on the drop zone: the zone shows it is a target, and the file is checked.
+    zone = page.locator(".drop-zone")
+    dropped = page.evaluate_handle(
+        "() => { const d = new DataTransfer();"
+        " d.items.add(new File(['hello'], 'dropped.txt', {type: 'text/plain'})); return d; }"
+    )
+    zone.dispatch_event("dragenter", {"dataTransfer": dropped})
+    assert "dragging" in (zone.get_attribute("class") or "")
+    zone.dispatch_event("drop", {"dataTransfer": dropped})
+    assert "dragging" not in (zone.get_attribute("class") or "")
+    dropped_row = page.locator(".upload-row", has_text="dropped.txt")
+    assert (
+        dropped_row.locator("[role=alert]").inner_text()
+        == "Not uploaded: This is not an MP4, MOV or AVI video."
+    )
+
     # Checked in the browser, never sent: wrong type, over the size limit, over 3 minutes.
     big = tmp_path / "too-big.mp4"
     with big.open("wb") as f:
@@ -528,7 +548,7 @@ def test_refusals_are_explained_in_words(tab: Tab, api: APIRequestContext, tmp_p
     page.set_input_files("#upload-input", str(big))
     page.set_input_files("#upload-input", str(long_clip))
     rows = page.locator(".upload-row.failed [role=alert]")
-    rows.nth(2).wait_for()
+    rows.nth(3).wait_for()
     messages = rows.all_inner_texts()
     assert "Not uploaded: This is not an MP4, MOV or AVI video." in messages
     assert "Not uploaded: This file is 100.0 MiB, over the 100 MiB limit." in messages
@@ -575,3 +595,38 @@ def test_delete_from_the_video_page(
     assert page.locator(f'.video-card[data-video-id="{record["id"]}"]').count() == 0
     assert api.get(f"/api/videos/{record['id']}/status").status == 404
     tab.assert_no_errors()
+
+
+def test_the_page_ships_in_the_gateway_wheel(tmp_path: Path) -> None:
+    """Images install the gateway from its wheel (not editable): every page file must be inside."""
+    source = tmp_path / "gateway"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(
+        ROOT / "services" / "gateway",
+        source,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        timeout=120,
+    )
+    (wheel,) = tmp_path.glob("vidsage_gateway-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        f"vidsage_gateway/web/{p.name}"
+        for p in WEB_DIR.iterdir()
+        if p.suffix in {".html", ".js", ".css", ".svg"}
+    }
+    assert "vidsage_gateway/web/index.html" in shipped
+    assert shipped <= names, sorted(shipped - names)
