@@ -229,6 +229,12 @@ async def test_answer_streams_in_order_with_mapped_citations(chat: Chat) -> None
     assert user.endswith("<question>\nHow do I make sourdough?\n</question>")
     assert request.headers["Authorization"] == "Bearer test-key"
 
+    async with chat.session.get(chat.server.make_url("/metrics")) as resp:
+        metrics = await resp.text()
+    assert 'vidsage_chat_answers_total{outcome="done"} 1.0' in metrics
+    assert "vidsage_chat_first_token_seconds_count 1.0" in metrics
+    assert "vidsage_chat_connections 0.0" in metrics
+
 
 async def test_spoken_instructions_do_not_change_the_system_prompt(chat: Chat) -> None:
     injected = [
@@ -615,3 +621,13 @@ async def test_extractive_mode_without_a_key(settings: Settings, tmp_path: Path)
             frames = await ask(ws, "How do I patch an inner tube?")
         assert "bikes.mp4" in tokens(frames)
         assert "inner tube" in frames[-1]["citations"][0]["text"]
+
+
+async def test_bus_down_is_chat_unavailable_not_a_hang(chat: Chat, nats_server: Any) -> None:
+    vid = await chat.add_video()
+    async with chat.connect(vid) as ws:
+        nats_server.stop()
+        frames = await ask(ws, "Is anyone there?")
+        assert frames[-1]["type"] == "error"
+        assert frames[-1]["code"] == "chat_unavailable"
+        assert not ws.closed  # the socket itself is fine

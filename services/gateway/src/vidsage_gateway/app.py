@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vidsage.ids import new_id
 from vidsage.logging import get_logger
@@ -18,34 +18,13 @@ from vidsage.storage import StorageUnavailable
 from vidsage_gateway import chat, search, upload, videos
 from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
 from vidsage_gateway.keys import RUNTIME
+from vidsage_gateway.metrics import METRICS, Metrics
 from vidsage_gateway.openapi import openapi_document
 from vidsage_gateway.web import add_routes as add_web_page_routes
 
 log = get_logger("vidsage.gateway")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Metrics:
-    """Prometheus metrics of one gateway process."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "vidsage_http_requests_total",
-            "HTTP requests",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "vidsage_http_request_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            registry=self.registry,
-        )
-
-
-METRICS = web.AppKey("metrics", Metrics)
 
 
 @web.middleware

@@ -44,6 +44,7 @@ from vidsage.runtime import Runtime
 from vidsage.settings import ChatSettings
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.keys import RUNTIME
+from vidsage_gateway.metrics import METRICS, Metrics
 
 log = get_logger("vidsage.gateway.chat")
 
@@ -81,8 +82,11 @@ class TokenBucket:
 class ChatSession:
     """One WebSocket connection: at most one answer streaming at a time."""
 
-    def __init__(self, rt: Runtime, ws: web.WebSocketResponse, video_id: str | None) -> None:
+    def __init__(
+        self, rt: Runtime, ws: web.WebSocketResponse, video_id: str | None, metrics: Metrics
+    ) -> None:
         self.rt = rt
+        self.metrics = metrics
         self.cfg = rt.settings.chat
         self.ws = ws
         self.video_id = video_id
@@ -96,6 +100,7 @@ class ChatSession:
             await self.ws.send_str(frame.model_dump_json(exclude_none=True))
 
     async def error(self, code: str, message: str, **extra: Any) -> None:
+        self.metrics.chat_answers.labels(code).inc()
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.send(ErrorFrame(code=code, message=message, **extra))
 
@@ -184,6 +189,22 @@ class ChatSession:
         """Ask the chat service and forward its chunks until ``done`` or ``error``."""
         message_id = new_id()
         structlog.contextvars.bind_contextvars(message_id=message_id, conversation_id=conversation_id)
+        try:
+            await self._relay(content, conversation_id, message_id)
+        except nats.errors.Error as exc:  # the bus is down or the connection is closing
+            log.warning("chat_bus_error", error=str(exc) or type(exc).__name__)
+            await self.error(
+                "chat_unavailable", "the message bus is unavailable; try again", message_id=message_id
+            )
+        except Exception:
+            log.exception("chat_relay_failed")
+            await self.error(
+                "internal", f"internal error; the message id is {message_id}", message_id=message_id
+            )
+        finally:
+            structlog.contextvars.unbind_contextvars("message_id", "conversation_id")
+
+    async def _relay(self, content: str, conversation_id: str, message_id: str) -> None:
         if self.video_id is not None:
             record = await self.rt.catalog.get(self.video_id)
             if record is None:
@@ -209,6 +230,7 @@ class ChatSession:
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)
         finished = False
+        first_token_seen = False
         try:
             await nc.publish(
                 self.cfg.subject,
@@ -217,6 +239,7 @@ class ChatSession:
                 headers={TRACE_HEADER: message_id},
             )
             expected = 0
+            asked = time.perf_counter()
             while True:
                 timeout = self.cfg.first_chunk_timeout_s if expected == 0 else self.cfg.chunk_timeout_s
                 try:
@@ -243,9 +266,13 @@ class ChatSession:
                     return
                 expected += 1
                 if chunk.type == "token":
+                    if not first_token_seen:
+                        first_token_seen = True
+                        self.metrics.chat_first_token.observe(time.perf_counter() - asked)
                     await self.send(TokenFrame(content=chunk.content or ""))
                 elif chunk.type == "done":
                     finished = True
+                    self.metrics.chat_answers.labels("done").inc()
                     await self.send(
                         DoneFrame(
                             message_id=message_id,
@@ -272,7 +299,6 @@ class ChatSession:
             if not finished:
                 with contextlib.suppress(Exception):
                     await nc.publish(cancel_subject(self.cfg.subject, request.request_id), b"")
-            structlog.contextvars.unbind_contextvars("message_id", "conversation_id")
 
 
 def _first_problem(exc: ValidationError) -> str:
@@ -294,6 +320,11 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "bad_request", "this endpoint speaks WebSocket only (send an Upgrade request)")
     await ws.prepare(request)
     log.info("chat_connected", video_id=video_id)
-    await ChatSession(rt, ws, video_id).run()
+    metrics = request.app[METRICS]
+    metrics.chat_connections.inc()
+    try:
+        await ChatSession(rt, ws, video_id, metrics).run()
+    finally:
+        metrics.chat_connections.dec()
     log.info("chat_disconnected", video_id=video_id, close_code=ws.close_code)
     return ws
