@@ -496,6 +496,9 @@ def test_phone_layout_and_keyboard(phone_tab: Tab, ready_video: dict[str, Any]) 
     phone_tab.goto("")
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    assert page.url.endswith(f"{phone_tab.base}/")  # the hash stays the router's
     page.locator("#search-input").focus()
     page.keyboard.type("lanterns")
     page.keyboard.press("Enter")

@@ -57,7 +57,8 @@ export const links = {
   },
 };
 
-export const listVideos = ({ limit = 24, cursor = null } = {}) => getJson(`/api/videos${query({ limit, cursor })}`);
+export const listVideos = ({ limit = 24, cursor = null } = {}) =>
+  getJson(`/api/videos${query({ limit, cursor })}`);
 export const videoStatus = (id) => getJson(`${videoPath(id)}/status`);
 export const transcript = (id) => getJson(links.transcript(id, "json"));
 export const search = (q, { videoId = null, limit = 10 } = {}) =>
@@ -93,7 +94,9 @@ export function upload(file, { onProgress = () => {}, signal = null } = {}) {
       } else if (body && body.error) {
         reject(new ApiError(xhr.status, body.error.code, body.error.message, body.error));
       } else {
-        reject(new ApiError(xhr.status, "http_error", `The server answered ${xhr.status} ${xhr.statusText}.`));
+        reject(
+          new ApiError(xhr.status, "http_error", `The server answered ${xhr.status} ${xhr.statusText}.`),
+        );
       }
     });
     xhr.addEventListener("error", () =>

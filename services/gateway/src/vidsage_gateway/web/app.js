@@ -17,7 +17,15 @@ class NotFoundView {
       "div",
       {},
       h("h1", { tabindex: -1 }, "Nothing here"),
-      h("p", {}, "There is no page at ", h("code", {}, path), ". ", h("a", { href: "#/" }, "Go to the library"), "."),
+      h(
+        "p",
+        {},
+        "There is no page at ",
+        h("code", {}, path),
+        ". ",
+        h("a", { href: "#/" }, "Go to the library"),
+        ".",
+      ),
     );
   }
 
@@ -40,7 +48,12 @@ function createView(route) {
 function render({ focus }) {
   const route = parseRoute(location.hash);
   // Same video, another moment: seek in place, keep the player.
-  if (current && route.name === "video" && current.route.name === "video" && route.params.id === current.route.params.id) {
+  if (
+    current &&
+    route.name === "video" &&
+    current.route.name === "video" &&
+    route.params.id === current.route.params.id
+  ) {
     current.route = route;
     current.view.update(route.params);
     return;
@@ -63,8 +76,17 @@ searchForm.addEventListener("submit", (event) => {
   const q = searchInput.value.trim();
   if (!q) return;
   const target = searchHref(q);
-  if (location.hash === target) render({ focus: true }); // the same search again: run it again
-  else location.hash = target;
+  if (location.hash === target) {
+    render({ focus: true }); // the same search again: run it again
+  } else {
+    location.hash = target;
+  }
+});
+
+// The skip link moves focus without touching the hash (the hash is the router's).
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
 });
 
 window.addEventListener("hashchange", () => render({ focus: true }));

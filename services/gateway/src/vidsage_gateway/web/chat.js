@@ -14,7 +14,10 @@ export class ChatPanel {
    * @param {{title?: string, placeholder?: string, videoName?: (id: string) => string|null}} options
    *   videoName names a cited video in a library answer's sources
    */
-  constructor(videoId, { title = "Chat", placeholder = "Ask about this video", videoName = () => null } = {}) {
+  constructor(
+    videoId,
+    { title = "Chat", placeholder = "Ask about this video", videoName = () => null } = {},
+  ) {
     this.videoId = videoId;
     this.videoName = videoName;
     this.socket = null;
@@ -22,7 +25,12 @@ export class ChatPanel {
     this.conversationId = null;
     this.answer = null; // the message being streamed
     this.enabled = false;
-    this.log = h("ol", { class: "chat-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    this.log = h("ol", {
+      class: "chat-log",
+      role: "log",
+      "aria-live": "polite",
+      "aria-label": "Conversation",
+    });
     this.input = h("textarea", {
       id: "chat-input",
       rows: 2,

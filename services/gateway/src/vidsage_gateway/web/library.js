@@ -98,7 +98,9 @@ export class LibraryView {
     // that the page no longer holds was deleted.
     const oldest = page.next_cursor ? page.items[page.items.length - 1].id : "";
     for (const id of knownBefore) if (!onPage.has(id) && id >= oldest) this.remove(id);
-    const busy = [...this.records.values()].filter((record) => isProcessing(record) && !onPage.has(record.id));
+    const busy = [...this.records.values()].filter(
+      (record) => isProcessing(record) && !onPage.has(record.id),
+    );
     const results = await Promise.allSettled(busy.map((record) => videoStatus(record.id)));
     results.forEach((result, i) => {
       if (result.status === "fulfilled") this.put(result.value);

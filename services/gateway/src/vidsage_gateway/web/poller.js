@@ -56,6 +56,7 @@ export class Poller {
     } finally {
       this.running = false;
     }
-    if ((again || this.requested) && !this.stopped) this.timer = setTimeout(() => this.tick(), this.intervalMs);
+    if ((again || this.requested) && !this.stopped)
+      this.timer = setTimeout(() => this.tick(), this.intervalMs);
   }
 }

@@ -2,7 +2,7 @@
 
 /** The route named by a location hash: {name, params}. */
 export function parseRoute(hash) {
-  const path = hash.replace(/^#/, "") || "/";
+  const path = hash.startsWith("#/") ? hash.slice(1) : "/"; // "", "#", "#main": the library
   const [pathname, queryString = ""] = path.split("?", 2);
   const query = new URLSearchParams(queryString);
   const video = pathname.match(/^\/videos\/([^/]+)\/?$/);

@@ -10,7 +10,10 @@ export function highlighted(text, q) {
     .split(/\W+/u)
     .filter((w) => w.length > 2);
   if (!words.length) return [text];
-  const pattern = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`, "giu");
+  const pattern = new RegExp(
+    `(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`,
+    "giu",
+  );
   return text.split(pattern).map((part, i) => (i % 2 ? h("mark", {}, part) : part));
 }
 
@@ -74,11 +77,23 @@ export class SearchView {
             h(
               "a",
               { href: momentHref(hit.video_id, hit.start), class: "hit-link" },
-              h("img", { src: links.thumbnail(hit.video_id), alt: "", loading: "lazy", width: 160, height: 90 }),
+              h("img", {
+                src: links.thumbnail(hit.video_id),
+                alt: "",
+                loading: "lazy",
+                width: 160,
+                height: 90,
+              }),
               h(
                 "span",
                 { class: "hit-body" },
-                h("span", { class: "hit-title" }, hit.filename, " · ", h("span", { class: "time" }, formatTime(hit.start))),
+                h(
+                  "span",
+                  { class: "hit-title" },
+                  hit.filename,
+                  " · ",
+                  h("span", { class: "time" }, formatTime(hit.start)),
+                ),
                 h("span", { class: "text" }, highlighted(hit.text, this.q)),
               ),
             ),

@@ -1,7 +1,7 @@
 // A video's processing status, as words and progress bars.
 import { h } from "./dom.js";
 
-export const STAGES = [
+const STAGES = [
   ["ingest", "Preparing"],
   ["transcribe", "Transcribing"],
   ["index", "Indexing"],

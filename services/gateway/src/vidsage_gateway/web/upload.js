@@ -5,13 +5,13 @@ import { announce, formatBytes, formatTime, h } from "./dom.js";
 
 // The gateway's defaults (VIDSAGE_GATEWAY__MAX_UPLOAD_BYTES, __MAX_DURATION_S); the server
 // checks again, by content, and its answer is shown when it differs.
-export const MAX_BYTES = 100 * 1024 * 1024;
-export const MAX_SECONDS = 180;
+const MAX_BYTES = 100 * 1024 * 1024;
+const MAX_SECONDS = 180;
 const EXTENSIONS = ["mp4", "mov", "avi"];
 const MIME_TYPES = ["video/mp4", "video/quicktime", "video/x-msvideo", "video/avi", "video/msvideo"];
 
 /** Why the server would refuse this file (type, size), in words, or null when it looks acceptable. */
-export function checkFile(file) {
+function checkFile(file) {
   const extension = (file.name.split(".").pop() || "").toLowerCase();
   if (!EXTENSIONS.includes(extension) && !MIME_TYPES.includes(file.type)) {
     return "This is not an MP4, MOV or AVI video.";
@@ -25,7 +25,7 @@ export function checkFile(file) {
  * Why the server would refuse this file for its length, or null. The browser reads the duration
  * from the file's header when it can (MP4 and MOV; not AVI); the server measures it anyway.
  */
-export async function checkDuration(file) {
+async function checkDuration(file) {
   const seconds = await readDuration(file);
   if (seconds === null || seconds <= MAX_SECONDS) return null;
   return `This video lasts ${formatTime(seconds)}; the limit is ${formatTime(MAX_SECONDS)}.`;
@@ -45,9 +45,13 @@ function readDuration(file, timeoutMs = 5000) {
     }
     video.preload = "metadata";
     video.muted = true;
-    video.addEventListener("loadedmetadata", () => done(Number.isFinite(video.duration) ? video.duration : null), {
-      once: true,
-    });
+    video.addEventListener(
+      "loadedmetadata",
+      () => done(Number.isFinite(video.duration) ? video.duration : null),
+      {
+        once: true,
+      },
+    );
     video.addEventListener("error", () => done(null), { once: true });
     video.src = url;
   });
@@ -89,7 +93,7 @@ class UploadPanel {
       "div",
       { class: "drop-zone" },
       this.input,
-      h("p", {}, "Drop videos here, or"),
+      h("p", { class: "drop-hint" }, "Drop videos here, or"),
       h("button", { type: "button", class: "primary", onclick: () => this.input.click() }, "Choose videos…"),
       h("p", { class: "hint" }, `MP4, MOV or AVI · up to 100 MiB and ${MAX_SECONDS / 60} minutes each`),
     );
@@ -138,9 +142,11 @@ class UploadPanel {
         continue;
       }
       this.pending += 1;
-      this.queue = this.queue.then(() => this.send(file, row)).finally(() => {
-        this.pending -= 1;
-      });
+      this.queue = this.queue
+        .then(() => this.send(file, row))
+        .finally(() => {
+          this.pending -= 1;
+        });
     }
   }
 

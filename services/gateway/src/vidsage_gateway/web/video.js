@@ -95,7 +95,11 @@ export class VideoView {
             h("p", { class: "video-meta" }, details.join(" · ")),
             this.status,
             this.downloads,
-            h("button", { type: "button", class: "danger", onclick: () => this.confirmDelete() }, "Delete video…"),
+            h(
+              "button",
+              { type: "button", class: "danger", onclick: () => this.confirmDelete() },
+              "Delete video…",
+            ),
           ),
           this.searchBox,
         ),
@@ -132,7 +136,11 @@ export class VideoView {
         "Download the transcript: ",
         ["srt", "vtt", "txt"].map((format, i) => [
           i ? " · " : "",
-          h("a", { href: links.transcript(record.id, format), download: `${stem(record.filename)}.${format}` }, format.toUpperCase()),
+          h(
+            "a",
+            { href: links.transcript(record.id, format), download: `${stem(record.filename)}.${format}` },
+            format.toUpperCase(),
+          ),
         ]),
       );
     }
@@ -140,7 +148,8 @@ export class VideoView {
     this.searchInput.disabled = !ready;
     this.searchButton.disabled = !ready;
     if (ready) this.chat.setEnabled(true, "");
-    else if (record.status === "failed") this.chat.setEnabled(false, "Chat is not available: processing failed.");
+    else if (record.status === "failed")
+      this.chat.setEnabled(false, "Chat is not available: processing failed.");
   }
 
   async refresh() {
@@ -195,7 +204,10 @@ export class VideoView {
       const { hits } = await search(q, { videoId: this.videoId, limit: 10 });
       replaceChildren(this.searchResults, hits.length ? hitList(hits, q) : h("p", {}, "No moment matched."));
     } catch (error) {
-      replaceChildren(this.searchResults, h("p", { class: "error" }, `The search failed: ${describeError(error)}`));
+      replaceChildren(
+        this.searchResults,
+        h("p", { class: "error" }, `The search failed: ${describeError(error)}`),
+      );
     }
   }
 
@@ -214,7 +226,11 @@ export class VideoView {
       "dialog",
       { class: "confirm", "aria-labelledby": "delete-title" },
       h("h2", { id: "delete-title" }, "Delete this video?"),
-      h("p", {}, "The video, its thumbnail, transcript and search entries are removed. This cannot be undone."),
+      h(
+        "p",
+        {},
+        "The video, its thumbnail, transcript and search entries are removed. This cannot be undone.",
+      ),
       h(
         "form",
         { method: "dialog", class: "dialog-buttons" },
