@@ -376,6 +376,32 @@ def test_upload_watch_play_seek_and_search(tab: Tab, api: APIRequestContext, spe
     tab.assert_no_errors()
 
 
+@pytest.mark.timeout(180)
+def test_video_page_fills_in_as_processing_ends(tab: Tab, api: APIRequestContext, speech_clip: Path) -> None:
+    """Opened right after the upload: status, transcript, subtitles and chat arrive without a reload."""
+    record = upload_via_api(api, speech_clip)
+    page = tab.page
+    tab.goto(f"#/videos/{record['id']}")
+    page.locator("h1", has_text="harbor-lanterns.mp4").wait_for()
+    assert page.locator(".video-info .badge").inner_text() != "Ready"
+    assert page.locator("#chat-input").is_disabled()
+    assert page.locator(".chat .hint").inner_text() == "Chat opens once the video is ready."
+    assert page.locator("#video-search-input").is_disabled()
+    assert page.locator(".transcript-lines li").count() == 0
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+    page.locator(".video-info .badge", has_text="Ready").wait_for(timeout=PROCESSING_TIMEOUT_MS)
+    assert page.locator(".transcript-lines li").count() >= 2
+    assert page.locator("#chat-input").is_enabled()
+    assert page.locator("#video-search-input").is_enabled()
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#player').textTracks[0];"
+        " return t && t.mode === 'showing' && t.cues && t.cues.length > 0; }"
+    )
+    assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
+    tab.assert_no_errors()
+
+
 @pytest.mark.timeout(240)
 def test_chat_streams_an_answer_with_citation_links(tab: Tab, ready_video: dict[str, Any]) -> None:
     page = tab.page
