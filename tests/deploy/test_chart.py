@@ -203,10 +203,11 @@ def test_probes_cover_startup_and_model_load() -> None:
     for service in ("ingest", "transcriber", "indexer", "chat"):
         c = container(objects, service)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert c[probe]["exec"]["command"][:2] == ["python", "-c"], (service, probe)
+            command = c[probe]["exec"]["command"]
+            assert command[:4] == ["python", "-m", "vidsage.health", "check"], (service, probe)
         startup = c["startupProbe"]
         budget = startup["periodSeconds"] * startup["failureThreshold"]
-        if service in ("transcriber", "indexer"):  # model load before the first NATS connection
+        if service in ("transcriber", "indexer"):  # model load before the first heartbeat
             assert budget >= 300, (service, budget)
             assert env(objects, service)["VIDSAGE_MODELS_DIR"] == "/opt/vidsage/models"
             assert env(objects, service)["HF_HUB_OFFLINE"] == "1"

@@ -154,18 +154,25 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- end -}}
 
 {{/*
-Worker readiness: true once the process holds an established TCP connection to a NATS port
-(taken from VIDSAGE_NATS__URL). The workers load their model before they connect, so this also
-covers the model load. Reads /proc/net/tcp{,6} of the pod's network namespace; no HTTP port.
+Worker probes (no HTTP port): the heartbeat file the service's event loop rewrites every 5 s
+(VIDSAGE_HEALTH_FILE, VIDSAGE_HEALTH_INTERVAL_S default) from the moment it is ready to work,
+i.e. after its model loaded and NATS, S3 and the catalog opened. A hung loop stops writing it.
+Call with (list <max age in seconds> <require NATS: true/false>).
 */}}
+{{- define "vidsage.healthFile" -}}/tmp/vidsage-health.json{{- end -}}
+
 {{- define "vidsage.workerProbeCommand" -}}
+{{- $maxAge := index . 0 -}}{{- $requireNats := index . 1 -}}
 - python
-- -c
-- >-
-  import os, urllib.parse as u;
-  P={u.urlsplit(x.strip()).port or 4222 for x in os.environ['VIDSAGE_NATS__URL'].split(',')};
-  L=[l.split() for f in ('/proc/net/tcp','/proc/net/tcp6') if os.path.exists(f) for l in open(f).read().splitlines()[1:]];
-  raise SystemExit(0 if any(c[3]=='01' and int(c[2].rsplit(':',1)[1],16) in P for c in L) else 1)
+- -m
+- vidsage.health
+- check
+- {{ include "vidsage.healthFile" . }}
+- --max-age-s
+- {{ $maxAge | quote }}
+{{- if $requireNats }}
+- --require-nats
+{{- end }}
 {{- end -}}
 
 {{/* Pod-level scheduling and security shared by every vidsage pod. */}}

@@ -4,6 +4,10 @@
 own consumer), S3 (creating the bucket if needed) and the catalog, and closes them in reverse
 order. :func:`service_main` wraps a service body with signal handling: SIGTERM or SIGINT set
 ``stop``; the body stops taking work, finishes what it holds and returns.
+
+With ``settings.health_file`` set, a :class:`~vidsage.health.Heartbeat` keeps that file fresh
+from :meth:`Runtime.ready` (by default as soon as the runtime is open; the services load their
+models before) until the runtime closes, which removes the file.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -34,6 +38,7 @@ from vidsage.bus import (
 from vidsage.cache import Cache, video_prefix
 from vidsage.catalog import Catalog, Status, VideoRecord
 from vidsage.events import VideoFailed
+from vidsage.health import Heartbeat, remove_heartbeat
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings, WorkerSettings
 from vidsage.storage import ObjectNotFound, Storage, StorageUnavailable
@@ -54,6 +59,17 @@ class Runtime:
     catalog: Catalog
     cache: Cache
     stop: asyncio.Event
+    heartbeat: Heartbeat | None = field(default=None, repr=False)
+
+    def ready(self) -> None:
+        """This service is ready to work: start the heartbeat (with ``settings.health_file``).
+
+        :func:`open_runtime` calls it once everything is open unless told ``ready=False``; a
+        service that still has to load something after that calls it itself. Idempotent.
+        """
+        if self.heartbeat is not None and not self.heartbeat.started:
+            self.heartbeat.start()
+            log.info("heartbeat_started", path=str(self.heartbeat.path), interval_s=self.heartbeat.interval_s)
 
     async def begin_stage(self, video_id: str, stage: str, attempt: int) -> tuple[VideoRecord | None, bool]:
         """Mark ``stage`` running for this delivery; returns (record, proceed).
@@ -130,8 +146,13 @@ async def open_runtime(
     *,
     worker: WorkerSettings | None = None,
     wait_s: float = 30.0,
+    ready: bool = True,
 ) -> AsyncIterator[Runtime]:
-    """Open NATS, S3, catalog and cache for service ``name``; close them in reverse order."""
+    """Open NATS, S3, catalog and cache for service ``name``; close them in reverse order.
+
+    ``ready``: call :meth:`Runtime.ready` (start the heartbeat) as soon as all is open; False
+    leaves that to the service. The heartbeat stops and its file goes before anything closes.
+    """
     nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
     try:
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
@@ -145,10 +166,22 @@ async def open_runtime(
             await _ensure_bucket(storage, wait_s)
             cache = Cache(nc, cache_kv, lru_size=settings.cache.lru_size, lru_ttl_s=settings.cache.lru_ttl_s)
             await cache.start()
+            heartbeat = None
+            if settings.health_file is not None:
+                heartbeat = Heartbeat(
+                    settings.health_file, name, settings.health_interval_s, lambda: nc.is_connected
+                )
+            rt = Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop, heartbeat)
             try:
-                yield Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop)
+                if ready:
+                    rt.ready()
+                yield rt
             finally:
-                await cache.close()
+                try:
+                    if heartbeat is not None:
+                        await heartbeat.stop()
+                finally:
+                    await cache.close()
         finally:
             storage.close()
     finally:
@@ -164,6 +197,10 @@ def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[
         sys.stderr.write(f"vidsage-{name}: invalid settings (VIDSAGE_* environment):\n{exc}\n")
         return 2
     setup_logging(settings.log_level, settings.log_format, service=name)
+    if settings.health_file is not None:
+        # A restarted container finds the previous one's file in its /tmp emptyDir: it must not
+        # pass the probes while this process is still loading its model.
+        remove_heartbeat(settings.health_file)
 
     async def run() -> None:
         stop = asyncio.Event()

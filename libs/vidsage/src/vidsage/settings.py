@@ -248,6 +248,12 @@ class Settings(BaseSettings):
     """Local state of the embedded setup (models, data, logs)."""
     models_dir: Path = Path(".vidsage/models")
     """Where ``make setup`` puts the offline models."""
+    health_file: Path | None = None
+    """Heartbeat file (JSON: service, pid, nats, at), written every ``health_interval_s`` while the
+    service runs (from when it is ready to work, model loaded); Kubernetes probes read it with
+    ``python -m vidsage.health check``. Unset: no file."""
+    health_interval_s: float = Field(default=5, gt=0)
+    """How often the heartbeat file is rewritten."""
 
     nats: NatsSettings = NatsSettings()
     s3: S3Settings = S3Settings()
