@@ -602,6 +602,38 @@ def test_refusals_are_explained_in_words(tab: Tab, api: APIRequestContext, tmp_p
     tab.assert_no_errors("status of 415")
 
 
+def test_upload_progress_and_cancel(tab: Tab, api: APIRequestContext, speech_clip: Path) -> None:
+    """On a slow link the bar moves by percent, and Cancel stops the upload: nothing is stored."""
+    page = tab.page
+    before = {v["id"] for v in api.get("/api/videos?limit=200").json()["items"]}
+    tab.goto("#/")
+    page.wait_for_selector("#upload-input", state="attached")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(  # about 40 KB/s up: the 390 KB clip takes ~10 s
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 40_000},
+    )
+    page.set_input_files("#upload-input", str(speech_clip))
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('.upload-row progress');"
+        " return bar && bar.value > 5 && bar.value < 90; }"
+    )
+    row = page.locator(".upload-row").first
+    assert re.search(r"Uploading… \d+ %", row.inner_text())
+    tab.screenshot("upload-progress-desktop")
+    page.get_by_role("button", name="Cancel the upload of harbor-lanterns.mp4").click()
+    assert row.locator("[role=alert]").inner_text() == "Not uploaded: The upload was cancelled."
+    assert row.get_by_role("button", name=re.compile("Cancel")).count() == 0
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    after = {v["id"] for v in api.get("/api/videos?limit=200").json()["items"]}
+    assert after == before
+    tab.assert_no_errors()
+
+
 def test_delete_from_the_video_page(
     tab: Tab, api: APIRequestContext, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

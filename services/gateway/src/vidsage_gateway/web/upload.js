@@ -151,6 +151,7 @@ class UploadPanel {
   }
 
   async send(file, row) {
+    if (row.cancelled.aborted) return;
     const tooLong = await checkDuration(file);
     if (tooLong) {
       row.fail(`Not uploaded: ${tooLong}`);
@@ -158,7 +159,10 @@ class UploadPanel {
     }
     row.start();
     try {
-      const record = await upload(file, { onProgress: (loaded, total) => row.progress(loaded, total) });
+      const record = await upload(file, {
+        onProgress: (loaded, total) => row.progress(loaded, total),
+        signal: row.cancelled,
+      });
       row.succeed(record);
       this.onUploaded(record);
     } catch (error) {
@@ -173,13 +177,28 @@ class UploadRow {
     this.file = file;
     this.bar = h("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
     this.message = h("span", { class: "upload-message" }, "Waiting…");
+    const controller = new AbortController();
+    this.cancelled = controller.signal;
+    this.cancel = h(
+      "button",
+      {
+        type: "button",
+        class: "small",
+        "aria-label": `Cancel the upload of ${file.name}`,
+        onclick: () => {
+          controller.abort();
+          this.fail("Not uploaded: The upload was cancelled.");
+        },
+      },
+      "Cancel",
+    );
     this.element = h(
       "li",
       { class: "upload-row" },
       h("span", { class: "upload-name" }, file.name),
       h("span", { class: "upload-size" }, formatBytes(file.size)),
       this.bar,
-      this.message,
+      h("span", { class: "upload-status" }, this.message, this.cancel),
     );
   }
 
@@ -196,6 +215,7 @@ class UploadRow {
   }
 
   succeed(record) {
+    this.cancel.remove();
     this.bar.value = 100;
     this.element.classList.add("done");
     this.message.replaceChildren(
@@ -206,6 +226,8 @@ class UploadRow {
   }
 
   fail(text) {
+    if (this.element.classList.contains("failed")) return; // cancelled first: keep that
+    this.cancel.remove();
     this.bar.hidden = true;
     this.element.classList.add("failed");
     this.message.textContent = text;
