@@ -15,7 +15,6 @@ Skipped when ``/usr/bin/chromium`` is not installed (``apt-get install chromium`
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -27,18 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from dev_system import dev_system
 from playwright.sync_api import APIRequestContext, Browser, ConsoleMessage, Page, Playwright, sync_playwright
 from speech_fixtures import SCRIPTS, make_speech_video
 
 from media_fixtures import make_video
-from vidsage.devrun import DevConfig, DevSystem, free_port
+from vidsage.devrun import DevSystem
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / ".vidsage" / "models"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,22 +68,8 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def system(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
-    config = DevConfig(
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        s3_port=free_port(),
-        gateway_port=free_port(),
-        state_dir=tmp_path_factory.mktemp("vidsage-state"),
-        models_dir=MODELS,
-        extra_env={"VIDSAGE_LOG_FORMAT": "json"},
-    )
-    dev = DevSystem(config, sink=io.StringIO())
-    dev.start()
-    pids = [p.pid for p in dev.processes()]
-    yield dev
-    dev.stop()
-    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10)
-    assert not alive, f"processes left after stop: {alive}"
+    with dev_system(tmp_path_factory.mktemp("vidsage-state")) as dev:
+        yield dev
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,14 @@ import psutil
 import pytest
 import srt
 import webvtt
+from dev_system import dev_system
 from speech_fixtures import SCRIPTS, make_speech_video, word_error_rate
 
 from media_fixtures import make_video
-from vidsage.devrun import DevConfig, DevSystem, free_port
+from vidsage.devrun import DevSystem, free_port
 
 pytestmark = pytest.mark.e2e
 
-MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
 VIDSAGE = shutil.which("vidsage", path=str(Path(sys.executable).parent)) or shutil.which("vidsage")
 SCRIPT = SCRIPTS["short"]  # "Doctor Amelia Hart counted 42 lanterns along the old harbor wall..."
 
@@ -85,22 +85,8 @@ def cited_answers(stdout: str) -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
-    config = DevConfig(
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        s3_port=free_port(),
-        gateway_port=free_port(),
-        state_dir=tmp_path_factory.mktemp("vidsage-cli-state"),
-        models_dir=MODELS,
-        extra_env={"VIDSAGE_LOG_FORMAT": "json"},
-    )
-    dev = DevSystem(config, sink=io.StringIO())
-    dev.start()
-    pids = [p.pid for p in dev.processes()]
-    yield dev
-    dev.stop()
-    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10)
-    assert not alive, f"processes left after stop: {alive}"
+    with dev_system(tmp_path_factory.mktemp("vidsage-cli-state")) as dev:
+        yield dev
 
 
 @pytest.fixture(scope="module")

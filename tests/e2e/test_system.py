@@ -11,43 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 import pytest
 import srt
 import webvtt
+from dev_system import dev_system
 from PIL import Image
 from speech_fixtures import SCRIPTS, make_speech_video, speech_wav, word_error_rate
 
 from media_fixtures import make_video
-from vidsage.devrun import DevConfig, DevSystem, free_port
+from vidsage.devrun import DevSystem
 from vidsage.media import thumbnail_size
 
 pytestmark = pytest.mark.e2e
 
-MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
 ORDER = ["uploaded", "ingesting", "ingested", "transcribing", "transcribed", "indexing", "ready"]
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
-    state = tmp_path_factory.mktemp("vidsage-state")
-    config = DevConfig(
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        s3_port=free_port(),
-        gateway_port=free_port(),
-        state_dir=state,
-        models_dir=MODELS,
-        extra_env={"VIDSAGE_LOG_FORMAT": "json"},
-    )
-    dev = DevSystem(config, sink=io.StringIO())
-    dev.start()
-    pids = [p.pid for p in dev.processes()]
-    assert len(pids) == 7  # nats, s3 and five services
-    yield dev
-    dev.stop()
-    _gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10)
-    assert not alive, f"processes left after stop: {alive}"
+    with dev_system(tmp_path_factory.mktemp("vidsage-state")) as dev:
+        yield dev
 
 
 @pytest.fixture(scope="module")
