@@ -93,6 +93,7 @@ class ChatSession:
         self.bucket = TokenBucket(self.cfg.rate_per_minute / 60, self.cfg.rate_burst)
         self.conversation_id: str | None = None
         self.answer: asyncio.Task[None] | None = None
+        self.stopping_answer = False  # also checked by the relay loop: a cancel can be lost (3.11)
         self.send_lock = asyncio.Lock()
 
     async def send(self, frame: BaseModel) -> None:
@@ -128,6 +129,7 @@ class ChatSession:
                     break
         finally:
             if self.answer is not None and not self.answer.done():
+                self.stopping_answer = True
                 self.answer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self.answer
@@ -154,6 +156,7 @@ class ChatSession:
                 await self.error("bad_request", _first_problem(exc))
                 return
             if self.answer is not None and not self.answer.done():
+                self.stopping_answer = True
                 self.answer.cancel()
                 await asyncio.wait([self.answer])
                 await self.error("cancelled", "the answer was cancelled")
@@ -183,6 +186,7 @@ class ChatSession:
             self.conversation_id = message.conversation_id
         elif self.conversation_id is None:
             self.conversation_id = new_id()
+        self.stopping_answer = False
         self.answer = asyncio.create_task(self.relay(message.content, self.conversation_id))
 
     async def relay(self, content: str, conversation_id: str) -> None:
@@ -240,7 +244,7 @@ class ChatSession:
             )
             expected = 0
             asked = time.perf_counter()
-            while True:
+            while not self.stopping_answer:
                 timeout = self.cfg.first_chunk_timeout_s if expected == 0 else self.cfg.chunk_timeout_s
                 try:
                     msg = await sub.next_msg(timeout=timeout)

@@ -54,6 +54,7 @@ class ProgressReporter:
         self._latest = 0.0
         self._sent = -1.0
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def update(self, percent: float) -> None:
         """Thread-safe: called from the executor for every finished segment."""
@@ -67,14 +68,20 @@ class ProgressReporter:
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        # The flag, not only the cancel, ends the loop: on Python 3.11 a cancel that lands as a
+        # NATS reply arrives can be lost inside asyncio.wait_for, and the best-effort publish
+        # below swallows what it turns into; the loop would then never end (a job hung at 100 %).
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self._interval)
+            if self._closed:
+                return
             if self._latest != self._sent:
                 self._sent = self._latest
                 with contextlib.suppress(Exception):  # progress is best effort
