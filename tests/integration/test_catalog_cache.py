@@ -117,6 +117,20 @@ async def test_list_pages_newest_first(runtime: Runtime) -> None:
     assert (empty, end) == ([], None)
 
 
+async def test_listing_leaves_no_consumers_behind(runtime: Runtime) -> None:
+    """Each listing reads the keys through an ordered consumer; polling must not pile them up."""
+    assert await runtime.catalog.ids() == []  # an empty bucket answers at once
+    await runtime.catalog.create(record(new_id()))
+    stream = f"KV_{runtime.settings.nats.videos_bucket}"
+    for _ in range(10):
+        assert len(await runtime.catalog.ids()) == 1
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (await runtime.js.stream_info(stream)).state.consumer_count:
+        assert loop.time() < deadline, "listing consumers outlived the listing"
+        await asyncio.sleep(0.2)
+
+
 # -- cache ------------------------------------------------------------------------------------------
 
 

@@ -137,7 +137,9 @@ class Cache:
 
     async def _keys(self, prefix: str) -> list[str]:
         """Live keys under ``prefix`` (a subject-filtered watch, not a scan of the bucket)."""
-        watcher = await self._kv.watch(prefix + ">", ignore_deletes=True, meta_only=True)
+        watcher = await self._kv.watch(
+            prefix + ">", ignore_deletes=True, meta_only=True, inactive_threshold=2.0
+        )
         keys: list[str] = []
         try:
             async for entry in watcher:

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from nats.js.errors import KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,6 +127,9 @@ class VideoRecord(BaseModel):
         return self.model_copy(update=update)
 
 
+KEYS_CONSUMER_TTL_S = 2.0
+
+
 class CatalogConflict(Exception):
     """A record kept changing under a compare-and-set update."""
 
@@ -191,10 +194,20 @@ class Catalog:
         return True
 
     async def ids(self) -> list[str]:
+        """Every video id. A short-lived ordered consumer reads the keys; it is unsubscribed at once
+        and the server drops it ``KEYS_CONSUMER_TTL_S`` later (nats-py's ``kv.keys()`` would leave
+        each one for 5 minutes: hundreds for one browser polling the library)."""
+        watcher = await self._kv.watchall(
+            ignore_deletes=True, meta_only=True, inactive_threshold=KEYS_CONSUMER_TTL_S
+        )
+        keys: list[str] = []
         try:
-            keys = await self._kv.keys()
-        except NoKeysError:
-            return []
+            async for entry in watcher:
+                if entry is None:  # end of the current keys
+                    break
+                keys.append(entry.key)
+        finally:
+            await watcher.stop()
         return [k for k in keys if is_valid_id(k)]
 
     async def list(self, *, limit: int, cursor: str | None = None) -> tuple[list[VideoRecord], str | None]:
