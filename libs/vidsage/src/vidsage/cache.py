@@ -19,6 +19,7 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+from vidsage.kvkeys import live_keys
 from vidsage.logging import get_logger
 
 log = get_logger("vidsage.cache")
@@ -137,18 +138,7 @@ class Cache:
 
     async def _keys(self, prefix: str) -> list[str]:
         """Live keys under ``prefix`` (a subject-filtered watch, not a scan of the bucket)."""
-        watcher = await self._kv.watch(
-            prefix + ">", ignore_deletes=True, meta_only=True, inactive_threshold=2.0
-        )
-        keys: list[str] = []
-        try:
-            async for entry in watcher:
-                if entry is None:  # end of the initial values
-                    break
-                keys.append(entry.key)
-        finally:
-            await watcher.stop()
-        return keys
+        return await live_keys(self._kv, prefix + ">")
 
 
 def video_prefix(video_id: str) -> str:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vidsage.events import utcnow
 from vidsage.ids import is_valid_id
+from vidsage.kvkeys import live_keys
 
 
 class Status(StrEnum):
@@ -127,9 +128,6 @@ class VideoRecord(BaseModel):
         return self.model_copy(update=update)
 
 
-KEYS_CONSUMER_TTL_S = 2.0
-
-
 class CatalogConflict(Exception):
     """A record kept changing under a compare-and-set update."""
 
@@ -194,21 +192,8 @@ class Catalog:
         return True
 
     async def ids(self) -> list[str]:
-        """Every video id. A short-lived ordered consumer reads the keys; it is unsubscribed at once
-        and the server drops it ``KEYS_CONSUMER_TTL_S`` later (nats-py's ``kv.keys()`` would leave
-        each one for 5 minutes: hundreds for one browser polling the library)."""
-        watcher = await self._kv.watchall(
-            ignore_deletes=True, meta_only=True, inactive_threshold=KEYS_CONSUMER_TTL_S
-        )
-        keys: list[str] = []
-        try:
-            async for entry in watcher:
-                if entry is None:  # end of the current keys
-                    break
-                keys.append(entry.key)
-        finally:
-            await watcher.stop()
-        return [k for k in keys if is_valid_id(k)]
+        """Every video id (one short-lived ordered consumer, see :mod:`vidsage.kvkeys`)."""
+        return [k for k in await live_keys(self._kv) if is_valid_id(k)]
 
     async def list(self, *, limit: int, cursor: str | None = None) -> tuple[list[VideoRecord], str | None]:
         """Newest first (ids sort by creation time); ``cursor`` is the last id of the previous page."""
