@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+from vidsage.catalog import STAGES
 from vidsage.chat import Citation, format_time
 from vidsage.search import SearchHit
 
-STAGES = ("ingest", "transcribe", "index")
 _BAR_WIDTH = 24
 
 
