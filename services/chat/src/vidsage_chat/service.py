@@ -39,6 +39,7 @@ from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.search import MAX_QUERY_CHARS, SearchFailed, SearchHit, SearchRequest, SearchUnavailable, ask
 from vidsage.storage import StorageUnavailable
+from vidsage.transcript import Segment
 from vidsage_chat.citations import best_segment, library_citations, video_citations
 from vidsage_chat.llm import LLM, ChatFailure
 from vidsage_chat.memory import Memory
@@ -237,7 +238,9 @@ class ChatService:
     ) -> tuple[str, list[Citation]]:
         """Quote the best sentence of each retrieved passage, one token frame per quote; each
         quote is a citation of its segment (or of the passage, if its transcript is unreadable)."""
-        citations = [await self._sharpen(question, hit) for hit in hits]
+        videos = dict.fromkeys(hit.video_id for hit in hits)  # each transcript read once, in order
+        segments = {video_id: await self._segments(video_id) for video_id in videos}
+        citations = [_sharpen(question, hit, segments[hit.video_id]) for hit in hits]
         if not hits:
             lines = [EXTRACTIVE_NOTHING.format(scope=scope)]
         else:
@@ -249,19 +252,20 @@ class ChatService:
             await replier.send("token", content=line)
         return "".join(lines), citations
 
-    async def _sharpen(self, question: str, hit: SearchHit) -> Citation:
-        """The segment of ``hit`` that shares the most words with the question."""
-        passage = Citation(video_id=hit.video_id, start=hit.start, end=hit.end, text=hit.text)
+    async def _segments(self, video_id: str) -> dict[int, Segment]:
+        """The video's transcript segments by id; empty if its transcript cannot be read."""
         try:
-            record = await self.rt.catalog.get(hit.video_id)
+            record = await self.rt.catalog.get(video_id)
             transcript = await self.rt.load_transcript(record) if record is not None else None
         except StorageUnavailable:
-            return passage
-        if transcript is None:
-            return passage
-        by_id = {s.id: s for s in transcript.segments}
-        segments = [by_id[i] for i in hit.segment_ids if i in by_id and by_id[i].text.strip()]
-        if not segments:
-            return passage
-        best = best_segment(question, segments)
-        return Citation(video_id=hit.video_id, start=best.start, end=best.end, text=best.text)
+            return {}
+        return {} if transcript is None else {s.id: s for s in transcript.segments}
+
+
+def _sharpen(question: str, hit: SearchHit, by_id: dict[int, Segment]) -> Citation:
+    """The segment of ``hit`` that shares the most words with the question (else the passage)."""
+    segments = [by_id[i] for i in hit.segment_ids if i in by_id and by_id[i].text.strip()]
+    if not segments:
+        return Citation(video_id=hit.video_id, start=hit.start, end=hit.end, text=hit.text)
+    best = best_segment(question, segments)
+    return Citation(video_id=hit.video_id, start=best.start, end=best.end, text=best.text)
