@@ -15,7 +15,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from vidsage.events import Event, EventError, EventType, parse_event
@@ -117,24 +117,12 @@ def consumer_config(spec: ConsumerSpec, worker: WorkerSettings) -> api.ConsumerC
 async def provision_consumer(
     js: JetStreamContext, stream: str, spec: ConsumerSpec, worker: WorkerSettings
 ) -> api.ConsumerInfo:
-    """Create the durable consumer, or update it to the current settings."""
-    config = consumer_config(spec, worker)
-    try:
-        await js.consumer_info(stream, spec.durable)
-    except NotFoundError:
-        return await js.add_consumer(stream, config)
-    # Creating with a changed config is an update for durable consumers on nats-server ≥ 2.10.
-    return await js.add_consumer(stream, config)
+    """Create the durable consumer, or update it to the current settings.
 
-
-async def provision_all(
-    js: JetStreamContext, settings: NatsSettings, workers: dict[str, WorkerSettings]
-) -> None:
-    """Everything a fresh bus needs: the stream, the KV buckets and the worker consumers."""
-    await provision_stream(js, settings)
-    for name, spec in CONSUMERS.items():
-        if name in workers:
-            await provision_consumer(js, settings.stream, spec, workers[name])
+    One call does both: on nats-server ≥ 2.10, creating a durable consumer that exists with
+    another configuration updates it.
+    """
+    return await js.add_consumer(stream, consumer_config(spec, worker))
 
 
 async def publish_event(js: JetStreamContext, event: Event, *, trace_id: str | None = None) -> api.PubAck:
