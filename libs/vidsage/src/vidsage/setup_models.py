@@ -223,6 +223,13 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
+
+
 def _read_marker(folder: Path) -> dict[str, object] | None:
     try:
         data = json.loads((folder / MARKER).read_text())
@@ -237,12 +244,8 @@ def verify_model(spec: ModelSpec, folder: Path, *, full: bool = False) -> bool:
     Cheap by default: the ``.verified`` marker must record exactly the pinned checksums and each
     file must have its pinned size. ``full=True`` (or no usable marker) hashes every file.
     """
-    for f in spec.files:
-        try:
-            if (folder / f.path).stat().st_size != f.size:
-                return False
-        except OSError:
-            return False
+    if not all(_has_size(folder / f.path, f.size) for f in spec.files):
+        return False
     marker = _read_marker(folder)
     if not full and marker is not None and marker.get("files") == spec.pins():
         return True
@@ -270,12 +273,7 @@ def _write_marker(spec: ModelSpec, folder: Path) -> None:
 
 
 def _wheel_ok(wheel: Wheel, path: Path) -> bool:
-    try:
-        if path.stat().st_size != wheel.size:
-            return False
-    except OSError:
-        return False
-    return _sha256_file(path) == wheel.sha256
+    return _has_size(path, wheel.size) and _sha256_file(path) == wheel.sha256
 
 
 def fetch_wheels(wheels: Iterable[Wheel], cache: Path) -> dict[str, Path]:
@@ -474,10 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         folders = setup_models(args.models_dir, args.wheel_cache, only=args.only, force=args.force)
-    except SetupError as exc:
-        log.error("failed: %s", exc)
-        return 1
-    except OSError as exc:
+    except (SetupError, OSError) as exc:
         log.error("failed: %s", exc)
         return 1
     log.info(
