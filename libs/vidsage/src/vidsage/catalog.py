@@ -201,11 +201,13 @@ class Catalog:
         if cursor:
             ids = [i for i in ids if i < cursor]
         records: list[VideoRecord] = []
-        for video_id in ids:
-            record = await self.get(video_id)
-            if record is not None:
-                records.append(record)
-            if len(records) == limit:
-                break
+        start = 0
+        # A page's records are read at once; one deleted since the key listing is skipped and the
+        # next id read in its place.
+        while len(records) < limit and start < len(ids):
+            batch = ids[start : start + limit - len(records)]
+            start += len(batch)
+            found = await asyncio.gather(*(self.get(video_id) for video_id in batch))
+            records.extend(record for record in found if record is not None)
         more = bool(records) and any(i < records[-1].id for i in ids)
         return records, (records[-1].id if more else None)
