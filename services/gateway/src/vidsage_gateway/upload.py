@@ -30,7 +30,7 @@ from vidsage.ids import new_id
 from vidsage.logging import get_logger
 from vidsage.media import SNIFF_BYTES, MediaError, ProbeResult, VideoFormat, probe, sniff_format
 from vidsage.runtime import Runtime
-from vidsage.storage import StorageError, StorageUnavailable
+from vidsage.storage import StorageError
 from vidsage_gateway.errors import ApiError
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.videos import record_json
@@ -160,10 +160,6 @@ async def _upload(request: web.Request) -> web.Response:
                 stored = True
             except _TooLarge:
                 raise _too_large(cap) from None
-            except StorageUnavailable as exc:
-                raise ApiError(
-                    503, "storage_unavailable", "object storage is unavailable; try again"
-                ) from exc
             spool.flush()
             result = await _probe(spool.name, fmt, cfg.max_duration_s)
         record = VideoRecord(

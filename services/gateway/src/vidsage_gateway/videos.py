@@ -1,4 +1,8 @@
-"""Video endpoints: list, stream (ranges), delete (cascade), thumbnail, status."""
+"""Video endpoints: list, stream (ranges), delete (cascade), thumbnail, status.
+
+An S3 failure (:class:`~vidsage.storage.StorageUnavailable`) before the response starts is left to
+the ``observe`` middleware, which answers it with 503 ``storage_unavailable``.
+"""
 
 from __future__ import annotations
 
@@ -70,10 +74,7 @@ async def _object_info(rt: Runtime, video_id: str, kind: str, key: str) -> Objec
         info = await rt.storage.stat(key)
         return info.to_dict() if info else None
 
-    try:
-        data = await rt.cache.get_or_load(f"{video_prefix(video_id)}{kind}", load)
-    except StorageUnavailable as exc:
-        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    data = await rt.cache.get_or_load(f"{video_prefix(video_id)}{kind}", load)
     return ObjectInfo.from_dict(data) if data else None
 
 
@@ -129,8 +130,6 @@ async def _serve_object(
         first = await anext(chunks)
     except StopAsyncIteration:
         first = b""
-    except StorageUnavailable as exc:
-        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
     await response.prepare(request)
     try:
         await response.write(first)
@@ -197,10 +196,7 @@ async def transcript(request: web.Request) -> web.Response:
             f"the transcript is not made yet (status: {record.status.value})",
             extra={"status": record.status.value},
         )
-    try:
-        loaded = await rt.load_transcript(record)
-    except StorageUnavailable as exc:
-        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    loaded = await rt.load_transcript(record)
     if loaded is None:
         raise not_found("transcript")
     body = RENDERERS[fmt](loaded).encode()
@@ -221,13 +217,10 @@ async def delete_video(request: web.Request) -> web.Response:
     rt = _runtime(request)
     record = await _record(request)
     prefix = f"videos/{record.id}/"
-    try:
-        removed = await rt.storage.delete_prefix(prefix)
-        if not await rt.catalog.delete(record.id):
-            raise not_found()
-        removed += await rt.storage.delete_prefix(prefix)
-    except StorageUnavailable as exc:
-        raise ApiError(503, "storage_unavailable", "object storage is unavailable; try again") from exc
+    removed = await rt.storage.delete_prefix(prefix)
+    if not await rt.catalog.delete(record.id):
+        raise not_found()
+    removed += await rt.storage.delete_prefix(prefix)
     await rt.cache.invalidate_prefix(video_prefix(record.id))
     try:
         await publish_event(rt.js, VideoDeleted(video_id=record.id, owner=record.owner, prefix=prefix))
