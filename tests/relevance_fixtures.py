@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from speech_fixtures import normalise_words, synthesize
+from speech_fixtures import edit_distance, normalise_words, synthesize
 
 from vidsage.settings import Settings
 from vidsage.transcript import Segment
@@ -146,18 +146,7 @@ def find_phrase(phrase: str, words: list[str], *, max_errors: int | None = None)
         if size < 1:
             continue
         for i in range(len(words) - size + 1):
-            distance = _edit_distance(target, words[i : i + size])
+            distance = edit_distance(target, words[i : i + size])
             if distance <= limit and (best is None or distance < best[0]):
                 best = (distance, i, i + size)
     return None if best is None else (best[1], best[2])
-
-
-def _edit_distance(a: list[str], b: list[str]) -> int:
-    """Word-level Levenshtein distance."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        current = [i]
-        for j, y in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]

@@ -399,10 +399,15 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     ref, hyp = normalise_words(reference), normalise_words(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
+    return edit_distance(ref, hyp) / len(ref)
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    """Word-level Levenshtein distance (substitutions, insertions, deletions)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
         current = [i]
-        for j, hyp_word in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
         previous = current
-    return previous[-1] / len(ref)
+    return previous[-1]
