@@ -731,6 +731,7 @@ class DevSystem:
         state = self.config.state_dir.absolute()
         self.state_dir = state
         self.logs_dir = state / LOGS_DIR
+        self.models_dir = Path(self.config.models_dir or state / "models").absolute()
         self.run_file = state / RUN_FILE
         self._devrun_log: TextIO | None = None
 
@@ -763,7 +764,6 @@ class DevSystem:
     def service_env(self) -> dict[str, str]:
         """The environment every service gets."""
         cfg = self.config
-        models = Path(cfg.models_dir or cfg.state_dir / "models").absolute()
         env = dict(os.environ)
         env.update(
             {
@@ -775,7 +775,7 @@ class DevSystem:
                 "VIDSAGE_GATEWAY__HOST": cfg.host,
                 "VIDSAGE_GATEWAY__PORT": str(cfg.gateway_port),
                 "VIDSAGE_STATE_DIR": str(self.state_dir),
-                "VIDSAGE_MODELS_DIR": str(models),
+                "VIDSAGE_MODELS_DIR": str(self.models_dir),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -960,7 +960,7 @@ class DevSystem:
             "host": cfg.host,
             "state_dir": str(self.state_dir),
             "logs_dir": str(self.logs_dir),
-            "models_dir": str(Path(cfg.models_dir or cfg.state_dir / "models").absolute()),
+            "models_dir": str(self.models_dir),
             "nats": {
                 "url": self.nats_url,
                 "monitor_url": self.nats_monitor_url,
