@@ -115,11 +115,14 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def component_schemas(models: dict[str, type[BaseModel]]) -> dict[str, dict[str, Any]]:
+def component_schemas(
+    models: dict[str, type[BaseModel]], *, all_required: bool = True
+) -> dict[str, dict[str, Any]]:
     """The models' schemas for ``components/schemas``, with ``$defs`` hoisted beside them.
 
     One pydantic pass over all models names every nested model once and writes each reference
     as ``#/components/schemas/<Name>`` (``ref_template``), so the refs resolve in the document.
+    ``all_required`` marks every property required (see :func:`_all_fields_required`).
     """
     _, top = models_json_schema(
         [(model, "serialization") for model in models.values()], ref_template=COMPONENT_REF
@@ -128,8 +131,9 @@ def component_schemas(models: dict[str, type[BaseModel]]) -> dict[str, dict[str,
     missing = set(models) - set(schemas)
     if missing:  # pydantic renames a model only when two share a name
         raise RuntimeError(f"model names are not unique: {sorted(missing)}")
-    for schema in schemas.values():
-        _all_fields_required(schema)
+    if all_required:
+        for schema in schemas.values():
+            _all_fields_required(schema)
     return schemas
 
 
@@ -168,68 +172,52 @@ def _message_ref(channel: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/channels/{channel}/messages/{name}"}
 
 
+def _operation(
+    action: str, channel: str, messages: list[str], service: str, summary: str, **extra: Any
+) -> dict[str, Any]:
+    """An AsyncAPI operation of ``service`` on ``channel`` with those of the channel's ``messages``."""
+    return {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "messages": [_message_ref(channel, name) for name in messages],
+        "summary": summary,
+        **extra,
+        "tags": [{"name": service}],
+    }
+
+
 def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
     for service, events in PRODUCERS.items():
         for event in events:
             name = EVENT_MODELS[event].__name__
-            yield (
-                f"{service}Send{name}",
-                {
-                    "action": "send",
-                    "channel": {"$ref": f"#/channels/{_channel_id(event)}"},
-                    "messages": [_message_ref(_channel_id(event), name)],
-                    "summary": f"{service} publishes {event.subject}.",
-                    "tags": [{"name": service}],
-                },
-            )
+            summary = f"{service} publishes {event.subject}."
+            yield f"{service}Send{name}", _operation("send", _channel_id(event), [name], service, summary)
     for service in PROGRESS_PRODUCERS:
-        yield (
-            f"{service}SendProgress",
-            {
-                "action": "send",
-                "channel": {"$ref": "#/channels/progress"},
-                "messages": [_message_ref("progress", "Progress")],
-                "summary": f"{service} reports the progress of its stage (core NATS, best effort).",
-                "tags": [{"name": service}],
-            },
-        )
+        summary = f"{service} reports the progress of its stage (core NATS, best effort)."
+        yield f"{service}SendProgress", _operation("send", "progress", ["Progress"], service, summary)
     for service, spec in CONSUMERS.items():
         for event in spec.events:
             name = EVENT_MODELS[event].__name__
+            description = (
+                f"Durable pull consumer `{spec.durable}` on the stream `VIDSAGE`: explicit ack, "
+                "`max_ack_pending` = the worker's concurrency, `in_progress` heartbeats during "
+                "long jobs, a bounded `max_deliver`; a job that exhausts its deliveries marks "
+                "the video failed (and publishes vidsage.video.failed)."
+            )
+            summary = f"{service} handles {event.subject}."
             yield (
                 f"{service}Receive{name}",
-                {
-                    "action": "receive",
-                    "channel": {"$ref": f"#/channels/{_channel_id(event)}"},
-                    "messages": [_message_ref(_channel_id(event), name)],
-                    "summary": f"{service} handles {event.subject}.",
-                    "description": (
-                        f"Durable pull consumer `{spec.durable}` on the stream `VIDSAGE`: explicit ack, "
-                        "`max_ack_pending` = the worker's concurrency, `in_progress` heartbeats during "
-                        "long jobs, a bounded `max_deliver`; a job that exhausts its deliveries marks "
-                        "the video failed (and publishes vidsage.video.failed)."
-                    ),
-                    "tags": [{"name": service}],
-                },
+                _operation("receive", _channel_id(event), [name], service, summary, description=description),
             )
     for service in PROGRESS_CONSUMERS:
-        yield (
-            f"{service}ReceiveProgress",
-            {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/progress"},
-                "messages": [_message_ref("progress", "Progress")],
-                "summary": f"{service} relays progress to clients watching the video.",
-                "tags": [{"name": service}],
-            },
-        )
+        summary = f"{service} relays progress to clients watching the video."
+        yield f"{service}ReceiveProgress", _operation("receive", "progress", ["Progress"], service, summary)
 
 
 def _chat_schemas() -> dict[str, dict[str, Any]]:
     """Chat frames and bus messages (optional fields stay optional: they are left out when unset)."""
     models = [*CHAT_CLIENT_FRAMES, *CHAT_SERVER_FRAMES, *CHAT_BUS_MODELS]
-    _, top = models_json_schema([(m, "serialization") for m in models], ref_template=COMPONENT_REF)
-    schemas: dict[str, dict[str, Any]] = top.get("$defs", {})
+    schemas = component_schemas({m.__name__: m for m in models}, all_required=False)
     codes = schemas["ErrorFrame"]["properties"]["code"]
     codes["enum"] = sorted(ERROR_CODES)
     codes["description"] = "; ".join(f"`{k}`: {v}" for k, v in ERROR_CODES.items())
@@ -297,64 +285,55 @@ def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         },
     }
 
-    def ref(channel: str, names: list[str]) -> list[dict[str, str]]:
-        return [_message_ref(channel, n) for n in names]
-
     client = [m.__name__ for m in CHAT_CLIENT_FRAMES]
     server = [m.__name__ for m in CHAT_SERVER_FRAMES]
+    reply = {
+        "channel": {"$ref": "#/channels/chatReplies"},
+        "messages": [_message_ref("chatReplies", "ChatChunk")],
+    }
     operations: dict[str, Any] = {}
     for channel in ("chatVideoSocket", "chatLibrarySocket"):
         kind = channel.removesuffix("Socket").removeprefix("chat")
-        operations[f"gatewayReceive{kind}Frames"] = {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{channel}"},
-            "messages": ref(channel, client),
-            "summary": "The gateway receives the client's questions and cancels.",
-            "tags": [{"name": "gateway"}],
-        }
-        operations[f"gatewaySend{kind}Frames"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{channel}"},
-            "messages": ref(channel, server),
-            "summary": "The gateway streams `token` frames, then `done` (citations) or `error`.",
-            "tags": [{"name": "gateway"}],
-        }
-    operations["gatewaySendChatRequest"] = {
-        "action": "send",
-        "channel": {"$ref": "#/channels/chatRequests"},
-        "messages": ref("chatRequests", ["ChatRequest"]),
-        "summary": "The gateway asks the chat service, with a fresh reply inbox.",
-        "reply": {
-            "channel": {"$ref": "#/channels/chatReplies"},
-            "messages": ref("chatReplies", ["ChatChunk"]),
-        },
-        "tags": [{"name": "gateway"}],
-    }
-    operations["chatReceiveChatRequest"] = {
-        "action": "receive",
-        "channel": {"$ref": "#/channels/chatRequests"},
-        "messages": ref("chatRequests", ["ChatRequest"]),
-        "summary": "The chat service answers, streaming chunks to the reply inbox.",
-        "reply": {
-            "channel": {"$ref": "#/channels/chatReplies"},
-            "messages": ref("chatReplies", ["ChatChunk"]),
-        },
-        "tags": [{"name": "chat"}],
-    }
-    operations["gatewaySendChatCancel"] = {
-        "action": "send",
-        "channel": {"$ref": "#/channels/chatCancel"},
-        "messages": [],
-        "summary": "The gateway cancels an answer whose WebSocket closed (or that went silent).",
-        "tags": [{"name": "gateway"}],
-    }
-    operations["chatReceiveChatCancel"] = {
-        "action": "receive",
-        "channel": {"$ref": "#/channels/chatCancel"},
-        "messages": [],
-        "summary": "The chat service stops that answer and closes its stream to the language model.",
-        "tags": [{"name": "chat"}],
-    }
+        operations[f"gatewayReceive{kind}Frames"] = _operation(
+            "receive", channel, client, "gateway", "The gateway receives the client's questions and cancels."
+        )
+        operations[f"gatewaySend{kind}Frames"] = _operation(
+            "send",
+            channel,
+            server,
+            "gateway",
+            "The gateway streams `token` frames, then `done` (citations) or `error`.",
+        )
+    operations["gatewaySendChatRequest"] = _operation(
+        "send",
+        "chatRequests",
+        ["ChatRequest"],
+        "gateway",
+        "The gateway asks the chat service, with a fresh reply inbox.",
+        reply=reply,
+    )
+    operations["chatReceiveChatRequest"] = _operation(
+        "receive",
+        "chatRequests",
+        ["ChatRequest"],
+        "chat",
+        "The chat service answers, streaming chunks to the reply inbox.",
+        reply=reply,
+    )
+    operations["gatewaySendChatCancel"] = _operation(
+        "send",
+        "chatCancel",
+        [],
+        "gateway",
+        "The gateway cancels an answer whose WebSocket closed (or that went silent).",
+    )
+    operations["chatReceiveChatCancel"] = _operation(
+        "receive",
+        "chatCancel",
+        [],
+        "chat",
+        "The chat service stops that answer and closes its stream to the language model.",
+    )
     return channels, operations, messages
 
 
