@@ -128,11 +128,16 @@ class ChatSession:
                         log.info("chat_socket_error", error=str(msg.data), code=self.ws.close_code)
                     break
         finally:
-            if self.answer is not None and not self.answer.done():
-                self.stopping_answer = True
-                self.answer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self.answer
+            await self.stop_answer()
+
+    async def stop_answer(self) -> bool:
+        """Cancel the answer in flight and wait until it has stopped; False if there was none."""
+        if self.answer is None or self.answer.done():
+            return False
+        self.stopping_answer = True
+        self.answer.cancel()
+        await asyncio.wait([self.answer])
+        return True
 
     async def on_text(self, data: str) -> None:
         wait = self.bucket.take()
@@ -155,10 +160,7 @@ class ChatSession:
             except ValidationError as exc:
                 await self.error("bad_request", _first_problem(exc))
                 return
-            if self.answer is not None and not self.answer.done():
-                self.stopping_answer = True
-                self.answer.cancel()
-                await asyncio.wait([self.answer])
+            if await self.stop_answer():
                 await self.error("cancelled", "the answer was cancelled")
             return
         if kind != "message":
