@@ -153,8 +153,9 @@ async def open_runtime(
     ``ready``: call :meth:`Runtime.ready` (start the heartbeat) as soon as all is open; False
     leaves that to the service. The heartbeat stops and its file goes before anything closes.
     """
-    nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
-    try:
+    async with contextlib.AsyncExitStack() as opened:  # closes in reverse order of opening
+        nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
+        opened.push_async_callback(_drain, nc)
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
         await provision_stream(js, settings.nats)
         videos = await provision_kv(js, settings.nats.videos_bucket, history=8)
@@ -162,31 +163,26 @@ async def open_runtime(
         if worker is not None:
             await provision_consumer(js, settings.nats.stream, CONSUMERS[name], worker)
         storage = Storage(settings.s3)
-        try:
-            await _ensure_bucket(storage, wait_s)
-            cache = Cache(nc, cache_kv, lru_size=settings.cache.lru_size, lru_ttl_s=settings.cache.lru_ttl_s)
-            await cache.start()
-            heartbeat = None
-            if settings.health_file is not None:
-                heartbeat = Heartbeat(
-                    settings.health_file, name, settings.health_interval_s, lambda: nc.is_connected
-                )
-            rt = Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop, heartbeat)
-            try:
-                if ready:
-                    rt.ready()
-                yield rt
-            finally:
-                try:
-                    if heartbeat is not None:
-                        await heartbeat.stop()
-                finally:
-                    await cache.close()
-        finally:
-            storage.close()
-    finally:
-        with contextlib.suppress(Exception):
-            await nc.drain()
+        opened.callback(storage.close)
+        await _ensure_bucket(storage, wait_s)
+        cache = Cache(nc, cache_kv, lru_size=settings.cache.lru_size, lru_ttl_s=settings.cache.lru_ttl_s)
+        await cache.start()
+        opened.push_async_callback(cache.close)
+        heartbeat = None
+        if settings.health_file is not None:
+            heartbeat = Heartbeat(
+                settings.health_file, name, settings.health_interval_s, lambda: nc.is_connected
+            )
+            opened.push_async_callback(heartbeat.stop)
+        rt = Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop, heartbeat)
+        if ready:
+            rt.ready()
+        yield rt
+
+
+async def _drain(nc: NATS) -> None:
+    with contextlib.suppress(Exception):  # closing anyway: a drain that fails leaves nothing to do
+        await nc.drain()
 
 
 def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> int:
