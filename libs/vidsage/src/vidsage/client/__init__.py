@@ -11,12 +11,14 @@ without the ``client`` extra.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Literal, get_args
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 """The gateway of ``make run`` / ``vidsage dev``; ``--url`` or ``VIDSAGE_URL`` override it."""
 
 URL_ENV = "VIDSAGE_URL"
-TRANSCRIPT_FORMATS = ("txt", "srt", "vtt", "json")
+TranscriptFormat = Literal["txt", "srt", "vtt", "json"]
+TRANSCRIPT_FORMATS: tuple[TranscriptFormat, ...] = get_args(TranscriptFormat)
 
 
 class Exit(IntEnum):

@@ -19,14 +19,14 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
 from vidsage.chat import DoneFrame, ErrorFrame, TokenFrame
-from vidsage.client import DEFAULT_URL
+from vidsage.client import DEFAULT_URL, TranscriptFormat
 from vidsage.search import SearchHit
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "ServerFrame",
 ]
 
-TranscriptFormat = Literal["txt", "srt", "vtt", "json"]
 ServerFrame = TokenFrame | DoneFrame | ErrorFrame
 _FRAME: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
 _FRAME_TYPES = ("token", "done", "error")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vidsage.chat import DoneFrame, ErrorFrame, TokenFrame
-from vidsage.client import Exit
-from vidsage.client.api import CannotConnect, ChatSession, Gateway, GatewayError, NotFound, TranscriptFormat
+from vidsage.client import Exit, TranscriptFormat
+from vidsage.client.api import CannotConnect, ChatSession, Gateway, GatewayError, NotFound
 from vidsage.client.render import (
     Output,
     StageDisplay,
