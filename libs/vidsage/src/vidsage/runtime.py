@@ -41,7 +41,7 @@ from vidsage.events import VideoFailed
 from vidsage.health import Heartbeat, remove_heartbeat
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings, WorkerSettings
-from vidsage.storage import ObjectNotFound, Storage, StorageUnavailable
+from vidsage.storage import ObjectNotFound, Storage, StorageError, StorageUnavailable
 from vidsage.transcript import Transcript
 
 log = get_logger("vidsage.runtime")
@@ -207,7 +207,7 @@ def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[
 
     try:
         asyncio.run(run())
-    except (ConnectionError, StorageUnavailable) as exc:
+    except (ConnectionError, StorageError) as exc:  # NATS or S3 down, or S3 refusing (credentials)
         log.error("startup_failed", error=str(exc))
         return 1
     return 0
