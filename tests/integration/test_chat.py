@@ -19,12 +19,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from llm_server import Behaviour, LLMServer
+from stored_videos import transcribed, wait_ready, with_transcript
 
-from vidsage.catalog import Status, VideoRecord
+from vidsage.catalog import Status
 from vidsage.ids import new_id
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Segment, Transcript
+from vidsage.transcript import Segment
 from vidsage_chat.prompt import VIDEO_SYSTEM_PROMPT
 from vidsage_chat.service import ChatService
 from vidsage_gateway.app import create_app
@@ -69,31 +70,15 @@ class Chat:
     async def add_video(
         self, segments: list[tuple[float, float, str]] = SEGMENTS, status: Status = Status.READY
     ) -> str:
-        vid = new_id()
-        key = f"videos/{vid}/transcript.json"
-        transcript = Transcript(
-            video_id=vid,
-            language="en",
-            language_probability=0.99,
-            duration_s=segments[-1][1] if segments else 1.0,
-            model="whisper-base",
-            created_at="2026-11-24T00:00:00Z",  # type: ignore[arg-type]
-            segments=[Segment(id=i, start=s, end=e, text=" " + t) for i, (s, e, t) in enumerate(segments)],
-        )
-        await self.rt.storage.put_bytes(key, transcript.to_bytes(), content_type="application/json")
-        record = VideoRecord(
-            id=vid,
-            owner="local",
-            filename="sourdough.mp4",
-            size=1000,
-            mime="video/mp4",
-            format="mp4",
-            duration_s=transcript.duration_s,
+        return await with_transcript(
+            self.rt,
+            [Segment(id=i, start=s, end=e, text=" " + t) for i, (s, e, t) in enumerate(segments)],
+            "sourdough.mp4",
             status=status,
-            objects={"transcript": key},
+            size=1000,
+            duration_s=segments[-1][1] if segments else 1.0,
+            language_probability=0.99,
         )
-        await self.rt.catalog.create(record)
-        return vid
 
 
 async def ask(ws: aiohttp.ClientWebSocketResponse, content: str, **extra: Any) -> list[dict[str, Any]]:
@@ -557,8 +542,6 @@ async def indexing(settings: Settings, tmp_path: Path) -> AsyncIterator[Runtime]
 
 
 async def indexed(rt: Runtime, segments: list[tuple[float, float, str]], filename: str) -> str:
-    from .test_indexer import transcribed, wait_ready
-
     record = await transcribed(
         rt, [Segment(id=i, start=s, end=e, text=" " + t) for i, (s, e, t) in enumerate(segments)], filename
     )

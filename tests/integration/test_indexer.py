@@ -13,14 +13,15 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from relevance_fixtures import QUESTIONS, TALKS, transcribe_talks
+from stored_videos import transcribed, wait_ready
 
 from vidsage.bus import publish_event
-from vidsage.catalog import Status, VideoRecord
+from vidsage.catalog import Status
 from vidsage.events import VideoDeleted, VideoTranscribed
 from vidsage.ids import new_id
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Segment, Transcript
+from vidsage.transcript import Segment
 from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.store import open_store
@@ -93,59 +94,6 @@ async def setup(isettings: Settings, embedder: Embedder) -> AsyncIterator[Setup]
     finally:
         await gateway.close()
         store.close()
-
-
-async def transcribed(rt: Runtime, segments: list[Segment], filename: str) -> VideoRecord:
-    """What the transcriber leaves behind: transcript.json, a transcribed record, the event."""
-    vid = new_id()
-    key = f"videos/{vid}/transcript.json"
-    duration = max((s.end for s in segments), default=0.0)
-    t = Transcript(
-        video_id=vid,
-        language="en",
-        language_probability=1.0,
-        duration_s=duration,
-        model="whisper-base",
-        segments=segments,
-        created_at="2026-11-24T00:00:00Z",
-    )  # type: ignore[arg-type]
-    await rt.storage.put_bytes(key, t.to_bytes(), content_type="application/json")
-    record = VideoRecord(
-        id=vid,
-        owner="t",
-        filename=filename,
-        size=1,
-        mime="video/mp4",
-        format="mp4",
-        duration_s=duration,
-        objects={"transcript": key, "srt": "s", "vtt": "v"},
-    )
-    record = record.begin("ingest", 1).finish("ingest").begin("transcribe", 1).finish("transcribe")  # type: ignore[union-attr]
-    await rt.catalog.create(record)
-    await publish_event(
-        rt.js,
-        VideoTranscribed(
-            video_id=vid,
-            owner="t",
-            transcript_key=key,
-            srt_key="s",
-            vtt_key="v",
-            language="en",
-            segment_count=len(segments),
-            duration_s=duration,
-        ),
-    )
-    return record
-
-
-async def wait_ready(rt: Runtime, video_id: str) -> VideoRecord:
-    for _ in range(600):
-        record = await rt.catalog.get(video_id)
-        assert record is not None
-        if record.status in (Status.READY, Status.FAILED):
-            return record
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"stuck at {record.status}")
 
 
 @pytest.mark.timeout(300)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
+from stored_videos import wait_status
 
 from media_fixtures import make_video
 from vidsage.bus import publish_event
@@ -75,17 +76,6 @@ async def submit(rt: Runtime, path: Path, fmt: str, mime: str) -> VideoRecord:
         ),
     )
     return record
-
-
-async def wait_status(rt: Runtime, video_id: str, *statuses: Status) -> VideoRecord:
-    """Poll the record until it reaches one of ``statuses`` (30 s at most)."""
-    for _ in range(300):
-        record = await rt.catalog.get(video_id)
-        assert record is not None
-        if record.status in statuses:
-            return record
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"status stuck at {record.status}")
 
 
 @pytest.mark.parametrize(

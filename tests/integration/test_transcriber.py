@@ -18,11 +18,10 @@ import pytest
 import srt
 import webvtt
 from speech_fixtures import SCRIPTS, make_silent_video, speech_wav, word_error_rate
+from stored_videos import ingested, wait_status
 
-from vidsage.bus import publish_event
-from vidsage.catalog import Status, VideoRecord
+from vidsage.catalog import Status
 from vidsage.events import VideoIngested
-from vidsage.ids import new_id
 from vidsage.media import VideoFormat, extract_audio
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
@@ -74,58 +73,9 @@ async def transcriber(tsettings: Settings, engine: Engine) -> AsyncIterator[Runt
         await asyncio.wait_for(task, 60)
 
 
-async def ingested(rt: Runtime, audio: Path | None, duration_s: float) -> VideoRecord:
-    """What ingest leaves behind: the audio object, an ingested record, the event."""
-    video_id = new_id()
-    prefix = f"videos/{video_id}/"
-    objects = {"source": prefix + "source.mp4", "thumbnail": prefix + "thumbnail.jpg"}
-    if audio is not None:
-        objects["audio"] = prefix + "audio.wav"
-        await rt.storage.put_file(objects["audio"], audio, content_type="audio/wav")
-    record = VideoRecord(
-        id=video_id,
-        owner="t",
-        filename="v.mp4",
-        size=1,
-        mime="video/mp4",
-        format="mp4",
-        duration_s=duration_s,
-        has_audio=audio is not None,
-        objects=objects,
-    )
-    record = record.begin("ingest", 1).finish("ingest")  # type: ignore[union-attr]
-    await rt.catalog.create(record)
-    await publish_event(
-        rt.js,
-        VideoIngested(
-            video_id=video_id,
-            owner="t",
-            source_key=objects["source"],
-            thumbnail_key=objects["thumbnail"],
-            audio_key=objects.get("audio"),
-            duration_s=duration_s,
-            width=320,
-            height=240,
-            video_codec="h264",
-            has_audio=audio is not None,
-        ),
-    )
-    return record
-
-
 async def transcribed_events(rt: Runtime) -> int:
     info = await rt.js.stream_info("VIDSAGE", subjects_filter="vidsage.video.transcribed")
     return (info.state.subjects or {}).get("vidsage.video.transcribed", 0)
-
-
-async def wait_status(rt: Runtime, video_id: str, *statuses: Status, seconds: float = 60) -> VideoRecord:
-    for _ in range(int(seconds * 10)):
-        record = await rt.catalog.get(video_id)
-        assert record is not None
-        if record.status in statuses:
-            return record
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"status stuck at {record.status}")
 
 
 @pytest.mark.timeout(180)
