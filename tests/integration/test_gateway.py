@@ -430,6 +430,8 @@ async def test_s3_down_is_503_and_leaves_nothing_then_recovers(
 
 
 async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, media: dict[str, Path]) -> None:
+    from stored_videos import put_transcript
+
     from vidsage.transcript import Segment, Transcript
 
     _, body = await gw.upload(media["mp4"])
@@ -441,20 +443,11 @@ async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, medi
     assert_error(err, "not_ready")
     assert err["error"]["status"] == "uploaded"
 
-    t = Transcript(
-        video_id=vid,
-        language="en",
-        language_probability=0.99,
-        duration_s=3.0,
-        model="whisper-base",
-        created_at="2026-11-24T00:00:00Z",  # type: ignore[arg-type]
-        segments=[
-            Segment(id=0, start=0.5, end=1.5, text=" Hello <there> & you."),
-            Segment(id=1, start=1.5, end=2.75, text=" Second line."),
-        ],
-    )
-    key = f"videos/{vid}/transcript.json"
-    await gw.rt.storage.put_bytes(key, t.to_bytes(), content_type="application/json")
+    segments = [
+        Segment(id=0, start=0.5, end=1.5, text=" Hello <there> & you."),
+        Segment(id=1, start=1.5, end=2.75, text=" Second line."),
+    ]
+    key, t = await put_transcript(gw.rt, vid, segments, duration_s=3.0, language_probability=0.99)
     await gw.rt.catalog.update(
         vid, lambda r: r.model_copy(update={"objects": {**r.objects, "transcript": key}})
     )
