@@ -81,16 +81,12 @@ class Indexer:
             )
             for d in drafts
         ]
-        if passages:
-            dense = await self._blocking(self.embedder.encode, [p.text for p in passages])
-            sparse = [encode_document(p.text) for p in passages]
-            await self._blocking(self.store.upsert, passages, dense, sparse)
-            if await self._blocking(self.store.count, record.id) > len(passages):
-                # A re-index with fewer passages: start the video over so no stale point remains.
-                await self._blocking(self.store.delete_video, record.id)
-                await self._blocking(self.store.upsert, passages, dense, sparse)
-        else:
+        dense = await self._blocking(self.embedder.encode, [p.text for p in passages])  # [] for none
+        sparse = [encode_document(p.text) for p in passages]
+        if await self._blocking(self.store.count, record.id) > len(passages):
+            # A re-index with fewer passages (or none): start the video over so no stale point remains.
             await self._blocking(self.store.delete_video, record.id)
+        await self._blocking(self.store.upsert, passages, dense, sparse)
 
         record, changed = await rt.catalog.update(record.id, lambda r: r.finish(STAGE))
         if record is None:
