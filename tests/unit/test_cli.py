@@ -111,6 +111,8 @@ def test_the_transcript_format_defaults_to_text_for_people_and_json_for_scripts(
         (["status", " "], "a video id must not be empty"),
         (["ls", "--bogus"], "unrecognized arguments: --bogus"),
         (["ls", "--url", "127.0.0.1:8080"], "the gateway URL must start with http:// or https://"),
+        (["ls", "--url", "http://"], "name a host and a valid port"),
+        (["ls", "--url", "http://127.0.0.1:99999"], "name a host and a valid port"),
         (["upload", "a.mp4", "--timeout", "-1"], "must not be negative"),
     ],
 )

@@ -330,3 +330,19 @@ async def test_status_wait_follows_the_stages_then_shows_the_record(gateway: Any
     assert code == Exit.OK, err
     assert err.splitlines() == ["talk.mp4: transcribing", "talk.mp4: indexing", "talk.mp4: ready"]
     assert dict(line.split(None, 1) for line in out.splitlines())["status"] == "ready"
+
+
+async def test_search_sends_every_word_as_one_query(gateway: Any) -> None:
+    fake, start = gateway
+    queries: list[list[str]] = []
+
+    async def search(request: web.Request) -> web.Response:
+        queries.append(request.query.getall("q"))
+        return web.json_response({"query": request.query["q"], "video_id": None, "hits": []})
+
+    fake.add("GET", "/api/search", search)
+    url = await start()
+    code, _, err = await vidsage(url, "search", "harbor", "lanterns")
+    assert code == Exit.OK
+    assert queries == [["harbor lanterns"]]
+    assert "nothing found for 'harbor lanterns'" in err

@@ -32,6 +32,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vidsage.client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL_ENV, Exit
 
@@ -204,12 +205,24 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     if args.command in CLIENT_COMMANDS:
         args.json = getattr(args, "json", False)
         url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
-        if not url.startswith(("http://", "https://")):
-            parser.error(f"the gateway URL must start with http:// or https://, got {url!r}")
+        if not _valid_url(url):
+            parser.error(
+                f"the gateway URL must start with http:// or https:// and name a host and a valid port, "
+                f"got {url!r}"
+            )
         args.url = url.rstrip("/")
         if args.command == "transcript" and args.format is None:
             args.format = "json" if args.json else "txt"
     return args, []
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and (port is None or port > 0)
 
 
 def _schemas(action: str, directory: Path) -> int:

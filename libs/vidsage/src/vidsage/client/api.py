@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -135,8 +134,8 @@ class Gateway:
         if isinstance(exc, TimeoutError):
             detail = "no answer in time"
         elif isinstance(exc, aiohttp.ClientConnectorError):
-            errno = exc.os_error.errno
-            detail = os.strerror(errno).lower() if errno else str(exc.os_error) or str(exc)
+            # strerror: "Connection refused", or a resolver's "Name or service not known"
+            detail = (exc.os_error.strerror or str(exc.os_error) or str(exc)).lower()
             detail += " (is it running? `vidsage dev` starts one; --url or VIDSAGE_URL point elsewhere)"
         else:
             detail = str(exc) or type(exc).__name__

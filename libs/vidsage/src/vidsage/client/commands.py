@@ -375,7 +375,9 @@ async def run(args: argparse.Namespace, out: Output, *, stdin: TextIO) -> int:
             "ls": lambda: ls(gateway, out, limit=args.limit, cursor=args.cursor, all_pages=args.all),
             "status": lambda: status(gateway, out, args.id, wait=args.wait, timeout_s=args.timeout),
             "transcript": lambda: transcript(gateway, out, args.id, args.format),
-            "search": lambda: search(gateway, out, args.query, video_id=args.video, limit=args.limit),
+            "search": lambda: search(  # every word is the query (not a repeated q=, which keeps the first)
+                gateway, out, " ".join(args.query), video_id=args.video, limit=args.limit
+            ),
             "chat": lambda: chat(
                 gateway, out, args.id, messages=args.message, conversation_id=args.conversation, stdin=stdin
             ),
