@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -135,7 +136,9 @@ class Gateway:
             detail = "no answer in time"
         elif isinstance(exc, aiohttp.ClientConnectorError):
             # strerror: "Connection refused", or a resolver's "Name or service not known"
-            detail = (exc.os_error.strerror or str(exc.os_error) or str(exc)).lower()
+            err = exc.os_error
+            known = os.strerror(err.errno) if isinstance(err.errno, int) and err.errno > 0 else None
+            detail = (known or err.strerror or str(err) or str(exc)).lower()
             detail += " (is it running? `vidsage dev` starts one; --url or VIDSAGE_URL point elsewhere)"
         else:
             detail = str(exc) or type(exc).__name__
