@@ -15,8 +15,8 @@ from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
-_VIDEO_CODEC = {"mp4": "libx264", "mov": "libx264", "avi": "mpeg4"}
-_AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "avi": "pcm_s16le"}
+VIDEO_CODEC = {"mp4": "libx264", "mov": "libx264", "avi": "mpeg4"}
+AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "avi": "pcm_s16le"}
 _AUDIO_RATE = {"mp4": 22050, "mov": 22050, "avi": 44100}
 _TONE_HZ = 440.0
 
@@ -43,26 +43,35 @@ def make_video(
     counter-clockwise, as read back by ``VideoFrame.rotation``) stores a display matrix, like a
     phone filming in portrait (-90).
     """
-    if fmt not in _VIDEO_CODEC:
+    if fmt not in VIDEO_CODEC:
         raise ValueError(f"unknown format {fmt!r}")
     out = Path(path)
     options = {"movflags": "+faststart"} if faststart and fmt != "avi" else {}
     with av.open(str(out), mode="w", format=fmt, options=options) as container:
-        video = container.add_stream(_VIDEO_CODEC[fmt], rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
-        if fmt == "avi":
-            video.bit_rate = 2_000_000
-        else:
-            video.options = {"preset": "ultrafast"}
+        video = add_video_stream(container, fmt, width, height, fps, rotation=rotation)
         sound = None
         if audio:
-            sound = container.add_stream(_AUDIO_CODEC[fmt], rate=_AUDIO_RATE[fmt], layout="mono")
+            sound = container.add_stream(AUDIO_CODEC[fmt], rate=_AUDIO_RATE[fmt], layout="mono")
         _write_video(container, video, round(duration_s * fps), fps, width, height, black_first_s)
         if sound is not None:
             _write_audio(container, sound, round(duration_s * _AUDIO_RATE[fmt]), fmt)
     return out
+
+
+def add_video_stream(
+    container: OutputContainer, fmt: str, width: int, height: int, fps: int, *, rotation: int = 0
+) -> VideoStream:
+    """The video stream of a ``fmt`` file: H.264 (libx264 ultrafast, yuv420p) in MP4/MOV, MPEG-4
+    Part 2 at 2 Mb/s in AVI; ``rotation`` as in :func:`make_video`."""
+    video = container.add_stream(VIDEO_CODEC[fmt], rate=fps)
+    video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    if rotation:
+        video.set_display_rotation(rotation)
+    if fmt == "avi":
+        video.bit_rate = 2_000_000
+    else:
+        video.options = {"preset": "ultrafast"}
+    return video
 
 
 def _write_video(
@@ -74,7 +83,7 @@ def _write_video(
     height: int,
     black_first_s: float,
 ) -> None:
-    pattern = _Pattern(width, height)
+    pattern = MovingPattern(width, height)
     black = np.zeros((height, width, 3), np.uint8)
     for i in range(frames):
         t = i / fps
@@ -85,7 +94,7 @@ def _write_video(
     container.mux(stream.encode(None))
 
 
-class _Pattern:
+class MovingPattern:
     """Moving colour gradients plus a white square, built from 1-D ramps (cheap even at 1080p)."""
 
     def __init__(self, width: int, height: int) -> None:

@@ -33,6 +33,8 @@ from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
+from media_fixtures import AUDIO_CODEC, VIDEO_CODEC, MovingPattern, add_video_stream
+
 ESPEAK = "espeak-ng"
 """Name of the speech synthesiser binary (and of the Debian package that provides it)."""
 
@@ -100,8 +102,6 @@ INTENDED_SECONDS: dict[str, tuple[float, float]] = {
 """Range (seconds) each script is meant to last when synthesised with the default voice and speed."""
 
 FORMATS = ("mp4", "mov", "avi")
-_VIDEO_CODEC = {"mp4": "libx264", "mov": "libx264", "avi": "mpeg4"}
-_AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "avi": "pcm_s16le"}
 _AUDIO_FORMAT = {"aac": "fltp", "pcm_s16le": "s16"}
 _AUDIO_RATE = 44100
 _CHUNK = 1024  # samples per audio frame (AAC's frame size; also used for PCM)
@@ -272,22 +272,17 @@ def _write_av(
     faststart: bool = False,
 ) -> Path:
     """Mux int16 ``samples`` (channels, n) at ``rate`` with moving frames, interleaving audio and video."""
-    if fmt not in _VIDEO_CODEC:
+    if fmt not in VIDEO_CODEC:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     if layout not in ("mono", "stereo"):
         raise ValueError(f"layout must be 'mono' or 'stereo', got {layout!r}")
     out = Path(path)
-    audio_codec = _AUDIO_CODEC[fmt]
+    audio_codec = AUDIO_CODEC[fmt]
     audio = _resample(samples, rate, _AUDIO_FORMAT[audio_codec], layout, sample_rate)
     n_frames = max(1, math.ceil(audio.shape[1] / sample_rate * fps - 1e-9))
     options = {"movflags": "+faststart"} if faststart and fmt != "avi" else {}
     with av.open(str(out), mode="w", format=fmt, options=options) as container:
-        video = container.add_stream(_VIDEO_CODEC[fmt], rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        if fmt == "avi":
-            video.bit_rate = 1_000_000
-        else:
-            video.options = {"preset": "ultrafast"}
+        video = add_video_stream(container, fmt, width, height, fps)
         sound = container.add_stream(audio_codec, rate=sample_rate, layout=layout)
         _mux_interleaved(container, video, sound, audio, n_frames, fps, sample_rate, layout)
     return out
@@ -332,7 +327,7 @@ def _mux_interleaved(
     packed = audio.dtype == np.int16
     fmt = "s16" if packed else "fltp"
     n_audio = audio.shape[1]
-    pattern = _Pattern(video.width, video.height)
+    pattern = MovingPattern(video.width, video.height)
     written = 0
     for i in range(n_frames):
         until = min(n_audio, math.ceil((i + 1) / fps * sample_rate))
@@ -350,28 +345,6 @@ def _mux_interleaved(
         container.mux(video.encode(picture))
     container.mux(sound.encode(None))
     container.mux(video.encode(None))
-
-
-class _Pattern:
-    """A horizontal colour ramp scrolling sideways with a white square bouncing over it."""
-
-    def __init__(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.x = np.arange(width, dtype=np.float32) / max(1, width - 1)
-        self.y = np.arange(height, dtype=np.float32) / max(1, height - 1)
-        self.rgb = np.empty((height, width, 3), np.uint8)
-
-    def at(self, t: float) -> np.ndarray:
-        """The RGB frame at time ``t`` seconds."""
-        rgb = self.rgb
-        rgb[..., 0] = (((self.x + 0.3 * t) % 1.0) * 255).astype(np.uint8)[None, :]
-        rgb[..., 1] = (((self.y + 0.2 * t) % 1.0) * 255).astype(np.uint8)[:, None]
-        rgb[..., 2] = int((0.5 + 0.5 * math.sin(t)) * 255)
-        size = max(2, min(self.width, self.height) // 5)
-        cx = int((0.5 + 0.45 * math.sin(1.3 * t)) * (self.width - size))
-        cy = int((0.5 + 0.45 * math.cos(0.9 * t)) * (self.height - size))
-        rgb[cy : cy + size, cx : cx + size] = 255
-        return rgb
 
 
 # ------------------------------------------------------------------------------------------------ WER
