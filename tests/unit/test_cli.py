@@ -298,3 +298,23 @@ def test_json_mode_writes_errors_to_stdout_as_well() -> None:
     out.error("talk.mp4: too large", {"file": "talk.mp4", "error": {"code": "too_large"}})
     assert out.out.getvalue() == '{"file": "talk.mp4", "error": {"code": "too_large"}}\n'  # type: ignore[attr-defined]
     assert out.err.getvalue() == "vidsage: talk.mp4: too large\n"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--nats-port", "70000"], "port 70000 is outside 0-65535"),
+        (["--gateway-port", "http"], "invalid int value: 'http'"),
+        (["--stop-timeout", "-1"], "-1 must be more than 0 seconds"),
+        (["--ready-timeout", "0"], "0 must be more than 0 seconds"),
+    ],
+)
+def test_dev_rejects_bad_ports_and_timeouts_before_starting(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vidsage import devrun
+
+    with pytest.raises(SystemExit) as exited:
+        devrun.main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
