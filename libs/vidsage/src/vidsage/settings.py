@@ -112,6 +112,9 @@ class GatewaySettings(BaseModel):
 class IngestSettings(WorkerSettings):
     """The ingest worker."""
 
+    ack_wait_s: float = Field(default=120, gt=0)
+    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
+
     thumbnail_width: int = Field(default=640, ge=16, le=4096)
     """Largest thumbnail width; the aspect ratio is kept and no video is scaled up."""
     audio_sample_rate: int = Field(default=16000, ge=8000, le=48000)
@@ -122,6 +125,11 @@ class IngestSettings(WorkerSettings):
 
 class TranscriberSettings(WorkerSettings):
     """The transcriber worker (faster-whisper)."""
+
+    concurrency: int = Field(default=1, ge=1, le=256)
+    """Jobs in flight (one model, one job: inference already uses every core)."""
+    ack_wait_s: float = Field(default=300, gt=0)
+    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
     model: str = ""
     """A local CTranslate2 model folder, or a faster-whisper size name (``base``, ``large-v3``...),
@@ -152,6 +160,9 @@ class TranscriberSettings(WorkerSettings):
 
 class IndexerSettings(WorkerSettings):
     """The indexer: embeddings, the vector store, search."""
+
+    ack_wait_s: float = Field(default=120, gt=0)
+    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
     model: str = ""
     """A sentence-transformers model folder; empty: the offline all-MiniLM-L6-v2 under ``models_dir``."""
@@ -259,7 +270,7 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     cache: CacheSettings = CacheSettings()
     gateway: GatewaySettings = GatewaySettings()
-    ingest: IngestSettings = IngestSettings(ack_wait_s=120)
-    transcriber: TranscriberSettings = TranscriberSettings(concurrency=1, ack_wait_s=300)
-    indexer: IndexerSettings = IndexerSettings(concurrency=2, ack_wait_s=120)
+    ingest: IngestSettings = IngestSettings()
+    transcriber: TranscriberSettings = TranscriberSettings()
+    indexer: IndexerSettings = IndexerSettings()
     chat: ChatSettings = ChatSettings()
