@@ -271,12 +271,12 @@ class Worker:
                 await self._handler(event, attempt)
             except PermanentError as exc:
                 log.warning("job_failed_permanently", reason=str(exc))
-                await self._give_up(msg, event, str(exc), attempt)
+                await self._give_up(msg, event.video_id, str(exc), attempt)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if attempt >= self._settings.max_deliver:
                     log.error("job_failed_deliveries_exhausted", reason=reason)
-                    await self._give_up(msg, event, reason, attempt)
+                    await self._give_up(msg, event.video_id, reason, attempt)
                 else:
                     delay = self._settings.backoff_s * attempt
                     log.warning("job_failed_will_retry", reason=reason, retry_in_s=delay)
@@ -292,25 +292,23 @@ class Worker:
         finally:
             self._slots.release()
 
-    async def _give_up(self, msg: Msg, event: Event, reason: str, attempt: int) -> None:
-        try:
-            await self._on_failure(event.video_id, reason, attempt)
-        except Exception as exc:
-            # Could not record the failure (catalog down): let JetStream redeliver if it still may.
-            log.error("failure_record_failed", video_id=event.video_id, error=str(exc))
-            await msg.nak(delay=self._settings.backoff_s)
-            return
+    async def _give_up(self, msg: Msg, video_id: str | None, reason: str, attempt: int) -> None:
+        """Record the failure on the video (if any), then terminate; if recording fails (catalog
+        down), let JetStream redeliver, so the failure is never lost."""
+        if video_id:
+            try:
+                await self._on_failure(video_id, reason, attempt)
+            except Exception as exc:
+                log.error("failure_record_failed", video_id=video_id, error=str(exc))
+                await msg.nak(delay=self._settings.backoff_s)
+                return
         await msg.term()
 
     async def _fail_malformed(self, msg: Msg, reason: str, attempt: int) -> None:
-        """Terminate a message that cannot be decoded; if it names a video, that video fails."""
-        await msg.term()
+        """A message that cannot be decoded: if it names a video, that video fails."""
         try:
             video_id = json.loads(msg.data).get("video_id")
         except (ValueError, AttributeError):
             video_id = None
-        if isinstance(video_id, str) and video_id:
-            try:
-                await self._on_failure(video_id, f"malformed event: {reason}", attempt)
-            except Exception as exc:
-                log.error("failure_record_failed", video_id=video_id, error=str(exc))
+        named = video_id if isinstance(video_id, str) and video_id else None
+        await self._give_up(msg, named, f"malformed event: {reason}", attempt)
