@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,3 +40,16 @@ def local_servers(**overrides: Any) -> Iterator[Settings]:
                 s3.stop()
         finally:
             nats.stop()
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a service process (``python -m vidsage_<name>``) on these servers, + ``extra``."""
+    return {
+        **os.environ,
+        "VIDSAGE_NATS__URL": settings.nats.url,
+        "VIDSAGE_S3__ENDPOINT": settings.s3.endpoint,
+        "VIDSAGE_S3__ACCESS_KEY": settings.s3.access_key.get_secret_value(),
+        "VIDSAGE_S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
+        "VIDSAGE_LOG_LEVEL": "warning",
+        **extra,
+    }

@@ -9,27 +9,22 @@ The gateway and the chat service run as their own processes (``python -m vidsage
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import openai
+from llm_server import Behaviour, LLMServer
+from stored_videos import with_transcript
 
-from benchmarks._servers import local_servers
-from vidsage.catalog import Status, VideoRecord
+from benchmarks._servers import local_servers, service_env
 from vidsage.devrun import free_port
-from vidsage.ids import new_id
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
-from vidsage.transcript import Segment, Transcript
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from llm_server import Behaviour, LLMServer
+from vidsage.transcript import Segment
 
 TTFT_S = 0.2
 TOKEN_DELAY_S = 0.005
@@ -40,51 +35,21 @@ PIECES = len(re.findall(r"\s*\S+", ANSWER))
 
 
 def _env(settings: Settings, llm: LLMServer, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "VIDSAGE_NATS__URL": settings.nats.url,
-        "VIDSAGE_S3__ENDPOINT": settings.s3.endpoint,
-        "VIDSAGE_S3__ACCESS_KEY": settings.s3.access_key.get_secret_value(),
-        "VIDSAGE_S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
-        "VIDSAGE_GATEWAY__PORT": str(port),
-        "VIDSAGE_CHAT__LLM_BASE_URL": llm.base_url,
-        "VIDSAGE_CHAT__LLM_API_KEY": "test-key",
-        "VIDSAGE_CHAT__LLM_MODEL": "bench",
-        "VIDSAGE_CHAT__RATE_BURST": "100",
-        "VIDSAGE_LOG_LEVEL": "warning",
-        "VIDSAGE_LOG_FORMAT": "json",
-    }
+    return service_env(
+        settings,
+        VIDSAGE_GATEWAY__PORT=str(port),
+        VIDSAGE_CHAT__LLM_BASE_URL=llm.base_url,
+        VIDSAGE_CHAT__LLM_API_KEY="test-key",
+        VIDSAGE_CHAT__LLM_MODEL="bench",
+        VIDSAGE_CHAT__RATE_BURST="100",
+        VIDSAGE_LOG_FORMAT="json",
+    )
 
 
 async def _ready_video(settings: Settings) -> str:
     async with open_runtime("bench", settings, asyncio.Event(), wait_s=10) as rt:
-        vid = new_id()
-        key = f"videos/{vid}/transcript.json"
         segments = [Segment(id=i, start=i * 4.0, end=i * 4.0 + 4, text=f" sentence {i}") for i in range(45)]
-        t = Transcript(
-            video_id=vid,
-            language="en",
-            language_probability=1.0,
-            duration_s=180.0,
-            model="whisper-base",
-            segments=segments,
-            created_at="2026-11-24T00:00:00Z",  # type: ignore[arg-type]
-        )
-        await rt.storage.put_bytes(key, t.to_bytes(), content_type="application/json")
-        await rt.catalog.create(
-            VideoRecord(
-                id=vid,
-                owner="local",
-                filename="bench.mp4",
-                size=1,
-                mime="video/mp4",
-                format="mp4",
-                duration_s=180.0,
-                status=Status.READY,
-                objects={"transcript": key},
-            )
-        )
-        return vid
+        return await with_transcript(rt, segments, "bench.mp4")
 
 
 async def _raw_ttft(llm: LLMServer) -> float:

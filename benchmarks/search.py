@@ -11,15 +11,14 @@ import time
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from stored_videos import announce_transcribed, transcribed, wait_status
 
 from benchmarks._servers import MODELS, local_servers
-from vidsage.bus import publish_event
 from vidsage.catalog import Status, VideoRecord
-from vidsage.events import VideoTranscribed
 from vidsage.ids import new_id
 from vidsage.runtime import open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Segment, Transcript
+from vidsage.transcript import Segment
 from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.store import Passage, open_store, passage_id
@@ -160,53 +159,13 @@ async def run() -> dict[str, float]:
                         out[f"{label}_p95"] = pct(latencies, 95)
 
                 # 3. transcribed -> ready for a 3-minute transcript (45 segments of 4 s)
-                vid = new_id()
                 segments = [
                     Segment(id=i, start=i * 4.0, end=i * 4.0 + 4, text=sentence(rng, 10)) for i in range(45)
                 ]
-                key = f"videos/{vid}/transcript.json"
-                transcript = Transcript(
-                    video_id=vid,
-                    language="en",
-                    language_probability=1,
-                    duration_s=180,
-                    model="b",
-                    segments=segments,
-                    created_at="2026-11-24T00:00:00Z",
-                )  # type: ignore[arg-type]
-                await rt.storage.put_bytes(key, transcript.to_bytes(), content_type="application/json")
-                record = VideoRecord(
-                    id=vid,
-                    owner="b",
-                    filename="b.mp4",
-                    size=1,
-                    mime="video/mp4",
-                    format="mp4",
-                    duration_s=180,
-                    objects={"transcript": key},
-                )
-                await rt.catalog.create(
-                    record.begin("ingest", 1)
-                    .finish("ingest")  # type: ignore[union-attr]
-                    .begin("transcribe", 1)
-                    .finish("transcribe")
-                )  # type: ignore[union-attr]
+                record = await transcribed(rt, segments, "b.mp4", owner="b", announce=False)
                 t0 = time.perf_counter()
-                await publish_event(
-                    rt.js,
-                    VideoTranscribed(
-                        video_id=vid,
-                        owner="b",
-                        transcript_key=key,
-                        srt_key="s",
-                        vtt_key="v",
-                        language="en",
-                        segment_count=45,
-                        duration_s=180,
-                    ),
-                )
-                while (r := await rt.catalog.get(vid)) is not None and r.status is not Status.READY:
-                    await asyncio.sleep(0.005)
+                await announce_transcribed(rt, record, len(segments))
+                await wait_status(rt, record.id, Status.READY, every_s=0.005)
                 out["to_ready_ms"] = (time.perf_counter() - t0) * 1000
             finally:
                 await gateway.close()

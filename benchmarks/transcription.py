@@ -11,21 +11,17 @@ Word error rate against the known script for each.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
+from speech_fixtures import SCRIPTS, speech_wav, wav_duration, word_error_rate
+from stored_videos import ingested, wait_status
+
 from benchmarks._servers import MODELS, local_servers
-from vidsage.bus import publish_event
-from vidsage.catalog import Status, VideoRecord
-from vidsage.events import VideoIngested
-from vidsage.ids import new_id
+from vidsage.catalog import Status
 from vidsage.runtime import open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage.transcript import Transcript
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from speech_fixtures import SCRIPTS, speech_wav, word_error_rate
 
 
 def raw(wav: Path, batched: bool) -> tuple[float, str]:
@@ -63,40 +59,10 @@ async def through_vidsage(wav: Path) -> tuple[float, str]:
             worker = asyncio.create_task(
                 run_worker(rt, STAGE, TranscribeHandler(rt, engine), settings.transcriber)
             )
-            vid = new_id()
-            key = f"videos/{vid}/audio.wav"
-            await rt.storage.put_file(key, wav, content_type="audio/wav")
-            record = VideoRecord(
-                id=vid,
-                owner="b",
-                filename="b.mp4",
-                size=1,
-                mime="video/mp4",
-                format="mp4",
-                duration_s=115,
-                objects={"audio": key, "source": "s", "thumbnail": "t"},
-            )
-            await rt.catalog.create(record.begin("ingest", 1).finish("ingest"))  # type: ignore[union-attr]
             started = time.perf_counter()
-            await publish_event(
-                rt.js,
-                VideoIngested(
-                    video_id=vid,
-                    owner="b",
-                    source_key="s",
-                    thumbnail_key="t",
-                    audio_key=key,
-                    duration_s=115,
-                    width=1,
-                    height=1,
-                    video_codec="h264",
-                    has_audio=True,
-                ),
-            )
-            while (done := await rt.catalog.get(vid)) is not None and done.status is not Status.TRANSCRIBED:
-                await asyncio.sleep(0.02)
+            record = await ingested(rt, wav, 115)
+            done = await wait_status(rt, record.id, Status.TRANSCRIBED, seconds=300, every_s=0.02)
             took = time.perf_counter() - started
-            assert done is not None
             transcript = Transcript.from_bytes(await rt.storage.get_bytes(done.objects["transcript"]))
             stop.set()
             await worker
@@ -115,8 +81,6 @@ def main() -> int:
     ]:
         seconds, text = run()
         rows.append((name, seconds, word_error_rate(reference, text)))
-    from speech_fixtures import wav_duration
-
     audio_s = wav_duration(wav)
     base = rows[1][1]
     print(f"\ntranscription benchmark: {audio_s:.1f} s of speech (espeak-ng), Whisper base int8, 2 threads")

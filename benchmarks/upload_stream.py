@@ -22,11 +22,9 @@ import aiohttp
 import psutil
 from minio import Minio
 
-from benchmarks._servers import ACCESS, SECRET, local_servers
-from vidsage.devrun import ManagedProcess, free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from benchmarks._servers import ACCESS, SECRET, local_servers, service_env
 from media_fixtures import make_video
+from vidsage.devrun import ManagedProcess, free_port
 
 SIZE = 100_000_000
 ROUNDS = 3
@@ -120,16 +118,7 @@ async def run() -> dict[str, float]:
         sink = io.StringIO()
         endpoint = settings.s3.endpoint
         port = free_port()
-        env = {
-            **os.environ,
-            "VIDSAGE_NATS__URL": settings.nats.url,
-            "VIDSAGE_S3__ENDPOINT": endpoint,
-            "VIDSAGE_S3__ACCESS_KEY": ACCESS,
-            "VIDSAGE_S3__SECRET_KEY": SECRET,
-            "VIDSAGE_GATEWAY__PORT": str(port),
-            "VIDSAGE_GATEWAY__SPOOL_DIR": str(root),
-            "VIDSAGE_LOG_LEVEL": "warning",
-        }
+        env = service_env(settings, VIDSAGE_GATEWAY__PORT=str(port), VIDSAGE_GATEWAY__SPOOL_DIR=str(root))
         gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "vidsage_gateway"], log_dir=root / "logs", env=env, sink=sink
         )
