@@ -36,7 +36,6 @@ import pytest
 from media_fixtures import make_video
 from vidsage.transcript import Segment, Transcript, to_srt, to_vtt
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT_S = 60
 CLIP_DURATION_S = 2.0
 
@@ -110,13 +109,6 @@ class Site:
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install --no-install-recommends chromium)")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
