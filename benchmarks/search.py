@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestServer
 from stored_videos import announce_transcribed, transcribed, wait_status
 
 from benchmarks._servers import MODELS, local_servers
-from vidsage.catalog import Status, VideoRecord
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status, VideoRecord
+from vidsage.contracts.transcript import Segment
 from vidsage.runtime import open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Segment
 from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.store import Passage, open_store, passage_id

@@ -18,10 +18,10 @@ from speech_fixtures import SCRIPTS, speech_wav, wav_duration, word_error_rate
 from stored_videos import ingested, wait_status
 
 from benchmarks._servers import MODELS, local_servers
-from vidsage.catalog import Status
+from vidsage.contracts.record import Status
+from vidsage.contracts.transcript import Transcript
 from vidsage.runtime import open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Transcript
 
 
 def raw(wav: Path, batched: bool) -> tuple[float, str]:

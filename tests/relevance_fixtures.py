@@ -25,8 +25,8 @@ from pathlib import Path
 
 from speech_fixtures import edit_distance, normalise_words, synthesize
 
+from vidsage.contracts.transcript import Segment
 from vidsage.settings import Settings
-from vidsage.transcript import Segment
 from vidsage_transcriber.engine import Engine
 
 MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"

@@ -10,11 +10,11 @@ import asyncio
 from pathlib import Path
 
 from vidsage.bus import publish_event
-from vidsage.catalog import Status, VideoRecord
-from vidsage.events import VideoIngested, VideoTranscribed
-from vidsage.ids import new_id
+from vidsage.contracts.events import VideoIngested, VideoTranscribed
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status, VideoRecord
+from vidsage.contracts.transcript import Segment, Transcript
 from vidsage.runtime import Runtime
-from vidsage.transcript import Segment, Transcript
 
 
 async def put_transcript(

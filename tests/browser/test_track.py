@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from media_fixtures import make_video
-from vidsage.transcript import Segment, Transcript, to_srt, to_vtt
+from vidsage.contracts.transcript import Segment, Transcript, to_srt, to_vtt
 
 CHROMIUM_TIMEOUT_S = 60
 CLIP_DURATION_S = 2.0

@@ -18,8 +18,8 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from vidsage.bus import connect
+from vidsage.contracts.ids import new_id
 from vidsage.devrun import NatsServer, S3Server, free_port, start_nats, start_s3
-from vidsage.ids import new_id
 from vidsage.runtime import Runtime, open_runtime
 from vidsage.settings import Settings
 

@@ -34,9 +34,9 @@ from vidsage.bus import (
     provision_stream,
     publish_event,
 )
-from vidsage.catalog import Status, VideoRecord
-from vidsage.events import Event, EventType, VideoFailed, VideoUploaded, parse_event
-from vidsage.ids import new_id
+from vidsage.contracts.events import Event, EventType, VideoFailed, VideoUploaded, parse_event
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status, VideoRecord
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings, WorkerSettings
 

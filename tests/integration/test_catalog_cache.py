@@ -11,8 +11,8 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from vidsage.cache import Cache, video_prefix
-from vidsage.catalog import VideoRecord
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import VideoRecord
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings
 

@@ -21,11 +21,11 @@ from aiohttp.test_utils import TestServer
 from llm_server import Behaviour, LLMServer
 from stored_videos import transcribed, wait_ready, with_transcript
 
-from vidsage.catalog import Status
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status
+from vidsage.contracts.transcript import Segment
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Segment
 from vidsage_chat.prompt import VIDEO_SYSTEM_PROMPT
 from vidsage_chat.service import ChatService
 from vidsage_gateway.app import create_app

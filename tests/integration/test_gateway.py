@@ -432,7 +432,7 @@ async def test_s3_down_is_503_and_leaves_nothing_then_recovers(
 async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, media: dict[str, Path]) -> None:
     from stored_videos import put_transcript
 
-    from vidsage.transcript import Segment, Transcript
+    from vidsage.contracts.transcript import Segment, Transcript
 
     _, body = await gw.upload(media["mp4"])
     vid = body["id"]

@@ -16,12 +16,12 @@ from relevance_fixtures import QUESTIONS, TALKS, transcribe_talks
 from stored_videos import transcribed, wait_ready
 
 from vidsage.bus import publish_event
-from vidsage.catalog import Status
-from vidsage.events import VideoDeleted, VideoTranscribed
-from vidsage.ids import new_id
+from vidsage.contracts.events import VideoDeleted, VideoTranscribed
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status
+from vidsage.contracts.transcript import Segment
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Segment
 from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.store import open_store

@@ -14,9 +14,9 @@ from stored_videos import wait_status
 
 from media_fixtures import make_video
 from vidsage.bus import publish_event
-from vidsage.catalog import Status, VideoRecord
-from vidsage.events import VideoUploaded
-from vidsage.ids import new_id
+from vidsage.contracts.events import VideoUploaded
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status, VideoRecord
 from vidsage.media import thumbnail_size
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings

@@ -22,8 +22,8 @@ import pytest
 from relevance_fixtures import MODELS, QUESTIONS, TALKS, find_phrase, transcribe_talks
 from speech_fixtures import normalise_words
 
+from vidsage.contracts.transcript import Segment
 from vidsage.settings import Settings
-from vidsage.transcript import Segment
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.passages import PassageDraft, build_passages
 

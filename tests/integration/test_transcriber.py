@@ -20,12 +20,12 @@ import webvtt
 from speech_fixtures import SCRIPTS, make_silent_video, speech_wav, word_error_rate
 from stored_videos import ingested, wait_status
 
-from vidsage.catalog import Status
-from vidsage.events import VideoIngested
+from vidsage.contracts.events import VideoIngested
+from vidsage.contracts.record import Status
+from vidsage.contracts.transcript import Transcript
 from vidsage.media import VideoFormat, extract_audio
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage.transcript import Transcript
 from vidsage_transcriber.engine import Engine
 from vidsage_transcriber.worker import STAGE, TranscribeHandler
 

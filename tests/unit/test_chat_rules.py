@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vidsage.chat import format_time
-from vidsage.search import SearchHit
+from vidsage.contracts.chat import format_time
+from vidsage.contracts.search import SearchHit
+from vidsage.contracts.transcript import Segment
 from vidsage.settings import ChatSettings
-from vidsage.transcript import Segment
 from vidsage_chat.citations import library_citations, markers, video_citations
 from vidsage_chat.memory import bounded, memory_key
 from vidsage_chat.prompt import escape, label_hits, passages_block

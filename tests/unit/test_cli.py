@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from vidsage import devrun
-from vidsage.chat import Citation
 from vidsage.cli import main, parse_args
 from vidsage.client import DEFAULT_URL, Exit
 from vidsage.client.api import CannotConnect, GatewayError, NotFound, _error_from_body
@@ -30,7 +29,8 @@ from vidsage.client.render import (
     status_lines,
     videos_table,
 )
-from vidsage.search import SearchHit
+from vidsage.contracts.chat import Citation
+from vidsage.contracts.search import SearchHit
 
 VIDEO_ID = "01a20cba-63f3-7224-97df-2898136963fb"
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vidsage.events import (
+from vidsage.contracts.events import (
     EVENT_MODELS,
     EventError,
     EventType,
@@ -10,7 +10,7 @@ from vidsage.events import (
     VideoUploaded,
     parse_event,
 )
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
 
 
 def uploaded(**kw: object) -> VideoUploaded:

@@ -1,7 +1,7 @@
 import time
 import uuid
 
-from vidsage.ids import id_timestamp_ms, is_valid_id, new_id
+from vidsage.contracts.ids import id_timestamp_ms, is_valid_id, new_id
 
 
 def test_ids_are_uuid7_and_strictly_increasing() -> None:

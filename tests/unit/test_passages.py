@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from vidsage.transcript import Segment
+from vidsage.contracts.transcript import Segment
 from vidsage_indexer.passages import PassageDraft, build_passages
 
 

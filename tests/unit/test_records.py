@@ -1,5 +1,5 @@
-from vidsage.catalog import Status, VideoRecord
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status, VideoRecord
 
 
 def record() -> VideoRecord:

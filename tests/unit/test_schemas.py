@@ -24,8 +24,8 @@ from vidsage.asyncapi import (
 )
 from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
 from vidsage.cli import main
-from vidsage.events import EVENT_MODELS, Event, EventType, Progress
-from vidsage.ids import new_id
+from vidsage.contracts.events import EVENT_MODELS, Event, EventType, Progress
+from vidsage.contracts.ids import new_id
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"

@@ -16,7 +16,7 @@ import pytest
 import srt
 import webvtt
 
-from vidsage.transcript import (
+from vidsage.contracts.transcript import (
     CONTENT_TYPES,
     MIN_SEGMENT_MS,
     RENDERERS,
@@ -422,7 +422,7 @@ def test_format_timestamp_tiny_negative_rounding_to_zero_is_zero() -> None:
 
 
 def test_long_segments_are_cut_at_sentence_ends_with_word_times() -> None:
-    from vidsage.transcript import Word, split_long_segments
+    from vidsage.contracts.transcript import Word, split_long_segments
 
     texts = [" First", " sentence", " here.", " Second", " one,", " longer", " still!", " Tail"]
     words = [Word(start=i * 2.0, end=i * 2.0 + 1.5, word=t, probability=0.9) for i, t in enumerate(texts)]

@@ -1,6 +1,6 @@
 """The public event contract as documents: a JSON Schema per event and an AsyncAPI 3.0 file.
 
-Both are generated from the pydantic models in :mod:`vidsage.events`, the one place the contract
+Both are generated from the pydantic models in :mod:`vidsage.contracts.events`, the one place the contract
 lives. ``vidsage schemas export DIR`` writes ``DIR/asyncapi.json`` and
 ``DIR/events/<Name>.schema.json``; ``vidsage schemas check DIR`` reports files that differ from
 what the models produce, so CI catches a stale document. The output is deterministic (sorted
@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 import vidsage
 from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
-from vidsage.chat import (
+from vidsage.contracts.chat import (
     ERROR_CODES,
     QUEUE_GROUP,
     ChatChunk,
@@ -30,7 +30,7 @@ from vidsage.chat import (
     ErrorFrame,
     TokenFrame,
 )
-from vidsage.events import EVENT_MODELS, PROGRESS_PREFIX, SCHEMA_VERSION, EventType, Progress
+from vidsage.contracts.events import EVENT_MODELS, PROGRESS_PREFIX, SCHEMA_VERSION, EventType, Progress
 
 ASYNCAPI_VERSION = "3.0.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -51,7 +51,7 @@ PROGRESS_CONSUMERS = ("gateway",)
 
 _DESCRIPTION = f"""\
 The events of vidsage, the video upload → transcript → search backend. This document and the
-JSON Schemas beside it are generated from the models in `vidsage.events`; do not edit them by hand.
+JSON Schemas beside it are generated from the models in `vidsage.contracts.events`; do not edit them by hand.
 
 **Stream.** The `vidsage.video.*` events are stored in the JetStream stream `VIDSAGE`
 (subjects `vidsage.video.>`, limits retention with a maximum age, file storage, 2-minute

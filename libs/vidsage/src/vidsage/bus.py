@@ -18,7 +18,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, BucketNotFoundError
 from nats.js.kv import KeyValue
 
-from vidsage.events import Event, EventError, EventType, parse_event
+from vidsage.contracts.events import Event, EventError, EventType, parse_event
 from vidsage.logging import get_logger
 from vidsage.settings import NatsSettings, WorkerSettings
 

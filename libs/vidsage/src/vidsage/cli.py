@@ -180,7 +180,7 @@ def _build_parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser(
         "schemas",
         help="export or check the event JSON Schemas and the AsyncAPI document",
-        description="The public event contract as files, generated from vidsage.events.",
+        description="The public event contract as files, generated from vidsage.contracts.events.",
     )
     actions = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="write DIR/asyncapi.json and DIR/events/<Name>.schema.json")

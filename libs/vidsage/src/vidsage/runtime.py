@@ -36,13 +36,14 @@ from vidsage.bus import (
     publish_event,
 )
 from vidsage.cache import Cache, video_prefix
-from vidsage.catalog import Catalog, Status, VideoRecord
-from vidsage.events import VideoFailed
+from vidsage.catalog import Catalog
+from vidsage.contracts.events import VideoFailed
+from vidsage.contracts.record import Status, VideoRecord
+from vidsage.contracts.transcript import Transcript
 from vidsage.health import Heartbeat, remove_heartbeat
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings, WorkerSettings
 from vidsage.storage import ObjectNotFound, Storage, StorageError, StorageUnavailable
-from vidsage.transcript import Transcript
 
 log = get_logger("vidsage.runtime")
 

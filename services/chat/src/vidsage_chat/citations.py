@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from vidsage.chat import Citation
-from vidsage.transcript import Segment
+from vidsage.contracts.chat import Citation
+from vidsage.contracts.transcript import Segment
 from vidsage_chat.prompt import Labelled
 
 BRACKET = re.compile(r"\[([^\[\]\n]{1,80})\]")

@@ -18,7 +18,7 @@ from vidsage_chat.prompt import Message
 
 
 class ChatFailure(Exception):
-    """An answer that cannot be given; ``code`` is one of ``vidsage.chat.ERROR_CODES``."""
+    """An answer that cannot be given; ``code`` is one of ``vidsage.contracts.chat.ERROR_CODES``."""
 
     def __init__(self, code: str, message: str, status: str | None = None) -> None:
         super().__init__(message)

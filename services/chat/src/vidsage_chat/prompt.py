@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vidsage.chat import format_time
-from vidsage.search import SearchHit
-from vidsage.transcript import Transcript
+from vidsage.contracts.chat import format_time
+from vidsage.contracts.search import SearchHit
+from vidsage.contracts.transcript import Transcript
 
 Message = dict[str, str]
 

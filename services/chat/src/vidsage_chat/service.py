@@ -1,5 +1,5 @@
-"""The chat service: answers :class:`~vidsage.chat.ChatRequest` messages on NATS, streaming
-numbered chunks to the request's reply inbox.
+"""The chat service: answers :class:`~vidsage.contracts.chat.ChatRequest` messages on NATS,
+streaming numbered chunks to the request's reply inbox.
 
 - **One video**: the whole transcript (a 3-minute video fits in any context) with timestamps, as
   delimited untrusted data; the model cites ``[mm:ss]``; citations are mapped to real segments.
@@ -25,8 +25,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from vidsage.bus import TRACE_HEADER
-from vidsage.catalog import Status
-from vidsage.chat import (
+from vidsage.contracts.chat import (
     QUEUE_GROUP,
     ChatChunk,
     ChatRequest,
@@ -35,11 +34,19 @@ from vidsage.chat import (
     cancel_subject,
     format_time,
 )
+from vidsage.contracts.record import Status
+from vidsage.contracts.search import (
+    MAX_QUERY_CHARS,
+    SearchFailed,
+    SearchHit,
+    SearchRequest,
+    SearchUnavailable,
+)
+from vidsage.contracts.transcript import Segment
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.search import MAX_QUERY_CHARS, SearchFailed, SearchHit, SearchRequest, SearchUnavailable, ask
+from vidsage.search_requests import ask
 from vidsage.storage import StorageUnavailable
-from vidsage.transcript import Segment
 from vidsage_chat.citations import best_segment, library_citations, video_citations
 from vidsage_chat.llm import LLM, ChatFailure
 from vidsage_chat.memory import Memory

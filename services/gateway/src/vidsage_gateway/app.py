@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
 from vidsage.logging import get_logger
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings

@@ -1,10 +1,11 @@
-"""``/ws/chat/<video_id>`` and ``/ws/chat``: the chat WebSocket (protocol in :mod:`vidsage.chat`).
+"""``/ws/chat/<video_id>`` and ``/ws/chat``: the chat WebSocket (protocol in
+:mod:`vidsage.contracts.chat`).
 
 The gateway holds the connection and relays; the chat service thinks. For each question the
-gateway publishes a :class:`~vidsage.chat.ChatRequest` with a fresh reply inbox and forwards the
-numbered chunks that come back as ``token`` / ``done`` / ``error`` frames. A gap in the chunk
-numbers, a silent chat service or a closed WebSocket ends the answer; in the last two cases the
-gateway also publishes a cancel, so the chat service stops generating.
+gateway publishes a :class:`~vidsage.contracts.chat.ChatRequest` with a fresh reply inbox and
+forwards the numbered chunks that come back as ``token`` / ``done`` / ``error`` frames. A gap in
+the chunk numbers, a silent chat service or a closed WebSocket ends the answer; in the last two
+cases the gateway also publishes a cancel, so the chat service stops generating.
 
 Limits: the Origin must be the gateway's own or listed in ``chat.allowed_origins`` (403 before
 the upgrade); frames larger than ``chat.max_frame_bytes`` close the connection with 1009; a token
@@ -27,8 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
 from vidsage.bus import TRACE_HEADER
-from vidsage.catalog import Status
-from vidsage.chat import (
+from vidsage.contracts.chat import (
     ChatChunk,
     ChatRequest,
     ClientCancel,
@@ -38,7 +38,8 @@ from vidsage.chat import (
     TokenFrame,
     cancel_subject,
 )
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import Status
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.settings import ChatSettings

@@ -6,9 +6,9 @@ import functools
 from typing import Any
 
 from vidsage import __version__
-from vidsage.catalog import VideoRecord
-from vidsage.search import SearchHit
-from vidsage.transcript import Transcript
+from vidsage.contracts.record import VideoRecord
+from vidsage.contracts.search import SearchHit
+from vidsage.contracts.transcript import Transcript
 
 REF = "#/components/schemas/{model}"
 

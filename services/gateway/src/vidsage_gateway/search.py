@@ -5,7 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import ValidationError
 
-from vidsage.search import MAX_LIMIT, MAX_QUERY_CHARS, SearchFailed, SearchRequest, SearchUnavailable, ask
+from vidsage.contracts.search import (
+    MAX_LIMIT,
+    MAX_QUERY_CHARS,
+    SearchFailed,
+    SearchRequest,
+    SearchUnavailable,
+)
+from vidsage.search_requests import ask
 from vidsage_gateway.errors import ApiError
 from vidsage_gateway.keys import RUNTIME
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from vidsage.bus import publish_event
-from vidsage.catalog import VideoRecord
-from vidsage.events import VideoUploaded
-from vidsage.ids import new_id
+from vidsage.contracts.events import VideoUploaded
+from vidsage.contracts.ids import new_id
+from vidsage.contracts.record import VideoRecord
 from vidsage.logging import get_logger
 from vidsage.media import SNIFF_BYTES, MediaError, ProbeResult, VideoFormat, probe, sniff_format
 from vidsage.runtime import Runtime

@@ -16,12 +16,12 @@ from aiohttp import web
 
 from vidsage.bus import publish_event
 from vidsage.cache import video_prefix
-from vidsage.catalog import Status, VideoRecord, status_rank
-from vidsage.events import VideoDeleted
+from vidsage.contracts.events import VideoDeleted
+from vidsage.contracts.record import Status, VideoRecord, status_rank
+from vidsage.contracts.transcript import CONTENT_TYPES, RENDERERS
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.storage import ObjectInfo, StorageUnavailable
-from vidsage.transcript import CONTENT_TYPES, RENDERERS
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.ranges import RangeNotSatisfiable, if_range_matches, parse_range

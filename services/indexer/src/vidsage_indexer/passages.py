@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vidsage.transcript import Segment
+from vidsage.contracts.transcript import Segment
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def build_passages(segments: Sequence[Segment], *, max_words: int = 60) -> list[
     """Group consecutive ``segments`` into passages of at most ``max_words`` words.
 
     Segments are taken in the order given (a stored transcript is already in time order, see
-    :func:`vidsage.transcript.normalize_segments`). A segment is added to the current passage
-    while the passage stays within ``max_words`` (words are whitespace-separated tokens);
+    :func:`vidsage.contracts.transcript.normalize_segments`). A segment is added to the current
+    passage while the passage stays within ``max_words`` (words are whitespace-separated tokens);
     otherwise the passage is closed and the segment starts the next one. A segment that alone
     exceeds ``max_words`` becomes a passage of its own and is never split. Empty-text segments
     are skipped; there is no overlap between passages.

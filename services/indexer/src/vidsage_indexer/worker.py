@@ -16,12 +16,12 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from vidsage.bus import publish_event
-from vidsage.catalog import Status
-from vidsage.events import Event, VideoDeleted, VideoIndexed, VideoTranscribed
+from vidsage.contracts.events import Event, VideoDeleted, VideoIndexed, VideoTranscribed
+from vidsage.contracts.record import Status
+from vidsage.contracts.search import SearchError, SearchHit, SearchReply, SearchRequest, moment_link
+from vidsage.contracts.transcript import Transcript
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.search import SearchError, SearchHit, SearchReply, SearchRequest, moment_link
-from vidsage.transcript import Transcript
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.passages import build_passages
 from vidsage_indexer.store import Passage, VectorStore, passage_id

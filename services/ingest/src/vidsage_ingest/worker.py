@@ -12,8 +12,8 @@ from functools import partial
 from pathlib import Path
 
 from vidsage.bus import PermanentError, publish_event
-from vidsage.catalog import Status, VideoRecord
-from vidsage.events import Event, VideoIngested, VideoUploaded
+from vidsage.contracts.events import Event, VideoIngested, VideoUploaded
+from vidsage.contracts.record import Status, VideoRecord
 from vidsage.logging import get_logger
 from vidsage.media import MediaError, VideoFormat
 from vidsage.runtime import Runtime

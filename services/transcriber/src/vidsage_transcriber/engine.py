@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidsage.contracts.transcript import Segment, Word
 from vidsage.logging import get_logger
 from vidsage.settings import TranscriberSettings
-from vidsage.transcript import Segment, Word
 
 log = get_logger("vidsage.transcriber.engine")
 

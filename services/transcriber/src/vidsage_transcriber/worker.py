@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 
 from vidsage.bus import publish_event
-from vidsage.catalog import StageState, Status, VideoRecord
-from vidsage.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
+from vidsage.contracts.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
+from vidsage.contracts.record import StageState, Status, VideoRecord
+from vidsage.contracts.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage_transcriber.engine import Engine, Result
 
 log = get_logger("vidsage.transcriber")

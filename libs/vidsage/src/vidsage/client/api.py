@@ -6,8 +6,8 @@ Every failure is a :class:`GatewayError` carrying the server's error ``code`` an
 :class:`NotFound` (404) and :class:`CannotConnect` (no answer from the gateway at all).
 
 Records and listings are returned as the JSON objects the server sent (so nothing the server adds
-is lost); search hits and chat frames are parsed with the shared models of :mod:`vidsage.search`
-and :mod:`vidsage.chat`.
+is lost); search hits and chat frames are parsed with the shared models of
+:mod:`vidsage.contracts.search` and :mod:`vidsage.contracts.chat`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
-from vidsage.chat import DoneFrame, ErrorFrame, TokenFrame
 from vidsage.client import DEFAULT_URL, TranscriptFormat
-from vidsage.search import SearchHit
+from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
+from vidsage.contracts.search import SearchHit
 
 __all__ = [
     "CannotConnect",

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from vidsage.chat import DoneFrame, ErrorFrame, TokenFrame
 from vidsage.client import Exit, TranscriptFormat
 from vidsage.client.api import CannotConnect, ChatSession, Gateway, GatewayError, NotFound
 from vidsage.client.render import (
@@ -30,6 +29,7 @@ from vidsage.client.render import (
     status_lines,
     videos_table,
 )
+from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
 
 _DRAW_INTERVAL_S = 0.1
 _POLL_INTERVAL_S = 0.25

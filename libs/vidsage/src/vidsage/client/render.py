@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-from vidsage.catalog import STAGES
-from vidsage.chat import Citation, format_time
-from vidsage.search import SearchHit
+from vidsage.contracts.chat import Citation, format_time
+from vidsage.contracts.record import STAGES
+from vidsage.contracts.search import SearchHit
 
 _BAR_WIDTH = 24
 

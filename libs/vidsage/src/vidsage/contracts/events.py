@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vidsage.ids import new_id
+from vidsage.contracts.ids import new_id
 
 SCHEMA_VERSION = 1
 SUBJECT_PREFIX = "vidsage.video"

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from vidsage.events import utcnow
+from vidsage.contracts.events import utcnow
 
 SCHEMA_VERSION = 1
 MIN_SEGMENT_MS = 100

@@ -2,13 +2,12 @@
 
 Subject ``vidsage.search`` (setting ``indexer.search_subject``), queue group ``indexer``; the
 request and the reply are JSON. A reply is either ``{"hits": [...]}`` or ``{"error": {...}}``.
+:func:`vidsage.search_requests.ask` sends a request and raises the exceptions below.
 """
 
 from __future__ import annotations
 
-import nats.errors
-from nats.aio.client import Client as NATS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -59,20 +58,3 @@ class SearchFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-async def ask(nc: NATS, subject: str, request: SearchRequest, timeout_s: float) -> list[SearchHit]:
-    """Ask the indexer; raises :class:`SearchUnavailable` or :class:`SearchFailed`."""
-    try:
-        msg = await nc.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
-    except nats.errors.NoRespondersError:
-        raise SearchUnavailable("the search service is not running; try again") from None
-    except (TimeoutError, nats.errors.TimeoutError):
-        raise SearchUnavailable("the search service did not answer in time; try again") from None
-    try:
-        reply = SearchReply.model_validate_json(msg.data)
-    except ValidationError:
-        raise SearchFailed("bad_gateway", "the search service sent an invalid reply") from None
-    if reply.error is not None:
-        raise SearchFailed(reply.error.code, reply.error.message)
-    return reply.hits or []
