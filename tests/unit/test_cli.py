@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from vidsage import devrun
-from vidsage.cli import main, parse_args
-from vidsage.client import DEFAULT_URL, Exit
-from vidsage.client.api import CannotConnect, GatewayError, NotFound, _error_from_body
-from vidsage.client.commands import describe, exit_code_of
-from vidsage.client.render import (
+from vidsage.contracts.chat import Citation
+from vidsage.contracts.search import SearchHit
+from vidsage_client import DEFAULT_URL, Exit
+from vidsage_client.cli import main, parse_args
+from vidsage_client.client import CannotConnect, GatewayError, NotFound, _error_from_body
+from vidsage_client.commands import describe, exit_code_of
+from vidsage_client.render import (
     LiveLines,
     Output,
     StageDisplay,
@@ -29,8 +31,6 @@ from vidsage.client.render import (
     status_lines,
     videos_table,
 )
-from vidsage.contracts.chat import Citation
-from vidsage.contracts.search import SearchHit
 
 VIDEO_ID = "01a20cba-63f3-7224-97df-2898136963fb"
 

@@ -15,10 +15,10 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from vidsage.cli import parse_args
-from vidsage.client import Exit
-from vidsage.client.commands import run
-from vidsage.client.render import Output
+from vidsage_client import Exit
+from vidsage_client.cli import parse_args
+from vidsage_client.commands import run
+from vidsage_client.render import Output
 
 VIDEO_ID = "01a20cba-63f3-7224-97df-2898136963fb"
 RECORD: dict[str, Any] = {

@@ -23,9 +23,9 @@ from vidsage.asyncapi import (
     event_schemas,
 )
 from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
-from vidsage.cli import main
 from vidsage.contracts.events import EVENT_MODELS, Event, EventType, Progress
 from vidsage.contracts.ids import new_id
+from vidsage_client.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -89,7 +89,7 @@ def test_committed_docs_are_in_sync_with_the_models() -> None:
 
 def test_committed_docs_pass_the_cli_check() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "vidsage.cli", "schemas", "check", str(DOCS)],
+        [sys.executable, "-m", "vidsage_client.cli", "schemas", "check", str(DOCS)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,7 +1,8 @@
 """The client commands of ``vidsage`` (upload, ls, status, transcript, search, chat, rm).
 
-Each command is an async function that talks to the gateway through :class:`~vidsage.client.api.Gateway`,
-writes through an :class:`~vidsage.client.render.Output` and returns an exit code (:class:`Exit`).
+Each command is an async function that talks to the gateway through a
+:class:`~vidsage_client.client.Client`, writes through an :class:`~vidsage_client.render.Output` and
+returns an exit code (:class:`Exit`).
 :func:`run` dispatches a parsed command line and turns every :class:`GatewayError` into its
 message and exit code.
 """
@@ -17,9 +18,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from vidsage.client import Exit, TranscriptFormat
-from vidsage.client.api import CannotConnect, ChatSession, Gateway, GatewayError, NotFound
-from vidsage.client.render import (
+from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
+from vidsage_client import Exit, TranscriptFormat
+from vidsage_client.client import (
+    CannotConnect,
+    ChatSession,
+    Client,
+    GatewayError,
+    NotFound,
+    Record,
+    VideoPage,
+)
+from vidsage_client.render import (
     Output,
     StageDisplay,
     UploadProgress,
@@ -29,7 +39,6 @@ from vidsage.client.render import (
     status_lines,
     videos_table,
 )
-from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
 
 _DRAW_INTERVAL_S = 0.1
 _POLL_INTERVAL_S = 0.25
@@ -73,7 +82,7 @@ async def _redraw(draw: Callable[[], None]) -> None:
 
 
 async def upload(
-    gateway: Gateway, out: Output, files: Sequence[Path], *, wait: bool, timeout_s: float | None
+    gateway: Client, out: Output, files: Sequence[Path], *, wait: bool, timeout_s: float | None
 ) -> int:
     unreadable = [f for f in files if not f.is_file() or not os.access(f, os.R_OK)]
     for path in unreadable:
@@ -82,7 +91,7 @@ async def upload(
     if unreadable:
         return Exit.USAGE
     codes: list[int] = []
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     for path in files:
         progress = UploadProgress(out, path.name, path.stat().st_size)
         drawer = asyncio.create_task(_redraw(progress.draw)) if out.live else None
@@ -105,7 +114,7 @@ async def upload(
     return _first_failure(codes)
 
 
-def _show_record(out: Output, record: dict[str, Any]) -> None:
+def _show_record(out: Output, record: Record) -> None:
     """An uploaded or finished video: the record in JSON mode, else ``<id>  <status>  <file name>``."""
     if out.json_mode:
         out.json(record)
@@ -114,11 +123,11 @@ def _show_record(out: Output, record: dict[str, Any]) -> None:
 
 
 async def _wait_and_show(
-    gateway: Gateway,
+    gateway: Client,
     out: Output,
-    records: Sequence[dict[str, Any]],
+    records: Sequence[Record],
     timeout_s: float | None,
-    show: Callable[[Output, dict[str, Any]], None] = _show_record,
+    show: Callable[[Output, Record], None] = _show_record,
 ) -> list[int]:
     """Wait for each video to be ``ready`` or ``failed`` with the stage display; print each final record."""
     display = StageDisplay(out, [r["id"] for r in records])
@@ -150,7 +159,7 @@ async def _wait_and_show(
     return codes
 
 
-async def status(gateway: Gateway, out: Output, video_id: str, *, wait: bool, timeout_s: float | None) -> int:
+async def status(gateway: Client, out: Output, video_id: str, *, wait: bool, timeout_s: float | None) -> int:
     record = await gateway.status(video_id)
     if wait and record["status"] not in ("ready", "failed"):
         return _first_failure(await _wait_and_show(gateway, out, [record], timeout_s, _show_status))
@@ -158,7 +167,7 @@ async def status(gateway: Gateway, out: Output, video_id: str, *, wait: bool, ti
     return Exit.FAILED if wait and record["status"] == "failed" else Exit.OK
 
 
-def _show_status(out: Output, record: dict[str, Any]) -> None:
+def _show_status(out: Output, record: Record) -> None:
     if out.json_mode:
         out.json(record)
     else:
@@ -169,10 +178,10 @@ def _show_status(out: Output, record: dict[str, Any]) -> None:
 # ---- ls, transcript, search, rm -----------------------------------------------------------------
 
 
-async def ls(gateway: Gateway, out: Output, *, limit: int, cursor: str | None, all_pages: bool) -> int:
+async def ls(gateway: Client, out: Output, *, limit: int, cursor: str | None, all_pages: bool) -> int:
     if all_pages:
         items = [record async for record in gateway.iter_videos()]
-        page: dict[str, Any] = {"items": items, "next_cursor": None}
+        page: VideoPage = {"items": items, "next_cursor": None}
     else:
         page = await gateway.list_videos(limit=limit, cursor=cursor)
     if out.json_mode:
@@ -188,15 +197,13 @@ async def ls(gateway: Gateway, out: Output, *, limit: int, cursor: str | None, a
     return Exit.OK
 
 
-async def transcript(gateway: Gateway, out: Output, video_id: str, fmt: TranscriptFormat) -> int:
+async def transcript(gateway: Client, out: Output, video_id: str, fmt: TranscriptFormat) -> int:
     body = await gateway.transcript(video_id, fmt)
     out.write(body if body.endswith("\n") or not body else body + "\n")
     return Exit.OK
 
 
-async def search(
-    gateway: Gateway, out: Output, query: str, *, video_id: str | None, limit: int | None
-) -> int:
+async def search(gateway: Client, out: Output, query: str, *, video_id: str | None, limit: int | None) -> int:
     answer, hits = await gateway.search(query, video_id=video_id, limit=limit)
     if out.json_mode:
         out.json(answer)
@@ -208,7 +215,7 @@ async def search(
     return Exit.OK
 
 
-async def rm(gateway: Gateway, out: Output, video_ids: Sequence[str]) -> int:
+async def rm(gateway: Client, out: Output, video_ids: Sequence[str]) -> int:
     codes: list[int] = []
     for video_id in video_ids:
         try:
@@ -315,7 +322,7 @@ async def _answer_once(
 
 
 async def chat(
-    gateway: Gateway,
+    gateway: Client,
     out: Output,
     video_id: str | None,
     *,
@@ -369,7 +376,7 @@ async def chat(
 
 async def run(args: argparse.Namespace, out: Output, *, stdin: TextIO) -> int:
     """Run the parsed client command ``args.command`` against ``args.url``."""
-    async with Gateway(args.url) as gateway:
+    async with Client(args.url) as gateway:
         commands: dict[str, Callable[[], Awaitable[int]]] = {
             "upload": lambda: upload(gateway, out, args.files, wait=args.wait, timeout_s=args.timeout),
             "ls": lambda: ls(gateway, out, limit=args.limit, cursor=args.cursor, all_pages=args.all),

@@ -19,24 +19,49 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
 from urllib.parse import quote
 
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
-from vidsage.client import DEFAULT_URL, TranscriptFormat
 from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
 from vidsage.contracts.search import SearchHit
+from vidsage_client import DEFAULT_URL, TranscriptFormat
 
 __all__ = [
     "CannotConnect",
     "ChatSession",
-    "Gateway",
+    "Client",
     "GatewayError",
     "NotFound",
+    "Record",
+    "SearchAnswer",
     "ServerFrame",
+    "VideoPage",
 ]
+
+Record: TypeAlias = dict[str, Any]
+"""A video record as the gateway sent it: the JSON of :class:`vidsage.contracts.record.VideoRecord`
+(``id``, ``filename``, ``status``, ``stages``...), with any field a newer server adds kept."""
+
+
+class VideoPage(TypedDict):
+    """``GET /api/videos``: one page of records, newest first."""
+
+    items: list[Record]
+    next_cursor: str | None
+    """The last id of this page when there are more (pass it as ``cursor``), else None."""
+
+
+class SearchAnswer(TypedDict):
+    """``GET /api/search`` as the gateway sent it (its hits, parsed, come beside it)."""
+
+    query: str
+    video_id: str | None
+    hits: list[dict[str, Any]]
+    """The JSON of :class:`vidsage.contracts.search.SearchHit`, best first."""
+
 
 ServerFrame = TokenFrame | DoneFrame | ErrorFrame
 _FRAME: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
@@ -104,8 +129,8 @@ class _CountingFile(io.FileIO):
         return n
 
 
-class Gateway:
-    """The gateway at ``base_url`` (``http://host:port``). Use as ``async with Gateway(url) as gw:``."""
+class Client:
+    """The gateway at ``base_url`` (``http://host:port``). Use as ``async with Client(url) as client:``."""
 
     def __init__(self, base_url: str = DEFAULT_URL, *, read_timeout_s: float = _READ_TIMEOUT_S) -> None:
         self.base_url = base_url.rstrip("/")
@@ -114,7 +139,7 @@ class Gateway:
         )
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Gateway:
+    async def __aenter__(self) -> Client:
         self._session = aiohttp.ClientSession(timeout=self._timeout, raise_for_status=False)
         return self
 
@@ -128,7 +153,7 @@ class Gateway:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            raise RuntimeError("use the Gateway as `async with Gateway(url) as gateway:`")
+            raise RuntimeError("use the Client as `async with Client(url) as client:`")
         return self._session
 
     def _cannot_connect(self, exc: BaseException) -> CannotConnect:
@@ -172,7 +197,7 @@ class Gateway:
 
     # ---- REST -----------------------------------------------------------------------------------
 
-    async def upload(self, path: Path, on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    async def upload(self, path: Path, on_progress: Callable[[int], None] | None = None) -> Record:
         """``POST /api/videos/upload``: stream ``path``; ``on_progress(bytes_sent_so_far)`` from a thread.
 
         Returns the new record (201).
@@ -190,20 +215,20 @@ class Gateway:
             name = path.name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
             form = aiohttp.FormData(quote_fields=False)
             form.add_field("file", reader, filename=name, content_type="application/octet-stream")
-            record: dict[str, Any] = await self._json("POST", "/api/videos/upload", expect=201, data=form)
+            record: Record = await self._json("POST", "/api/videos/upload", expect=201, data=form)
         return record
 
-    async def list_videos(self, *, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+    async def list_videos(self, *, limit: int | None = None, cursor: str | None = None) -> VideoPage:
         """``GET /api/videos``: ``{"items": [record...], "next_cursor": id | None}``, newest first."""
         params: dict[str, str] = {}
         if limit is not None:
             params["limit"] = str(limit)
         if cursor:
             params["cursor"] = cursor
-        page: dict[str, Any] = await self._json("GET", "/api/videos", params=params)
+        page: VideoPage = await self._json("GET", "/api/videos", params=params)
         return page
 
-    async def iter_videos(self, *, page_size: int = 200) -> AsyncIterator[dict[str, Any]]:
+    async def iter_videos(self, *, page_size: int = 200) -> AsyncIterator[Record]:
         """Every record, newest first, following the cursor."""
         cursor: str | None = None
         while True:
@@ -214,9 +239,9 @@ class Gateway:
             if not cursor:
                 return
 
-    async def status(self, video_id: str) -> dict[str, Any]:
+    async def status(self, video_id: str) -> Record:
         """``GET /api/videos/<id>/status``: the record with per-stage progress."""
-        record: dict[str, Any] = await self._json("GET", f"/api/videos/{_segment(video_id)}/status")
+        record: Record = await self._json("GET", f"/api/videos/{_segment(video_id)}/status")
         return record
 
     async def transcript(self, video_id: str, fmt: TranscriptFormat = "json") -> str:
@@ -232,14 +257,14 @@ class Gateway:
 
     async def search(
         self, query: str, *, video_id: str | None = None, limit: int | None = None
-    ) -> tuple[dict[str, Any], list[SearchHit]]:
+    ) -> tuple[SearchAnswer, list[SearchHit]]:
         """``GET /api/search``: the server's answer and its hits, parsed."""
         params = {"q": query}
         if video_id:
             params["video_id"] = video_id
         if limit is not None:
             params["limit"] = str(limit)
-        answer: dict[str, Any] = await self._json("GET", "/api/search", params=params)
+        answer: SearchAnswer = await self._json("GET", "/api/search", params=params)
         try:
             hits = [SearchHit.model_validate(h) for h in answer.get("hits") or []]
         except ValidationError as exc:
@@ -252,10 +277,10 @@ class Gateway:
         self,
         video_id: str,
         *,
-        on_update: Callable[[dict[str, Any]], None] | None = None,
+        on_update: Callable[[Record], None] | None = None,
         interval_s: float = 0.25,
         timeout_s: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Record:
         """Poll the status until ``ready`` or ``failed``; return the last record.
 
         Raises ``TimeoutError`` when ``timeout_s`` passes first.
@@ -283,7 +308,7 @@ class ChatSession:
     that reconnects once and is sent again, in the same conversation.
     """
 
-    def __init__(self, gateway: Gateway, video_id: str | None, *, frame_timeout_s: float = 120.0) -> None:
+    def __init__(self, gateway: Client, video_id: str | None, *, frame_timeout_s: float = 120.0) -> None:
         self._gateway = gateway
         self.video_id = video_id
         self.conversation_id: str | None = None
@@ -334,7 +359,7 @@ class ChatSession:
         The conversation id from ``done`` is sent with the next question, so follow-ups have context.
         """
         if self._ws is None:
-            raise RuntimeError("use the session as `async with gateway.chat(id) as chat:`")
+            raise RuntimeError("use the session as `async with client.chat(id) as chat:`")
         message: dict[str, Any] = {"type": "message", "content": content}
         if self.conversation_id:
             message["conversation_id"] = self.conversation_id

@@ -1,7 +1,6 @@
 """The ``vidsage`` command.
 
-Client of a running gateway (``--url``, else ``$VIDSAGE_URL``, else ``http://127.0.0.1:8080``;
-needs the ``client`` extra, which ``make setup`` installs):
+Client of a running gateway (``--url``, else ``$VIDSAGE_URL``, else ``http://127.0.0.1:8080``):
 
 - ``vidsage upload FILE... [--wait]``: upload with a progress bar; ``--wait`` shows the stages
   until each video is ``ready`` (exit 1 with the reason if one fails);
@@ -10,7 +9,8 @@ needs the ``client`` extra, which ``make setup`` installs):
   streamed, then the citations as ``[mm:ss] text``; no ID: the whole library), ``vidsage rm ID...``;
 - ``--json`` on any of them: one JSON document per line on stdout, errors included.
 
-Local tools:
+Local tools, from the ``vidsage-dev`` package (``make setup`` installs it; without it these two
+commands exit 2 saying so):
 
 - ``vidsage dev [ARGS]``: the local runner behind ``make run`` (``python -m vidsage.devrun``;
   ``vidsage dev --help`` lists its flags);
@@ -19,22 +19,24 @@ Local tools:
 - ``vidsage schemas check DIR``: exit 1, listing the files, when DIR is not what the models
   produce (run it in CI so the published contract never goes stale).
 
-The exit codes are :class:`vidsage.client.Exit` (listed in ``vidsage --help``).
+The exit codes are :class:`vidsage_client.Exit` (listed in ``vidsage --help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import re
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
-from vidsage.client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL_ENV, Exit
+from vidsage_client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL_ENV, Exit
 
 CLIENT_COMMANDS = ("upload", "ls", "status", "transcript", "search", "chat", "rm")
 DEFAULT_WAIT_TIMEOUT_S = 600.0
@@ -225,9 +227,23 @@ def _valid_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and (port is None or port > 0)
 
 
-def _schemas(action: str, directory: Path) -> int:
-    from vidsage.asyncapi import check_schemas, export_schemas
+def _dev_module(command: str, module: str) -> ModuleType | None:
+    """The vidsage-dev module behind ``vidsage <command>``; None, after saying so, when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        sys.stderr.write(
+            f"vidsage {command}: needs the vidsage-dev package ({exc.name} is missing): "
+            "pip install vidsage-dev (make setup installs it)\n"
+        )
+        return None
 
+
+def _schemas(action: str, directory: Path) -> int:
+    asyncapi = _dev_module("schemas", "vidsage.asyncapi")
+    if asyncapi is None:
+        return Exit.USAGE
+    check_schemas, export_schemas = asyncapi.check_schemas, asyncapi.export_schemas
     if action == "export":
         written = export_schemas(directory)
         print(f"wrote {len(written)} files to {directory}")
@@ -250,15 +266,9 @@ def _schemas(action: str, directory: Path) -> int:
 
 
 def _client(args: argparse.Namespace) -> int:
-    try:
-        from vidsage.client.commands import run
-        from vidsage.client.render import Output
-    except ImportError as exc:
-        sys.stderr.write(
-            f"vidsage {args.command}: the client is not installed ({exc.name} is missing): "
-            "pip install 'vidsage[client]' (make setup installs it)\n"
-        )
-        return Exit.USAGE
+    from vidsage_client.commands import run
+    from vidsage_client.render import Output
+
     out = Output(json_mode=args.json)
     try:
         return asyncio.run(run(args, out, stdin=sys.stdin))
@@ -275,8 +285,9 @@ def _client(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args, dev_args = parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command == "dev":
-        from vidsage import devrun
-
+        devrun = _dev_module("dev", "vidsage.devrun")
+        if devrun is None:
+            return Exit.USAGE
         # the runner's own parser, named `vidsage dev`, answers --help and bad flags; its main() runs it
         parser = devrun._build_parser()
         parser.prog = "vidsage dev"
