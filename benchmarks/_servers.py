@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vidsage.devrun import free_port, start_nats, start_s3
 from vidsage.settings import Settings
+from vidsage_dev.infra import start_nats, start_s3
+from vidsage_dev.ports import free_port
 
 MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"
 ACCESS, SECRET = "bench-access", "bench-secret-key"

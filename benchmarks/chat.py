@@ -22,9 +22,9 @@ from stored_videos import with_transcript
 
 from benchmarks._servers import local_servers, service_env
 from vidsage.contracts.transcript import Segment
-from vidsage.devrun import free_port
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
+from vidsage_dev.ports import free_port
 
 TTFT_S = 0.2
 TOKEN_DELAY_S = 0.005

@@ -24,7 +24,8 @@ from minio import Minio
 
 from benchmarks._servers import ACCESS, SECRET, local_servers, service_env
 from media_fixtures import make_video
-from vidsage.devrun import ManagedProcess, free_port
+from vidsage_dev.ports import free_port
+from vidsage_dev.processes import ManagedProcess
 
 SIZE = 100_000_000
 ROUNDS = 3

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import psutil
 
-from vidsage.devrun import DevConfig, DevSystem, free_port
+from vidsage_dev.ports import free_port
+from vidsage_dev.system import DevConfig, DevSystem
 
 MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"
 

@@ -32,7 +32,7 @@ from playwright.sync_api import APIRequestContext, Browser, ConsoleMessage, Page
 from speech_fixtures import SCRIPTS, make_speech_video
 
 from media_fixtures import make_video
-from vidsage.devrun import DevSystem
+from vidsage_dev.system import DevSystem
 
 pytestmark = pytest.mark.e2e
 

@@ -101,6 +101,62 @@ def test_gateway_image_has_no_torch_and_no_models() -> None:
     assert "sentence-transformers" not in deps
 
 
+def stage_bodies(dockerfile: Path) -> dict[str, tuple[str, list[str]]]:
+    """Stage name (or its index) → (its FROM image as written, its instructions), comments dropped and
+    continuation lines joined."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    out: dict[str, tuple[str, list[str]]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = re.match(r"^FROM (\S+)(?: AS (\S+))?$", line)
+        if m:
+            current = []
+            out[m.group(2) or str(len(out))] = (m.group(1), current)
+        elif current is not None:
+            current.append(line)
+    return out
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_service_images_hold_neither_the_dev_tools_nor_the_client(dockerfile: Path) -> None:
+    """vidsage-dev only assembles the models, in a throwaway stage whose verified model folder is all
+    that is copied; an image runs libs/vidsage and its service, never vidsage-dev or vidsage-client."""
+    stages = stage_bodies(dockerfile)
+    text = "\n".join(line for _, lines in stages.values() for line in lines)
+    assert "vidsage-client" not in text
+    assert "vidsage_client" not in text
+
+    def lineage(name: str) -> list[str]:  # the stage and the stages it is built FROM
+        chain = [name]
+        while stages[chain[-1]][0] in stages:
+            chain.append(stages[chain[-1]][0])
+        return chain
+
+    def has_dev_tools(name: str) -> bool:
+        return any(
+            "vidsage-dev" in line or "vidsage_dev" in line for s in lineage(name) for line in stages[s][1]
+        )
+
+    sources = {m for _, lines in stages.values() for line in lines for m in re.findall(r"--from=(\S+)", line)}
+    bases = {image for image, _ in stages.values()}
+    finals = [name for name in stages if name not in sources and name not in bases]
+    assert finals, dockerfile
+    for final in finals:
+        assert not has_dev_tools(final), (dockerfile, final)
+        for line in stages[final][1]:
+            m = re.match(r"^COPY --from=(\S+) (.+)$", line)
+            if m and has_dev_tools(m.group(1)):
+                assert m.group(2).split() == ["/opt/vidsage/models", "/opt/vidsage/models"], line
+    for name, (_, lines) in stages.items():
+        for line in lines:
+            if "/opt/venv/bin/pip install" in line:  # the venv an image runs
+                assert "vidsage-dev" not in line, (name, line)
+    if dockerfile.parent.name == "gateway":
+        assert not any(has_dev_tools(name) for name in stages)  # no models, so no model setup
+
+
 def test_transcriber_gpu_and_cpu_variants() -> None:
     froms = stages(ROOT / "services/transcriber/Dockerfile")
     assert re.fullmatch(r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu2[24]\.04", froms["cuda-python"])

@@ -26,7 +26,8 @@ from dev_system import dev_system
 from speech_fixtures import SCRIPTS, make_speech_video, word_error_rate
 
 from media_fixtures import make_video
-from vidsage.devrun import DevSystem, free_port
+from vidsage_dev.ports import free_port
+from vidsage_dev.system import DevSystem
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from PIL import Image
 from speech_fixtures import SCRIPTS, make_speech_video, speech_wav, word_error_rate
 
 from media_fixtures import make_video
-from vidsage.devrun import DevSystem
 from vidsage.media import thumbnail_size
+from vidsage_dev.system import DevSystem
 
 pytestmark = pytest.mark.e2e
 

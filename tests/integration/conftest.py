@@ -19,9 +19,10 @@ from nats.aio.client import Client as NATS
 
 from vidsage.bus import connect
 from vidsage.contracts.ids import new_id
-from vidsage.devrun import NatsServer, S3Server, free_port, start_nats, start_s3
 from vidsage.runtime import Runtime, open_runtime
 from vidsage.settings import Settings
+from vidsage_dev.infra import NatsServer, S3Server, start_nats, start_s3
+from vidsage_dev.ports import free_port
 
 ACCESS_KEY = "test-access"
 SECRET_KEY = "test-secret-key"

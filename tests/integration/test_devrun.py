@@ -1,4 +1,4 @@
-"""The local runner (``vidsage.devrun``): real nats-server and rclone S3 server on free ports, and the
+"""The local runner (``vidsage_dev``): real nats-server and rclone S3 server on free ports, and the
 runner itself as a subprocess, checking that every stop path (SIGINT, SIGTERM, ``kill -9``)
 leaves no process behind."""
 
@@ -22,19 +22,14 @@ import pytest
 from minio import Minio
 from minio.error import S3Error
 
-from vidsage.devrun import (
-    DevConfig,
-    DevRunError,
-    DevSystem,
-    ManagedProcess,
-    free_port,
-    start_nats,
-    start_s3,
-)
+from vidsage_dev.infra import start_nats, start_s3
+from vidsage_dev.ports import free_port
+from vidsage_dev.processes import DevRunError, ManagedProcess
+from vidsage_dev.system import DevConfig, DevSystem
 
 ACCESS_KEY = "devrun-access"
 SECRET_KEY = "devrun-secret-key"
-REPO_SRC = Path(__file__).resolve().parents[2] / "libs" / "vidsage" / "src"
+REPO_SRC = Path(__file__).resolve().parents[2] / "libs" / "vidsage-dev" / "src"
 
 
 def _gone(pid: int) -> bool:
@@ -334,13 +329,13 @@ def runners() -> Iterator[list[subprocess.Popen[bytes]]]:
 def _start_runner(
     runners: list[subprocess.Popen[bytes]], state: Path, log: Path
 ) -> tuple[subprocess.Popen[bytes], dict]:
-    """``python -m vidsage.devrun --services ''`` on free ports; wait for its run.json."""
+    """``python -m vidsage_dev --services ''`` on free ports; wait for its run.json."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_SRC), env.get("PYTHONPATH")) if p)
     env["VIDSAGE_S3__ACCESS_KEY"] = ACCESS_KEY
     env["VIDSAGE_S3__SECRET_KEY"] = SECRET_KEY
     argv = [
-        sys.executable, "-m", "vidsage.devrun", "--services", "",
+        sys.executable, "-m", "vidsage_dev", "--services", "",
         "--state-dir", str(state),
         "--nats-port", str(free_port()), "--nats-monitor-port", str(free_port()),
         "--s3-port", str(free_port()), "--gateway-port", str(free_port()),

@@ -16,9 +16,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from media_fixtures import make_video, make_wav, truncate
-from vidsage.devrun import S3Server, free_port, start_s3
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings
+from vidsage_dev.infra import S3Server, start_s3
+from vidsage_dev.ports import free_port
 from vidsage_gateway.app import create_app
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.openapi import openapi_document

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from vidsage.devrun import NatsServer
 from vidsage.health import Unhealthy, check
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
+from vidsage_dev.infra import NatsServer
 
 INTERVAL_S = 0.2
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from vidsage.devrun import free_port
 from vidsage.runtime import Runtime
 from vidsage.settings import MiB, Settings
 from vidsage.storage import ObjectNotFound, Storage, StorageUnavailable
+from vidsage_dev.ports import free_port
 
 PART = 5 * MiB
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from vidsage import devrun
 from vidsage.contracts.chat import Citation
 from vidsage.contracts.search import SearchHit
 from vidsage_client import DEFAULT_URL, Exit
@@ -31,6 +30,7 @@ from vidsage_client.render import (
     status_lines,
     videos_table,
 )
+from vidsage_dev import cli as devrun
 
 VIDEO_ID = "01a20cba-63f3-7224-97df-2898136963fb"
 
@@ -312,9 +312,16 @@ def test_json_mode_writes_errors_to_stdout_as_well() -> None:
 def test_dev_rejects_bad_ports_and_timeouts_before_starting(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vidsage import devrun
+    from vidsage_dev import cli as devrun
 
     with pytest.raises(SystemExit) as exited:
         devrun.main(argv)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_runners_name_column_fits_every_process_it_starts() -> None:
+    from vidsage_dev.processes import NAME_WIDTH
+    from vidsage_dev.system import SERVICES
+
+    assert max(len(name) for name in (*SERVICES, "nats", "s3", "devrun")) == NAME_WIDTH

