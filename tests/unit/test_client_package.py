@@ -129,7 +129,7 @@ def test_without_vidsage_dev_the_dev_commands_say_what_to_install() -> None:
         assert done.stdout == ""
         assert done.stderr == (
             f"vidsage {command}: needs the vidsage-dev package (vidsage_dev is missing): "
-            "pip install vidsage-dev (make setup installs it)\n"
+            "pip install libs/vidsage-dev from a checkout, or make setup\n"
         )
     # the command line still lists them
     done = _vidsage_without_the_dev_tools("--help")

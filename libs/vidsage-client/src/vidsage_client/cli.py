@@ -234,7 +234,7 @@ def _dev_module(command: str, module: str) -> ModuleType | None:
     except ImportError as exc:
         sys.stderr.write(
             f"vidsage {command}: needs the vidsage-dev package ({exc.name} is missing): "
-            "pip install vidsage-dev (make setup installs it)\n"
+            "pip install libs/vidsage-dev from a checkout, or make setup\n"
         )
         return None
 
