@@ -50,7 +50,7 @@ from vidsage_dev.processes import (
     wait_until,
 )
 
-__all__ = ["RUN_FILE", "SERVICES", "DevConfig", "DevSystem"]
+__all__ = ["RUN_FILE", "SERVICES", "SERVICE_NAME_RE", "DevConfig", "DevSystem"]
 
 SERVICES: tuple[str, ...] = ("gateway", "ingest", "transcriber", "indexer", "chat")
 """The services, in start order (they stop in the reverse order)."""
