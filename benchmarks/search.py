@@ -21,9 +21,10 @@ from vidsage.runtime import open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
+from vidsage_indexer.indexer import Indexer
 from vidsage_indexer.store import Passage, open_store, passage_id
 from vidsage_indexer.store.sparse import encode_document
-from vidsage_indexer.worker import STAGE, Indexer
+from vidsage_indexer.worker import STAGE
 
 WORDS = [
     "river",

@@ -24,6 +24,7 @@ from minio import Minio
 
 from benchmarks._servers import ACCESS, SECRET, local_servers, service_env
 from media_fixtures import make_video
+from vidsage.contracts import names
 from vidsage_dev.ports import free_port
 from vidsage_dev.processes import ManagedProcess
 
@@ -136,7 +137,7 @@ async def run() -> dict[str, float]:
                     except aiohttp.ClientError:
                         pass
                     await asyncio.sleep(0.1)
-                bucket = "vidsage"
+                bucket = names.S3_BUCKET
                 loop = asyncio.get_running_loop()
                 up_gw, up_raw, down_gw, down_raw, rss = [], [], [], [], []
                 for i in range(ROUNDS):

@@ -31,6 +31,7 @@ from tests.deploy.chart import (
     one,
     render,
 )
+from vidsage.contracts import names
 from vidsage.settings import Settings
 
 # custom resources: no schema in kubernetes-validate; their fields are asserted below instead
@@ -145,8 +146,8 @@ def test_keda_scaledobject_scales_the_transcriber_on_consumer_lag() -> None:
     assert trigger["metadata"] == {
         "natsServerMonitoringEndpoint": f"{RELEASE}-nats-headless.{NAMESPACE}.svc.cluster.local:8222",
         "account": "$G",
-        "stream": Settings().nats.stream,
-        "consumer": "transcriber",
+        "stream": names.STREAM,
+        "consumer": names.TRANSCRIBER_CONSUMER,
         "lagThreshold": "3",
         "activationLagThreshold": "0",
         "useHttps": "false",

@@ -10,8 +10,9 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from vidsage.cache import Cache, video_prefix
+from vidsage.cache import Cache
 from vidsage.contracts.ids import new_id
+from vidsage.contracts.names import cache_prefix as video_prefix
 from vidsage.contracts.record import VideoRecord
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings

@@ -27,12 +27,13 @@ from vidsage.contracts.transcript import Segment
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_chat.prompt import VIDEO_SYSTEM_PROMPT
-from vidsage_chat.service import ChatService
+from vidsage_chat.serving import ChatService
 from vidsage_gateway.app import create_app
 from vidsage_gateway.keys import RUNTIME
 from vidsage_indexer.embedder import Embedder
+from vidsage_indexer.indexer import Indexer
 from vidsage_indexer.store import open_store
-from vidsage_indexer.worker import STAGE, Indexer
+from vidsage_indexer.worker import STAGE
 
 from .conftest import make_settings
 

@@ -24,8 +24,9 @@ from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
+from vidsage_indexer.indexer import Indexer
 from vidsage_indexer.store import open_store
-from vidsage_indexer.worker import STAGE, Indexer
+from vidsage_indexer.worker import STAGE
 
 from .conftest import make_settings
 
@@ -162,7 +163,7 @@ async def test_redelivery_and_reindex_do_not_duplicate_and_delete_removes(
     assert after[1] == entry[1]
 
     # a direct re-index with the same transcript replaces, never duplicates
-    await setup.indexer._index(again, attempt=1)
+    await setup.indexer.events.run(again, attempt=1)
     assert setup.indexer.store.count(record.id) == count
 
     await publish_event(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from vidsage.contracts.chat import format_time
+from vidsage.contracts.names import conversation_cache_key as memory_key
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Segment
+from vidsage.contracts.transcript import clock as format_time
 from vidsage.settings import ChatSettings
 from vidsage_chat.citations import library_citations, markers, video_citations
-from vidsage_chat.memory import bounded, memory_key
+from vidsage_chat.memory import bounded
 from vidsage_chat.prompt import escape, label_hits, passages_block
-from vidsage_gateway.chat import TokenBucket, origin_allowed
+from vidsage_gateway.chat_socket import TokenBucket, origin_allowed
 
 SEGS = [
     Segment(id=0, start=0.0, end=4.5, text=" zero"),

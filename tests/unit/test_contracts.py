@@ -49,7 +49,8 @@ PROBE = textwrap.dedent(
 
 def test_the_contracts_package_has_the_expected_modules() -> None:
     assert [
-        f"vidsage.contracts.{name}" for name in ("chat", "events", "ids", "record", "search", "transcript")
+        f"vidsage.contracts.{name}"
+        for name in ("chat", "events", "ids", "names", "record", "search", "transcript")
     ] == CONTRACT_MODULES
 
 

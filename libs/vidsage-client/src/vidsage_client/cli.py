@@ -36,6 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
 
+from vidsage.argtypes import positive_int, timeout_seconds
 from vidsage_client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL_ENV, Exit
 
 CLIENT_COMMANDS = ("upload", "ls", "status", "transcript", "search", "chat", "rm")
@@ -53,26 +54,6 @@ class _HelpFormatter(argparse.HelpFormatter):
             more = indent + " " * (hanging.end() if hanging else 0)
             lines.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=more))
         return "\n".join(lines)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
-def _timeout(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value:g}")
-    return value or None
 
 
 def _video_id(text: str) -> str:
@@ -118,7 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--wait", action="store_true", help=f"{what}, showing the stages")
         p.add_argument(
             "--timeout",
-            type=_timeout,
+            type=timeout_seconds,
             default=DEFAULT_WAIT_TIMEOUT_S,
             metavar="SECONDS",
             help="give up waiting after SECONDS, exit 5 (default: %(default)g; 0: never)",
@@ -134,7 +115,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_wait(upload, "wait until every video is ready or failed")
 
     ls = client("ls", "list the videos, newest first")
-    ls.add_argument("--limit", type=_positive_int, default=20, help="videos per page (default: %(default)s)")
+    ls.add_argument("--limit", type=positive_int, default=20, help="videos per page (default: %(default)s)")
     ls.add_argument("--cursor", help="the page after this one (printed when there are more)")
     ls.add_argument("--all", action="store_true", help="every video, following the pages")
 
@@ -155,7 +136,7 @@ def _build_parser() -> argparse.ArgumentParser:
     search = client("search", "search what is said in the videos")
     search.add_argument("query", nargs="+", metavar="QUERY", help="words or a question")
     search.add_argument("--video", type=_video_id, metavar="ID", help="search within this video only")
-    search.add_argument("--limit", type=_positive_int, default=None, help="at most this many passages")
+    search.add_argument("--limit", type=positive_int, default=None, help="at most this many passages")
 
     chat = client(
         "chat",

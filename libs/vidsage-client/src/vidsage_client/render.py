@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-from vidsage.contracts.chat import Citation, format_time
+from vidsage.contracts.chat import Citation
 from vidsage.contracts.record import STAGES
 from vidsage.contracts.search import SearchHit
+from vidsage.contracts.transcript import clock
 
 _BAR_WIDTH = 24
 
@@ -76,7 +77,7 @@ def failure_text(record: Mapping[str, Any]) -> str:
 
 
 def format_duration(seconds: Any) -> str:
-    return format_time(float(seconds)) if isinstance(seconds, int | float) else "-"
+    return clock(float(seconds)) if isinstance(seconds, int | float) else "-"
 
 
 def videos_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -134,14 +135,14 @@ def hit_lines(hits: Iterable[SearchHit]) -> list[str]:
     """``vidsage search``: per hit ``talk.mp4 [00:01-00:06] <id>`` and the passage, indented."""
     lines = []
     for hit in hits:
-        lines.append(f"{hit.filename}  [{format_time(hit.start)}-{format_time(hit.end)}]  {hit.video_id}")
+        lines.append(f"{hit.filename}  [{clock(hit.start)}-{clock(hit.end)}]  {hit.video_id}")
         lines.append(f"    {hit.text.strip()}")
     return lines
 
 
 def citation_line(citation: Citation) -> str:
     """``[mm:ss] text`` — the moment an answer relies on."""
-    return f"[{format_time(citation.start)}] {citation.text.strip()}"
+    return f"[{clock(citation.start)}] {citation.text.strip()}"
 
 
 # ---- streams ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from vidsage.argtypes import port, positive_seconds
 from vidsage_dev.processes import DevRunError
 from vidsage_dev.system import SERVICE_NAME_RE, SERVICES, DevConfig, DevSystem
 
@@ -27,26 +28,6 @@ def _parse_services(text: str) -> tuple[str, ...]:
     return names
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
-    return port
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     d = DevConfig.__dataclass_fields__
     p = argparse.ArgumentParser(
@@ -56,16 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(or the built-in defaults).",
     )
     p.add_argument("--host", default=d["host"].default, help="address everything listens on (%(default)s)")
-    p.add_argument("--nats-port", type=_port, default=d["nats_port"].default, help="NATS port (%(default)s)")
+    p.add_argument("--nats-port", type=port, default=d["nats_port"].default, help="NATS port (%(default)s)")
     p.add_argument(
         "--nats-monitor-port",
-        type=_port,
+        type=port,
         default=d["nats_monitor_port"].default,
         help="NATS monitoring port (%(default)s)",
     )
-    p.add_argument("--s3-port", type=_port, default=d["s3_port"].default, help="S3 port (%(default)s)")
+    p.add_argument("--s3-port", type=port, default=d["s3_port"].default, help="S3 port (%(default)s)")
     p.add_argument(
-        "--gateway-port", type=_port, default=d["gateway_port"].default, help="gateway port (%(default)s)"
+        "--gateway-port", type=port, default=d["gateway_port"].default, help="gateway port (%(default)s)"
     )
     p.add_argument(
         "--state-dir", type=Path, default=d["state_dir"].default, help="local state folder (%(default)s)"
@@ -80,13 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket", default=None, help="S3 bucket (default: VIDSAGE_S3__BUCKET or 'vidsage')")
     p.add_argument(
         "--ready-timeout",
-        type=_seconds,
+        type=positive_seconds,
         default=d["ready_timeout"].default,
         help="seconds to wait for the gateway's /readyz (%(default)s)",
     )
     p.add_argument(
         "--stop-timeout",
-        type=_seconds,
+        type=positive_seconds,
         default=d["stop_timeout"].default,
         help="seconds between SIGTERM and SIGKILL per process (%(default)s)",
     )

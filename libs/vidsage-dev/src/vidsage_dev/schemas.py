@@ -22,9 +22,9 @@ from pydantic.json_schema import models_json_schema
 
 import vidsage
 from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
+from vidsage.contracts import names
 from vidsage.contracts.chat import (
     ERROR_CODES,
-    QUEUE_GROUP,
     ChatChunk,
     ChatRequest,
     ClientCancel,
@@ -33,7 +33,7 @@ from vidsage.contracts.chat import (
     ErrorFrame,
     TokenFrame,
 )
-from vidsage.contracts.events import EVENT_MODELS, PROGRESS_PREFIX, SCHEMA_VERSION, EventType, Progress
+from vidsage.contracts.events import EVENT_MODELS, SCHEMA_VERSION, EventType, Progress
 
 ASYNCAPI_VERSION = "3.0.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -42,7 +42,8 @@ ASYNCAPI_FILE = "asyncapi.json"
 EVENTS_DIR = "events"
 SCHEMA_SUFFIX = ".schema.json"
 
-# Who publishes what (DESIGN.md, "Services"). The consumers come from vidsage.bus.CONSUMERS.
+# Who publishes what (DESIGN.md, "Services"). The consumers come from vidsage.bus.CONSUMERS; every
+# subject, stream and queue group from vidsage.contracts.names.
 PRODUCERS: dict[str, tuple[EventType, ...]] = {
     "gateway": (EventType.UPLOADED, EventType.DELETED),
     "ingest": (EventType.INGESTED, EventType.FAILED),
@@ -56,8 +57,8 @@ _DESCRIPTION = f"""\
 The events of vidsage, the video upload → transcript → search backend. This document and the
 JSON Schemas beside it are generated from the models in `vidsage.contracts.events`; do not edit them by hand.
 
-**Stream.** The `vidsage.video.*` events are stored in the JetStream stream `VIDSAGE`
-(subjects `vidsage.video.>`, limits retention with a maximum age, file storage, 2-minute
+**Stream.** The `{names.EVENT_SUBJECT_PREFIX}.*` events are stored in the JetStream stream `{names.STREAM}`
+(subjects `{names.EVENT_SUBJECTS}`, limits retention with a maximum age, file storage, 2-minute
 duplicate window). A subscriber attaches its own consumer to that stream; delivery is at least
 once.
 
@@ -75,12 +76,12 @@ Subscribers must ignore fields they do not know: new fields may appear without n
 breaking change (a field removed, renamed or retyped) bumps `schema_version`, currently
 `{SCHEMA_VERSION}`.
 
-**Progress.** `{PROGRESS_PREFIX}.<video_id>` is ephemeral core NATS (not stored, best
-effort): subscribe to it, or to `{PROGRESS_PREFIX}.*`, while a video is being processed.
+**Progress.** `{names.progress_subject("<video_id>")}` is ephemeral core NATS (not stored, best
+effort): subscribe to it, or to `{names.progress_subject("*")}`, while a video is being processed.
 
 **Chat.** Clients chat over the gateway's WebSocket (`chatVideoSocket`, `chatLibrarySocket`:
 JSON text frames). The gateway asks the chat service over core NATS request-reply
-(`chatRequests`, queue group `{QUEUE_GROUP}`) and relays the numbered chunks that come back on the
+(`chatRequests`, queue group `{names.CHAT_QUEUE}`) and relays the numbered chunks that come back on the
 request's reply inbox (`chatReplies`); a closed WebSocket publishes on `chatCancel`.
 """
 
@@ -144,7 +145,7 @@ def _headers_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "title": "EventHeaders",
-        "description": "NATS headers of every vidsage.video.* message.",
+        "description": f"NATS headers of every {names.EVENT_SUBJECT_PREFIX}.* message.",
         "properties": {
             MSG_ID_HEADER: {
                 "type": "string",
@@ -202,10 +203,10 @@ def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
         for event in spec.events:
             name = EVENT_MODELS[event].__name__
             description = (
-                f"Durable pull consumer `{spec.durable}` on the stream `VIDSAGE`: explicit ack, "
+                f"Durable pull consumer `{spec.durable}` on the stream `{names.STREAM}`: explicit ack, "
                 "`max_ack_pending` = the worker's concurrency, `in_progress` heartbeats during "
                 "long jobs, a bounded `max_deliver`; a job that exhausts its deliveries marks "
-                "the video failed (and publishes vidsage.video.failed)."
+                f"the video failed (and publishes {EventType.FAILED.subject})."
             )
             summary = f"{service} handles {event.subject}."
             yield (
@@ -262,9 +263,9 @@ def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             "messages": socket_messages,
         },
         "chatRequests": {
-            "address": "vidsage.chat",
-            "title": "vidsage.chat",
-            "description": f"Chat requests (core NATS, queue group `{QUEUE_GROUP}`) with a reply inbox.",
+            "address": names.CHAT_SUBJECT,
+            "title": names.CHAT_SUBJECT,
+            "description": f"Chat requests (core NATS, queue group `{names.CHAT_QUEUE}`) with a reply inbox.",
             "servers": nats,
             "messages": {"ChatRequest": {"$ref": "#/components/messages/ChatRequest"}},
         },
@@ -279,8 +280,8 @@ def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             "messages": {"ChatChunk": {"$ref": "#/components/messages/ChatChunk"}},
         },
         "chatCancel": {
-            "address": "vidsage.chat.cancel.{request_id}",
-            "title": "vidsage.chat.cancel.<request_id>",
+            "address": names.chat_cancel_subject(names.CHAT_SUBJECT, "{request_id}"),
+            "title": names.chat_cancel_subject(names.CHAT_SUBJECT, "<request_id>"),
             "description": "Stop generating that answer (empty payload); every chat replica listens.",
             "servers": nats,
             "parameters": {"request_id": {"description": "The request's id."}},
@@ -361,21 +362,21 @@ def asyncapi_document() -> dict[str, Any]:
         channels[_channel_id(event)] = {
             "address": event.subject,
             "title": event.subject,
-            "description": f"{_summary(model)} Stored in the JetStream stream `VIDSAGE`.",
+            "description": f"{_summary(model)} Stored in the JetStream stream `{names.STREAM}`.",
             "servers": [{"$ref": "#/servers/local"}],
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
     messages["Progress"] = {
         "name": "Progress",
-        "title": f"{PROGRESS_PREFIX}.{{video_id}}",
+        "title": names.progress_subject("{video_id}"),
         "summary": _summary(Progress),
         "contentType": "application/json",
         "payload": {"$ref": COMPONENT_REF.format(model="Progress")},
         "correlationId": {"$ref": "#/components/correlationIds/videoId"},
     }
     channels["progress"] = {
-        "address": f"{PROGRESS_PREFIX}.{{video_id}}",
-        "title": f"{PROGRESS_PREFIX}.<video_id>",
+        "address": names.progress_subject("{video_id}"),
+        "title": names.progress_subject("<video_id>"),
         "description": "Ephemeral progress of a video's stages on core NATS: not stored, best effort.",
         "servers": [{"$ref": "#/servers/local"}],
         "parameters": {"video_id": {"description": "Id of the video (UUIDv7)."}},

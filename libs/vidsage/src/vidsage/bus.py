@@ -18,6 +18,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from vidsage.contracts import names
 from vidsage.contracts.events import Event, EventError, EventType, parse_event
 from vidsage.logging import get_logger
 from vidsage.settings import NatsSettings, WorkerSettings
@@ -36,11 +37,14 @@ class ConsumerSpec:
     events: tuple[EventType, ...]
 
 
-# One durable consumer per worker service; the names match the services (STYLE.md).
+# One durable consumer per worker service, by service; the names match the services (STYLE.md).
 CONSUMERS: dict[str, ConsumerSpec] = {
-    "ingest": ConsumerSpec("ingest", (EventType.UPLOADED,)),
-    "transcriber": ConsumerSpec("transcriber", (EventType.INGESTED,)),
-    "indexer": ConsumerSpec("indexer", (EventType.TRANSCRIBED, EventType.DELETED)),
+    spec.durable: spec
+    for spec in (
+        ConsumerSpec(names.INGEST_CONSUMER, (EventType.UPLOADED,)),
+        ConsumerSpec(names.TRANSCRIBER_CONSUMER, (EventType.INGESTED,)),
+        ConsumerSpec(names.INDEXER_CONSUMER, (EventType.TRANSCRIBED, EventType.DELETED)),
+    )
 }
 
 
@@ -69,7 +73,7 @@ async def provision_stream(js: JetStreamContext, settings: NatsSettings) -> None
     """Create or update the ``VIDSAGE`` stream (limits retention, file storage, 2 min dedup)."""
     config = api.StreamConfig(
         name=settings.stream,
-        subjects=["vidsage.video.>"],
+        subjects=[names.EVENT_SUBJECTS],
         retention=api.RetentionPolicy.LIMITS,
         storage=api.StorageType.FILE,
         max_age=settings.stream_max_age_s,
@@ -188,7 +192,7 @@ class Worker:
             # A job whose last delivery was never settled (the worker died, the ack was lost) is
             # dropped by JetStream with this advisory: fail the video instead of leaving it stuck.
             advisories = await self._nc.subscribe(
-                f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self._stream}.{self._spec.durable}",
+                names.max_deliveries_advisory(self._stream, self._spec.durable),
                 cb=self._on_max_deliveries,
             )
         log.info("worker_started", consumer=self._spec.durable, concurrency=self._settings.concurrency)

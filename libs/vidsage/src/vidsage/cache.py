@@ -19,12 +19,11 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+from vidsage.contracts import names
 from vidsage.kvkeys import live_keys
 from vidsage.logging import get_logger
 
 log = get_logger("vidsage.cache")
-
-INVALIDATE_SUBJECT = "vidsage.cache.invalidate"
 
 
 class LRU:
@@ -65,7 +64,8 @@ class LRU:
 
 
 class Cache:
-    """Two-tier cache of small JSON values. Keys use KV-safe characters: ``video.<id>.<what>``."""
+    """Two-tier cache of small JSON values. Keys use KV-safe characters: ``video.<id>.<what>``
+    (:mod:`vidsage.contracts.names` builds them)."""
 
     def __init__(self, nc: NATS, kv: KeyValue, *, lru_size: int, lru_ttl_s: float) -> None:
         self._nc = nc
@@ -81,7 +81,7 @@ class Cache:
         async def on_invalidate(msg: Any) -> None:
             self.lru.drop_prefix(msg.data.decode())
 
-        self._sub = await self._nc.subscribe(INVALIDATE_SUBJECT, cb=on_invalidate)
+        self._sub = await self._nc.subscribe(names.CACHE_INVALIDATE_SUBJECT, cb=on_invalidate)
 
     async def close(self) -> None:
         if self._sub is not None:
@@ -132,14 +132,10 @@ class Cache:
         try:
             for key in await self._keys(prefix):
                 await self._kv.purge(key)
-            await self._nc.publish(INVALIDATE_SUBJECT, prefix.encode())
+            await self._nc.publish(names.CACHE_INVALIDATE_SUBJECT, prefix.encode())
         except Exception as exc:
             log.warning("cache_invalidate_failed", prefix=prefix, error=str(exc))
 
     async def _keys(self, prefix: str) -> list[str]:
         """Live keys under ``prefix`` (a subject-filtered watch, not a scan of the bucket)."""
         return await live_keys(self._kv, prefix + ">")
-
-
-def video_prefix(video_id: str) -> str:
-    return f"video.{video_id}."

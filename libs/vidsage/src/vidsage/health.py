@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vidsage.argtypes import positive_seconds
+
 if TYPE_CHECKING:  # asyncio costs ~60 ms to import; the probe CLI does not need it
     import asyncio
 
@@ -206,16 +208,6 @@ def check(
     return beat
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m vidsage.health",
@@ -227,7 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="exit 0 when the heartbeat file is fresh (and NATS connected), else 1 with the reason",
     )
     p.add_argument("path", type=Path, help="the service's VIDSAGE_HEALTH_FILE")
-    p.add_argument("--max-age-s", type=_positive, required=True, help="oldest acceptable heartbeat, seconds")
+    p.add_argument(
+        "--max-age-s", type=positive_seconds, required=True, help="oldest acceptable heartbeat, seconds"
+    )
     p.add_argument("--require-nats", action="store_true", help="also require the NATS connection to be up")
     args = parser.parse_args(argv)
     try:

@@ -1,13 +1,15 @@
 """What every service does at startup and shutdown: settings → logging → resources → serve.
 
-:func:`open_runtime` opens NATS (and provisions the stream, the KV buckets and this service's
-own consumer), S3 (creating the bucket if needed) and the catalog, and closes them in reverse
-order. :func:`service_main` wraps a service body with signal handling: SIGTERM or SIGINT set
-``stop``; the body stops taking work, finishes what it holds and returns.
+:func:`open_runtime` opens the process's compute pool (:mod:`vidsage.compute`), NATS (and
+provisions the stream, the KV buckets and this service's own consumer), S3 (creating the bucket if
+needed) and the catalog, and closes them in reverse order. :func:`service_main` wraps a service
+body with signal handling: SIGTERM or SIGINT set ``stop``; the body stops taking work, finishes
+what it holds and returns. A service's ``main()`` is ``return service_main(name, serve)``.
 
 With ``settings.health_file`` set, a :class:`~vidsage.health.Heartbeat` keeps that file fresh
-from :meth:`Runtime.ready` (by default as soon as the runtime is open; the services load their
-models before) until the runtime closes, which removes the file.
+from :meth:`Runtime.ready` (by default as soon as the runtime is open; a service that loads a model
+opens it with ``ready=False`` and calls it once the model is loaded) until the runtime closes,
+which removes the file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -35,10 +37,12 @@ from vidsage.bus import (
     provision_stream,
     publish_event,
 )
-from vidsage.cache import Cache, video_prefix
+from vidsage.cache import Cache
 from vidsage.catalog import Catalog
+from vidsage.compute import ComputePool, ModelUnavailable
+from vidsage.contracts import names
 from vidsage.contracts.events import VideoFailed
-from vidsage.contracts.record import Status, VideoRecord
+from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.transcript import Transcript
 from vidsage.health import Heartbeat, remove_heartbeat
 from vidsage.logging import get_logger, setup_logging
@@ -46,6 +50,8 @@ from vidsage.settings import Settings, WorkerSettings
 from vidsage.storage import ObjectNotFound, Storage, StorageError, StorageUnavailable
 
 log = get_logger("vidsage.runtime")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Runtime:
     catalog: Catalog
     cache: Cache
     stop: asyncio.Event
+    compute: ComputePool = field(repr=False)
     heartbeat: Heartbeat | None = field(default=None, repr=False)
 
     def ready(self) -> None:
@@ -72,21 +79,9 @@ class Runtime:
             self.heartbeat.start()
             log.info("heartbeat_started", path=str(self.heartbeat.path), interval_s=self.heartbeat.interval_s)
 
-    async def begin_stage(self, video_id: str, stage: str, attempt: int) -> tuple[VideoRecord | None, bool]:
-        """Mark ``stage`` running for this delivery; returns (record, proceed).
-
-        The record is None when the video was deleted. ``proceed`` is False when the video has
-        failed or is already past ``stage`` (a redelivery): the caller then only re-publishes its
-        event if the record says the stage is done, and changes nothing else.
-        """
-        record, _ = await self.catalog.update(video_id, lambda r: r.begin(stage, attempt))
-        if record is None:
-            log.info("stage_skipped_deleted", stage=stage)
-            return None, False
-        if record.status is Status.FAILED or record.stages[stage].state == "done":
-            log.info("stage_skipped", stage=stage, status=record.status.value)
-            return record, False
-        return record, True
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on the process's compute pool (never on the event loop)."""
+        return await self.compute.run(fn, *args, **kwargs)
 
     async def load_transcript(self, record: VideoRecord) -> Transcript | None:
         """The video's JSON transcript through the shared cache (24 h), or None if it is not made
@@ -101,7 +96,7 @@ class Runtime:
             except ObjectNotFound:
                 return None
 
-        data = await self.cache.get_or_load(f"{video_prefix(record.id)}transcript", load)
+        data = await self.cache.get_or_load(names.video_cache_key(record.id, "transcript"), load)
         return None if data is None else Transcript.model_validate(data)
 
     async def fail_video(self, video_id: str, stage: str, reason: str, attempts: int) -> None:
@@ -149,12 +144,15 @@ async def open_runtime(
     wait_s: float = 30.0,
     ready: bool = True,
 ) -> AsyncIterator[Runtime]:
-    """Open NATS, S3, catalog and cache for service ``name``; close them in reverse order.
+    """Open the compute pool, NATS, S3, catalog and cache for service ``name``; close them in
+    reverse order.
 
     ``ready``: call :meth:`Runtime.ready` (start the heartbeat) as soon as all is open; False
     leaves that to the service. The heartbeat stops and its file goes before anything closes.
     """
     async with contextlib.AsyncExitStack() as opened:  # closes in reverse order of opening
+        compute = ComputePool(settings.compute_threads)
+        opened.callback(compute.close)
         nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
         opened.push_async_callback(_drain, nc)
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
@@ -175,7 +173,7 @@ async def open_runtime(
                 settings.health_file, name, settings.health_interval_s, lambda: nc.is_connected
             )
             opened.push_async_callback(heartbeat.stop)
-        rt = Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop, heartbeat)
+        rt = Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop, compute, heartbeat)
         if ready:
             rt.ready()
         yield rt
@@ -187,7 +185,11 @@ async def _drain(nc: NATS) -> None:
 
 
 def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> int:
-    """Run a service: settings (validated) → logging → ``body(settings, stop)`` until a signal."""
+    """Run a service: settings (validated) → logging → ``body(settings, stop)`` until a signal.
+
+    Exit codes: 0 after a clean stop; 1 when NATS or S3 cannot be used; 2 for invalid settings or a
+    model that cannot be loaded (:class:`~vidsage.compute.ModelUnavailable`), the reason on stderr.
+    """
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -211,6 +213,9 @@ def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[
     except (ConnectionError, StorageError) as exc:  # NATS or S3 down, or S3 refusing (credentials)
         log.error("startup_failed", error=str(exc))
         return 1
+    except ModelUnavailable as exc:
+        sys.stderr.write(f"vidsage-{name}: {exc}\n")
+        return 2
     return 0
 
 

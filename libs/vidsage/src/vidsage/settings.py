@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vidsage.contracts import names
+
 MiB = 1024 * 1024
 
 
@@ -22,15 +24,15 @@ class NatsSettings(BaseModel):
 
     url: str = "nats://127.0.0.1:4222"
     """Comma-separated NATS server URLs."""
-    stream: str = "VIDSAGE"
+    stream: str = names.STREAM
     """JetStream stream that carries the ``vidsage.video.>`` events."""
     stream_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
     """How long events stay in the stream (limits retention)."""
     duplicate_window_s: float = Field(default=120, gt=0)
     """JetStream de-duplication window for ``Nats-Msg-Id``."""
-    videos_bucket: str = "videos"
+    videos_bucket: str = names.VIDEOS_BUCKET
     """KV bucket holding the video records (the catalog)."""
-    cache_bucket: str = "cache"
+    cache_bucket: str = names.CACHE_BUCKET
     """KV bucket of the shared cache (its max age is ``cache.ttl_s``)."""
     connect_timeout_s: float = Field(default=5, gt=0)
     """Timeout of the first connection attempt."""
@@ -47,7 +49,7 @@ class S3Settings(BaseModel):
     """Access key id."""
     secret_key: SecretStr = SecretStr("vidsage-secret")
     """Secret access key."""
-    bucket: str = "vidsage"
+    bucket: str = names.S3_BUCKET
     """Bucket holding every object of vidsage (created at startup if missing)."""
     region: str = "us-east-1"
     """Region; must be set explicitly so the SDK never looks the bucket location up."""
@@ -182,7 +184,7 @@ class IndexerSettings(WorkerSettings):
     """Qdrant API key (``store=qdrant``)."""
     collection: str = "vidsage_passages"
     """Collection name on the Qdrant server."""
-    search_subject: str = "vidsage.search"
+    search_subject: str = names.SEARCH_SUBJECT
     """NATS subject of search requests (request-reply, queue group ``indexer``)."""
     search_timeout_s: float = Field(default=5, gt=0)
     """How long the gateway waits for a search reply before answering 503."""
@@ -195,7 +197,7 @@ class IndexerSettings(WorkerSettings):
 class ChatSettings(BaseModel):
     """Chat: the chat service (LLM, grounding, memory) and the gateway's WebSocket limits."""
 
-    subject: str = "vidsage.chat"
+    subject: str = names.CHAT_SUBJECT
     """NATS subject of chat requests (queue group ``chat``); cancels go to ``<subject>.cancel.<id>``."""
     llm_base_url: str = "https://api.openai.com/v1"
     """Base URL of any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp)."""
@@ -265,6 +267,9 @@ class Settings(BaseSettings):
     ``python -m vidsage.health check``. Unset: no file."""
     health_interval_s: float = Field(default=5, gt=0)
     """How often the heartbeat file is rewritten."""
+    compute_threads: int = Field(default=0, ge=0, le=256)
+    """Threads of the process's one pool for blocking work (media, Whisper, embeddings, the vector
+    store); 0 uses the cores this process may run on. S3 calls have their own ``s3.io_threads``."""
 
     nats: NatsSettings = NatsSettings()
     s3: S3Settings = S3Settings()

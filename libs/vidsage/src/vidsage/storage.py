@@ -1,5 +1,9 @@
 """S3 storage over the ``minio`` SDK, made async by running its blocking calls in a thread pool.
 
+That pool is an I/O pool of its own (``S3Settings.io_threads``), not the process's compute pool
+(:mod:`vidsage.compute`): threads waiting on S3 are not computation, so many of them are cheap,
+and a slow store never holds up media, inference or embeddings (nor those the transfers).
+
 - :meth:`Storage.put_stream` uploads an async stream of chunks as it arrives (multipart, two parts
   in flight so receiving overlaps sending), optionally teeing the bytes into a local file;
 - :meth:`Storage.iter_range` streams a byte range back in chunks, never the whole object;

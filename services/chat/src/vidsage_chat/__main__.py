@@ -1,4 +1,4 @@
-"""``python -m vidsage_chat``: the chat service (see :mod:`vidsage_chat.service`)."""
+"""``python -m vidsage_chat``: the chat service (see :mod:`vidsage_chat.serving`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from vidsage.runtime import open_runtime, service_main
 from vidsage.settings import Settings
-from vidsage_chat.service import ChatService
+from vidsage_chat.serving import ChatService
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

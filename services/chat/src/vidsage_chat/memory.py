@@ -1,21 +1,17 @@
 """Conversation memory in the shared cache bucket (24 h TTL), per conversation id and scope.
 
-Keys: ``video.<video_id>.chat.<conversation_id>`` for a video (so deleting the video forgets its
-conversations with the rest of its cache) and ``chat.library.<conversation_id>`` for the library.
+Keys (:func:`vidsage.contracts.names.conversation_cache_key`): ``video.<video_id>.chat.<conversation_id>``
+for a video (so deleting the video forgets its conversations with the rest of its cache) and
+``chat.library.<conversation_id>`` for the library.
 Only the questions and answers are kept, never the transcript, bounded by a message count and a
 character budget (the newest messages win).
 """
 
 from __future__ import annotations
 
-from vidsage.cache import Cache, video_prefix
+from vidsage.cache import Cache
+from vidsage.contracts.names import conversation_cache_key
 from vidsage_chat.prompt import Message
-
-
-def memory_key(video_id: str | None, conversation_id: str) -> str:
-    if video_id is None:
-        return f"chat.library.{conversation_id}"
-    return f"{video_prefix(video_id)}chat.{conversation_id}"
 
 
 def bounded(messages: list[Message], max_messages: int, max_chars: int) -> list[Message]:
@@ -40,7 +36,7 @@ class Memory:
         self.max_chars = max_chars
 
     async def history(self, video_id: str | None, conversation_id: str) -> list[Message]:
-        data = await self.cache.get(memory_key(video_id, conversation_id), fresh=True)
+        data = await self.cache.get(conversation_cache_key(video_id, conversation_id), fresh=True)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             return []
         messages = [
@@ -56,4 +52,4 @@ class Memory:
         messages = await self.history(video_id, conversation_id)
         messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         kept = bounded(messages, self.max_messages, self.max_chars)
-        await self.cache.set(memory_key(video_id, conversation_id), {"messages": kept})
+        await self.cache.set(conversation_cache_key(video_id, conversation_id), {"messages": kept})

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vidsage.contracts.chat import format_time
 from vidsage.contracts.search import SearchHit
-from vidsage.contracts.transcript import Transcript
+from vidsage.contracts.transcript import Transcript, clock
 
 Message = dict[str, str]
 
@@ -50,9 +49,7 @@ def escape(text: str) -> str:
 
 
 def transcript_block(transcript: Transcript, title: str) -> str:
-    lines = [
-        f"[{format_time(s.start)}] {escape(' '.join(s.text.split()))}" for s in transcript.segments if s.text
-    ]
+    lines = [f"[{clock(s.start)}] {escape(' '.join(s.text.split()))}" for s in transcript.segments if s.text]
     body = "\n".join(lines) if lines else "(the video has no speech)"
     return f'<transcript title="{escape(title)}">\n{body}\n</transcript>'
 
@@ -76,7 +73,7 @@ def label_hits(hits: Sequence[SearchHit]) -> list[Labelled]:
 
 def passages_block(passages: Sequence[Labelled]) -> str:
     lines = [
-        f'[{p.label} {format_time(p.hit.start)}] (video "{escape(p.hit.filename)}") '
+        f'[{p.label} {clock(p.hit.start)}] (video "{escape(p.hit.filename)}") '
         f"{escape(' '.join(p.hit.text.split()))}"
         for p in passages
     ]

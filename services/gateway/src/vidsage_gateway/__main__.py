@@ -15,7 +15,7 @@ log = get_logger("vidsage.gateway")
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    app = create_app(settings)
+    app = create_app(settings, stop)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=15)
     await runner.setup()
     site = web.TCPSite(runner, settings.gateway.host, settings.gateway.port)

@@ -15,7 +15,7 @@ from vidsage.logging import get_logger
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
-from vidsage_gateway import chat, search, upload, videos
+from vidsage_gateway import chat_socket, search_route, upload, videos
 from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.metrics import METRICS, Metrics
@@ -102,11 +102,15 @@ async def openapi(_: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The gateway application; NATS, S3 and the catalog open on startup and close on cleanup."""
+def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.Application:
+    """The gateway application; NATS, S3 and the catalog open on startup and close on cleanup.
+
+    ``stop`` is the process's stop event (the one SIGTERM sets, from
+    :func:`~vidsage.runtime.service_main`); without one (tests) the runtime gets its own.
+    """
     app = web.Application(middlewares=[observe])
     app[METRICS] = Metrics()
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime("gateway", settings, stop) as rt:
@@ -127,7 +131,7 @@ def create_app(settings: Settings) -> web.Application:
     r.add_get("/api/videos/{video_id}/thumbnail", videos.thumbnail)
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
     r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
-    r.add_get("/api/search", search.search)
-    r.add_get("/ws/chat", chat.chat_socket, allow_head=False)
-    r.add_get("/ws/chat/{video_id}", chat.chat_socket, allow_head=False)
+    r.add_get("/api/search", search_route.search)
+    r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
+    r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)
     return app

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from vidsage import __version__
+from vidsage.contracts.events import EventType
 from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Transcript
@@ -222,7 +223,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "delete": {
                     "operationId": "deleteVideo",
-                    "summary": "Delete the video, its objects and record; emits vidsage.video.deleted",
+                    "summary": f"Delete the video, its objects and record; emits {EventType.DELETED.subject}",
                     "parameters": [VIDEO_ID],
                     "responses": {"204": {"description": "Deleted"}, **_errors(404, 503)},
                 },

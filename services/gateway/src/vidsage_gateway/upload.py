@@ -24,6 +24,7 @@ from pathlib import Path
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from vidsage.bus import publish_event
+from vidsage.contracts import names
 from vidsage.contracts.events import VideoUploaded
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import VideoRecord
@@ -64,10 +65,6 @@ async def _read(part: BodyPartReader) -> bytes:
         return await part.read_chunk(READ_CHUNK)
     except Exception as exc:  # connection reset, bad chunked encoding, short body...
         raise _Incomplete(str(exc) or type(exc).__name__) from exc
-
-
-def source_key(video_id: str, fmt: VideoFormat) -> str:
-    return f"videos/{video_id}/source.{fmt.extension}"
 
 
 def clean_filename(name: str | None) -> str:
@@ -135,7 +132,7 @@ async def _upload(request: web.Request) -> web.Response:
         raise ApiError(_MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message) from exc
 
     video_id = new_id()
-    key = source_key(video_id, fmt)
+    key = names.source_key(video_id, fmt.extension)
     size = len(head)
     if size > cap:
         raise _too_large(cap)
@@ -161,7 +158,7 @@ async def _upload(request: web.Request) -> web.Response:
             except _TooLarge:
                 raise _too_large(cap) from None
             spool.flush()
-            result = await _probe(spool.name, fmt, cfg.max_duration_s)
+            result = await _probe(rt, spool.name, fmt, cfg.max_duration_s)
         record = VideoRecord(
             id=video_id,
             owner=cfg.owner,
@@ -189,10 +186,9 @@ async def _upload(request: web.Request) -> web.Response:
     return web.json_response(record_json(record), status=201, headers={"Location": f"/api/videos/{video_id}"})
 
 
-async def _probe(path: str, fmt: VideoFormat, max_duration_s: float) -> ProbeResult:
-    loop = asyncio.get_running_loop()
+async def _probe(rt: Runtime, path: str, fmt: VideoFormat, max_duration_s: float) -> ProbeResult:
     try:
-        return await loop.run_in_executor(None, lambda: probe(path, fmt, max_duration_s=max_duration_s))
+        return await rt.run_blocking(probe, path, fmt, max_duration_s=max_duration_s)
     except MediaError as exc:
         raise ApiError(_MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message) from exc
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from vidsage.bus import publish_event
-from vidsage.cache import video_prefix
+from vidsage.contracts import names
 from vidsage.contracts.events import VideoDeleted
 from vidsage.contracts.record import Status, VideoRecord, status_rank
 from vidsage.contracts.transcript import CONTENT_TYPES, RENDERERS
@@ -74,7 +74,7 @@ async def _object_info(rt: Runtime, video_id: str, kind: str, key: str) -> Objec
         info = await rt.storage.stat(key)
         return info.to_dict() if info else None
 
-    data = await rt.cache.get_or_load(f"{video_prefix(video_id)}{kind}", load)
+    data = await rt.cache.get_or_load(names.video_cache_key(video_id, kind), load)
     return ObjectInfo.from_dict(data) if data else None
 
 
@@ -216,12 +216,12 @@ async def delete_video(request: web.Request) -> web.Response:
     removes its own), the cache, and finally ``vidsage.video.deleted`` for the other services."""
     rt = _runtime(request)
     record = await _record(request)
-    prefix = f"videos/{record.id}/"
+    prefix = names.objects_prefix(record.id)
     removed = await rt.storage.delete_prefix(prefix)
     if not await rt.catalog.delete(record.id):
         raise not_found()
     removed += await rt.storage.delete_prefix(prefix)
-    await rt.cache.invalidate_prefix(video_prefix(record.id))
+    await rt.cache.invalidate_prefix(names.cache_prefix(record.id))
     try:
         await publish_event(rt.js, VideoDeleted(video_id=record.id, owner=record.owner, prefix=prefix))
     except Exception as exc:

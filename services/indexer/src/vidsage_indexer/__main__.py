@@ -1,33 +1,30 @@
 """``python -m vidsage_indexer``: index transcripts, drop deleted videos, answer searches.
 
-The embedding model loads and the vector store opens before anything is consumed; a missing
-model is a startup error naming the setting. SIGTERM stops fetching and answering, finishes
-what it holds, flushes and closes the store.
+The embedding model loads and the vector store opens before anything is consumed (the heartbeat
+starts after them); a missing model is a startup error naming the setting. SIGTERM stops fetching
+and answering, finishes what it holds, flushes and closes the store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from vidsage.logging import get_logger
 from vidsage.runtime import open_runtime, run_worker, service_main
 from vidsage.settings import Settings
-from vidsage_indexer.embedder import Embedder, ModelUnavailable
+from vidsage_indexer.embedder import Embedder
+from vidsage_indexer.indexer import Indexer
 from vidsage_indexer.store import open_store
-from vidsage_indexer.worker import STAGE, Indexer
-
-log = get_logger("vidsage.indexer")
+from vidsage_indexer.worker import STAGE
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
     embedder = Embedder(settings.indexer, settings.models_dir)
-    await loop.run_in_executor(None, embedder.load)
-    store = await loop.run_in_executor(None, open_store, settings.indexer, settings.state_dir)
-    try:
-        await loop.run_in_executor(None, store.ensure, embedder.dim)
-        async with open_runtime("indexer", settings, stop, worker=settings.indexer) as rt:
+    async with open_runtime("indexer", settings, stop, worker=settings.indexer, ready=False) as rt:
+        await rt.run_blocking(embedder.load)
+        store = await rt.run_blocking(open_store, settings.indexer, settings.state_dir)
+        try:
+            await rt.run_blocking(store.ensure, embedder.dim)
+            rt.ready()
             indexer = Indexer(rt, embedder, store)
             sub = await indexer.serve_search()
             try:
@@ -35,16 +32,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             finally:
                 await sub.unsubscribe()
                 await indexer.drain()
-    finally:
-        await loop.run_in_executor(None, store.close)
+        finally:
+            await rt.run_blocking(store.close)
 
 
 def main() -> int:
-    try:
-        return service_main("indexer", serve)
-    except ModelUnavailable as exc:
-        sys.stderr.write(f"vidsage-indexer: {exc}\n")
-        return 2
+    return service_main("indexer", serve)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vidsage.compute import ModelUnavailable, available_cores
 from vidsage.logging import get_logger
 from vidsage.settings import IndexerSettings
 
@@ -27,18 +28,6 @@ DEFAULT_MODEL_DIR = "all-MiniLM-L6-v2"
 
 _threads_lock = threading.Lock()
 _threads_set = False
-
-
-class ModelUnavailable(RuntimeError):
-    """The configured embedding model cannot be loaded; the message names the setting to change."""
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the platform tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def resolve_model_path(settings: IndexerSettings, models_dir: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidsage.contracts import names
 from vidsage.media import ProbeResult, VideoFormat, extract_audio, make_thumbnail, probe
 
 
@@ -23,9 +24,9 @@ def process_video(
     """Probe ``source`` (FFmpeg limited to local files), write ``thumbnail.jpg`` and ``audio.wav``
     into ``work``. Raises :class:`vidsage.media.MediaError` for files that cannot be processed."""
     info = probe(source, fmt)
-    thumb = work / "thumbnail.jpg"
+    thumb = work / names.THUMBNAIL_FILE
     size = make_thumbnail(source, fmt, thumb, max_width=thumbnail_width)
-    audio: Path | None = work / "audio.wav"
+    audio: Path | None = work / names.AUDIO_FILE
     audio_s = extract_audio(source, fmt, audio, sample_rate=sample_rate)
     if audio_s is None:
         audio = None

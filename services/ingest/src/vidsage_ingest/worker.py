@@ -1,25 +1,22 @@
-"""The ingest handler: ``vidsage.video.uploaded`` → artifacts in S3 → ``vidsage.video.ingested``.
+"""The ingest stage: ``vidsage.video.uploaded`` → thumbnail and audio in S3 → ``vidsage.video.ingested``.
 
-Idempotent: a redelivered message for a video that is already ingested re-publishes the event
-(JetStream drops the duplicate within its window) and changes nothing else.
+The stage skeleton (:mod:`vidsage.stage`) does the rest: a redelivered message for a video that is
+already ingested re-publishes the event (JetStream drops the duplicate within its window) and
+changes nothing else; a video deleted while it was processed loses what was written here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-from functools import partial
 from pathlib import Path
 
-from vidsage.bus import PermanentError, publish_event
+from vidsage.bus import PermanentError
+from vidsage.contracts import names
 from vidsage.contracts.events import Event, VideoIngested, VideoUploaded
-from vidsage.contracts.record import Status, VideoRecord
-from vidsage.logging import get_logger
+from vidsage.contracts.record import VideoRecord
 from vidsage.media import MediaError, VideoFormat
-from vidsage.runtime import Runtime
-from vidsage_ingest.process import process_video
-
-log = get_logger("vidsage.ingest")
+from vidsage.stage import Stage, StageOutput
+from vidsage_ingest.process import IngestResult, process_video
 
 STAGE = "ingest"
 
@@ -41,77 +38,59 @@ def ingested_event(record: VideoRecord) -> VideoIngested:
     )
 
 
-class IngestHandler:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.cfg = rt.settings.ingest
+class IngestHandler(Stage[VideoUploaded, IngestResult]):
+    stage = STAGE
+    event_type = VideoUploaded
 
-    async def __call__(self, event: Event, attempt: int) -> None:
-        assert isinstance(event, VideoUploaded)
-        rt = self.rt
-        record, proceed = await rt.begin_stage(event.video_id, STAGE, attempt)
-        if not proceed:
-            if record is not None and record.stages[STAGE].state == "done":
-                await publish_event(rt.js, ingested_event(record))
-            return
-
+    async def work(self, event: VideoUploaded, record: VideoRecord) -> StageOutput[IngestResult]:
+        rt, cfg = self.rt, self.rt.settings.ingest
         fmt = VideoFormat(event.format)
-        prefix = f"videos/{event.video_id}/"
-        with tempfile.TemporaryDirectory(prefix="vidsage-ingest-", dir=self.cfg.work_dir) as tmp:
+        with tempfile.TemporaryDirectory(prefix="vidsage-ingest-", dir=cfg.work_dir) as tmp:
             work = Path(tmp)
-            source = work / f"source.{fmt.extension}"
+            source = work / f"{names.SOURCE_STEM}.{fmt.extension}"
             await rt.storage.download_file(event.source_key, source)
-            loop = asyncio.get_running_loop()
             try:
-                result = await loop.run_in_executor(
-                    None,
-                    partial(
-                        process_video,
-                        source,
-                        fmt,
-                        work,
-                        thumbnail_width=self.cfg.thumbnail_width,
-                        sample_rate=self.cfg.audio_sample_rate,
-                    ),
+                result = await rt.run_blocking(
+                    process_video,
+                    source,
+                    fmt,
+                    work,
+                    thumbnail_width=cfg.thumbnail_width,
+                    sample_rate=cfg.audio_sample_rate,
                 )
             except MediaError as exc:
                 raise PermanentError(f"{exc.code}: {exc.message}") from exc
-            objects = {"thumbnail": prefix + "thumbnail.jpg"}
+            objects = {"thumbnail": names.thumbnail_key(event.video_id)}
             await rt.storage.put_file(objects["thumbnail"], result.thumbnail, content_type="image/jpeg")
             if result.audio is not None:
-                objects["audio"] = prefix + "audio.wav"
+                objects["audio"] = names.audio_key(event.video_id)
                 await rt.storage.put_file(objects["audio"], result.audio, content_type="audio/wav")
 
         p = result.probe
-
-        def finish(r: VideoRecord) -> VideoRecord | None:
-            return r.finish(
-                STAGE,
-                duration_s=round(p.duration_s, 3),
-                width=p.width,
-                height=p.height,
-                fps=p.fps,
-                video_codec=p.video_codec,
-                audio_codec=p.audio_codec,
-                has_audio=p.has_audio,
-                objects={**r.objects, **objects},
-            )
-
-        record, changed = await rt.catalog.update(event.video_id, finish)
-        if record is None:
-            # Deleted while we worked: remove what we wrote (the delete's sweep may have run already).
-            await rt.storage.delete_prefix(prefix)
-            log.info("ingest_discarded_deleted")
-            return
-        if record.status is Status.FAILED:
-            return
-        await publish_event(rt.js, ingested_event(record))
-        log.info(
-            "ingest_done",
-            duration_s=p.duration_s,
-            width=p.width,
-            height=p.height,
-            has_audio=p.has_audio,
-            thumbnail=result.thumbnail_size,
-            changed=changed,
+        return StageOutput(
+            result,
+            fields={
+                "duration_s": round(p.duration_s, 3),
+                "width": p.width,
+                "height": p.height,
+                "fps": p.fps,
+                "video_codec": p.video_codec,
+                "audio_codec": p.audio_codec,
+                "has_audio": p.has_audio,
+            },
+            objects=objects,
+            log={
+                "duration_s": p.duration_s,
+                "width": p.width,
+                "height": p.height,
+                "has_audio": p.has_audio,
+                "thumbnail": result.thumbnail_size,
+            },
         )
+
+    async def done_event(self, record: VideoRecord, result: IngestResult | None) -> Event:
+        return ingested_event(record)
+
+    async def discard(self, event: VideoUploaded, output: StageOutput[IngestResult] | None) -> None:
+        if output is not None:
+            await self.rt.storage.delete_prefix(names.objects_prefix(event.video_id))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidsage.compute import ModelUnavailable, available_cores
 from vidsage.contracts.transcript import Segment, Word
 from vidsage.logging import get_logger
 from vidsage.settings import TranscriberSettings
@@ -23,10 +24,6 @@ log = get_logger("vidsage.transcriber.engine")
 DEFAULT_MODEL_DIR = "whisper-base"
 # faster-whisper's own size names (downloaded on first use when named explicitly).
 _SIZE_NAME = re.compile(r"^(tiny|base|small|medium|large|distil|turbo)[\w.-]*$")
-
-
-class ModelUnavailable(RuntimeError):
-    """The configured model cannot be loaded; the message names the setting to change."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +43,6 @@ class Result:
     language_probability: float | None
     duration_s: float
     segments: list[Segment]
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def resolve(cfg: TranscriberSettings, models_dir: Path) -> Resolved:

@@ -1,10 +1,11 @@
-"""The transcriber handler: ``vidsage.video.ingested`` → transcript artifacts → ``transcribed``.
+"""The transcribe stage: ``vidsage.video.ingested`` → transcript artifacts → ``transcribed``.
 
 - A video without audio gets an empty transcript and proceeds (not a failure).
 - Progress (percent of audio done) goes to ``vidsage.progress.<video_id>`` and, throttled, to the
   record's ``stages.transcribe.progress`` so ``GET /status`` shows it.
-- Idempotent: artifacts have fixed keys, the stage transition is compare-and-set, and a
-  redelivery of a transcribed video only re-publishes the (deduplicated) event.
+- Idempotent: artifacts have fixed keys, and the stage skeleton (:mod:`vidsage.stage`) makes the
+  transition compare-and-set and a redelivery of a transcribed video only re-publish the
+  (deduplicated) event.
 - A corrupt audio object raises; the worker retries it and fails the video after ``max_deliver``.
 """
 
@@ -15,18 +16,18 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from vidsage.bus import publish_event
+from vidsage.contracts import names
 from vidsage.contracts.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
 from vidsage.contracts.record import StageState, Status, VideoRecord
 from vidsage.contracts.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
+from vidsage.stage import Stage, StageOutput
 from vidsage_transcriber.engine import Engine, Result
 
 log = get_logger("vidsage.transcriber")
 
 STAGE = "transcribe"
-ARTIFACTS = {"transcript": "transcript.json", "srt": "transcript.srt", "vtt": "transcript.vtt"}
 _CONTENT_TYPES = {"transcript": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
@@ -101,22 +102,18 @@ class ProgressReporter:
         await self._rt.catalog.update(self._video_id, change)
 
 
-class TranscribeHandler:
+class TranscribeHandler(Stage[VideoIngested, int]):
+    """The stage's result is the transcript's segment count."""
+
+    stage = STAGE
+    event_type = VideoIngested
+
     def __init__(self, rt: Runtime, engine: Engine) -> None:
-        self.rt = rt
+        super().__init__(rt)
         self.engine = engine
         self.cfg = rt.settings.transcriber
 
-    async def __call__(self, event: Event, attempt: int) -> None:
-        assert isinstance(event, VideoIngested)
-        rt = self.rt
-        record, proceed = await rt.begin_stage(event.video_id, STAGE, attempt)
-        if not proceed:
-            if record is not None and record.stages[STAGE].state == "done":
-                transcript = Transcript.from_bytes(await rt.storage.get_bytes(record.objects["transcript"]))
-                await publish_event(rt.js, transcribed_event(record, len(transcript.segments)))
-            return
-
+    async def work(self, event: VideoIngested, record: VideoRecord) -> StageOutput[int]:
         result = await self._transcribe(event)
         transcript = Transcript(
             video_id=event.video_id,
@@ -130,46 +127,44 @@ class TranscribeHandler:
             ),
             created_at=utcnow(),
         )
-        prefix = f"videos/{event.video_id}/"
-        objects = {kind: prefix + name for kind, name in ARTIFACTS.items()}
+        objects = names.transcript_keys(event.video_id)
         bodies = {
             "transcript": transcript.to_bytes(),
             "srt": RENDERERS["srt"](transcript).encode(),
             "vtt": RENDERERS["vtt"](transcript).encode(),
         }
         for kind, key in objects.items():
-            await rt.storage.put_bytes(key, bodies[kind], content_type=_CONTENT_TYPES[kind])
-
-        def finish(r: VideoRecord) -> VideoRecord | None:
-            return r.finish(STAGE, language=transcript.language, objects={**r.objects, **objects})
-
-        record, changed = await rt.catalog.update(event.video_id, finish)
-        if record is None:
-            for key in objects.values():  # deleted while we worked
-                with contextlib.suppress(Exception):
-                    await rt.storage.delete(key)
-            log.info("transcribe_discarded_deleted")
-            return
-        if record.status is Status.FAILED:
-            return
-        await publish_event(rt.js, transcribed_event(record, len(transcript.segments)))
-        log.info(
-            "transcribe_done",
-            language=transcript.language,
-            segments=len(transcript.segments),
-            audio_s=round(result.duration_s, 1),
-            changed=changed,
+            await self.rt.storage.put_bytes(key, bodies[kind], content_type=_CONTENT_TYPES[kind])
+        return StageOutput(
+            len(transcript.segments),
+            fields={"language": transcript.language},
+            objects=objects,
+            log={
+                "language": transcript.language,
+                "segments": len(transcript.segments),
+                "audio_s": round(result.duration_s, 1),
+            },
         )
+
+    async def done_event(self, record: VideoRecord, result: int | None) -> Event:
+        if result is None:  # a redelivery: count the stored transcript's segments
+            stored = Transcript.from_bytes(await self.rt.storage.get_bytes(record.objects["transcript"]))
+            result = len(stored.segments)
+        return transcribed_event(record, result)
+
+    async def discard(self, event: VideoIngested, output: StageOutput[int] | None) -> None:
+        for key in output.objects.values() if output is not None else ():
+            with contextlib.suppress(Exception):
+                await self.rt.storage.delete(key)
 
     async def _transcribe(self, event: VideoIngested) -> Result:
         if not event.audio_key:
             log.info("transcribe_no_audio")
             return Result(None, None, 0.0, [])
-        loop = asyncio.get_running_loop()
         with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-") as tmp:
-            audio = Path(tmp) / "audio.wav"
+            audio = Path(tmp) / names.AUDIO_FILE
             await self.rt.storage.download_file(event.audio_key, audio)
             async with ProgressReporter(self.rt, event.video_id, self.cfg.progress_interval_s) as progress:
-                result = await loop.run_in_executor(None, self.engine.transcribe, audio, progress.update)
+                result = await self.rt.run_blocking(self.engine.transcribe, audio, progress.update)
                 await progress.publish(100.0)
         return result

@@ -10,7 +10,8 @@ WebSocket (``/ws/chat/<video_id>`` or ``/ws/chat`` for the whole library), JSON 
 NATS: the gateway publishes a :class:`ChatRequest` on ``chat.subject`` (queue group ``chat``) with
 a reply inbox; the chat service answers on that inbox with numbered :class:`ChatChunk` messages:
 ``accepted``, ``token``..., then exactly one ``done`` or ``error``. A gap in ``seq`` is a lost
-chunk. The gateway publishes on ``<subject>.cancel.<request_id>`` when the client goes away.
+chunk. The gateway publishes on ``<subject>.cancel.<request_id>`` when the client goes away. The
+subjects and the queue group are named in :mod:`vidsage.contracts.names`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-QUEUE_GROUP = "chat"
 
 Mode = Literal["llm", "extractive"]
 
@@ -124,15 +124,3 @@ class ChatChunk(BaseModel):
     code: str | None = None
     message: str | None = None
     status: str | None = None
-
-
-def cancel_subject(subject: str, request_id: str) -> str:
-    return f"{subject}.cancel.{request_id}"
-
-
-def format_time(seconds: float) -> str:
-    """``mm:ss`` (``h:mm:ss`` from one hour), the form answers cite."""
-    total = max(0, int(seconds))
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

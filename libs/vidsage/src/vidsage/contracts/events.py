@@ -14,11 +14,10 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vidsage.contracts import names
 from vidsage.contracts.ids import new_id
 
 SCHEMA_VERSION = 1
-SUBJECT_PREFIX = "vidsage.video"
-PROGRESS_PREFIX = "vidsage.progress"
 
 
 class EventType(StrEnum):
@@ -31,7 +30,7 @@ class EventType(StrEnum):
 
     @property
     def subject(self) -> str:
-        return f"{SUBJECT_PREFIX}.{self.value}"
+        return names.event_subject(self.value)
 
 
 def utcnow() -> datetime:
@@ -139,7 +138,7 @@ EVENT_MODELS: dict[EventType, type[Event]] = {
 
 def parse_event(subject: str, data: bytes) -> Event:
     """Decode the event carried on ``subject``; raises :class:`EventError` when it is not valid."""
-    prefix = SUBJECT_PREFIX + "."
+    prefix = names.EVENT_SUBJECT_PREFIX + "."
     if not subject.startswith(prefix):
         raise EventError(f"not a vidsage event subject: {subject!r}")
     try:
@@ -164,4 +163,4 @@ class Progress(BaseModel):
 
     @property
     def subject(self) -> str:
-        return f"{PROGRESS_PREFIX}.{self.video_id}"
+        return names.progress_subject(self.video_id)

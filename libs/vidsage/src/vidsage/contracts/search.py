@@ -2,7 +2,7 @@
 
 Subject ``vidsage.search`` (setting ``indexer.search_subject``), queue group ``indexer``; the
 request and the reply are JSON. A reply is either ``{"hits": [...]}`` or ``{"error": {...}}``.
-:func:`vidsage.search_requests.ask` sends a request and raises the exceptions below.
+:func:`vidsage.search_client.ask` sends a request and raises the exceptions below.
 """
 
 from __future__ import annotations

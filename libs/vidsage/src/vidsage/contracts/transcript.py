@@ -305,10 +305,17 @@ def to_vtt(t: Transcript) -> str:
     return "".join(cues)
 
 
-def _clock(seconds: float) -> str:
-    """``mm:ss``, or ``hh:mm:ss`` from one hour on; seconds are truncated, not rounded."""
-    hours, minutes, secs, _ = _split_ms(_to_ms(seconds))
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+def clock(seconds: float, *, pad_hours: bool = False) -> str:
+    """``mm:ss``, or ``h:mm:ss`` from one hour on (``hh:mm:ss`` with ``pad_hours``): the time of a
+    moment as answers, citations, search hits and the ``txt`` transcript show it.
+
+    The time is rounded to the millisecond (as everywhere in transcripts), then truncated to the
+    second; a negative time shows as ``00:00``. Raises :class:`ValueError` for a non-finite time.
+    """
+    hours, minutes, secs, _ = _split_ms(max(0, _to_ms(seconds)))
+    if not hours:
+        return f"{minutes:02d}:{secs:02d}"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}" if pad_hours else f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def to_txt(t: Transcript) -> str:
@@ -318,7 +325,9 @@ def to_txt(t: Transcript) -> str:
     their line breaks collapsed. An empty transcript gives ``""``.
     """
     segments = normalize_segments(t.segments, t.duration_s)
-    return "".join(f"[{_clock(segment.start)}] {_one_line(segment.text)}\n" for segment in segments)
+    return "".join(
+        f"[{clock(segment.start, pad_hours=True)}] {_one_line(segment.text)}\n" for segment in segments
+    )
 
 
 RENDERERS: dict[str, Callable[[Transcript], str]] = {

@@ -1,5 +1,5 @@
-"""``/ws/chat/<video_id>`` and ``/ws/chat``: the chat WebSocket (protocol in
-:mod:`vidsage.contracts.chat`).
+"""``/ws/chat/<video_id>`` and ``/ws/chat``: the chat WebSocket relay (protocol in
+:mod:`vidsage.contracts.chat`; the answering is the chat service's :mod:`vidsage_chat.answering`).
 
 The gateway holds the connection and relays; the chat service thinks. For each question the
 gateway publishes a :class:`~vidsage.contracts.chat.ChatRequest` with a fresh reply inbox and
@@ -28,6 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
 from vidsage.bus import TRACE_HEADER
+from vidsage.contracts import names
 from vidsage.contracts.chat import (
     ChatChunk,
     ChatRequest,
@@ -36,7 +37,6 @@ from vidsage.contracts.chat import (
     DoneFrame,
     ErrorFrame,
     TokenFrame,
-    cancel_subject,
 )
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status
@@ -305,7 +305,7 @@ class ChatSession:
                 await sub.unsubscribe()
             if not finished:
                 with contextlib.suppress(Exception):
-                    await nc.publish(cancel_subject(self.cfg.subject, request.request_id), b"")
+                    await nc.publish(names.chat_cancel_subject(self.cfg.subject, request.request_id), b"")
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -1,5 +1,5 @@
-"""The chat service: answers :class:`~vidsage.contracts.chat.ChatRequest` messages on NATS,
-streaming numbered chunks to the request's reply inbox.
+"""The chat service's answering: one :class:`~vidsage.contracts.chat.ChatRequest` in, numbered
+chunks to its reply inbox out (:class:`Replier`), grounded in the video or the library.
 
 - **One video**: the whole transcript (a 3-minute video fits in any context) with timestamps, as
   delimited untrusted data; the model cites ``[mm:ss]``; citations are mapped to real segments.
@@ -7,33 +7,17 @@ streaming numbered chunks to the request's reply inbox.
 - **No API key**: extractive mode. The answer is the best-matching passages with their times,
   and it says that it is extractive.
 
-Requests are handled concurrently (bounded by ``chat.concurrency``; beyond it the answer is
-``busy``). A message on ``<subject>.cancel.<request_id>`` cancels that answer (the gateway sends
-it when the WebSocket closes), which also closes the stream to the language model. On SIGTERM
-the service stops taking requests and lets running answers finish for a grace period.
+The NATS side (subscriptions, concurrency, cancels, draining) is :mod:`vidsage_chat.serving`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from pydantic import ValidationError
 
-from vidsage.bus import TRACE_HEADER
-from vidsage.contracts.chat import (
-    QUEUE_GROUP,
-    ChatChunk,
-    ChatRequest,
-    Citation,
-    Mode,
-    cancel_subject,
-    format_time,
-)
+from vidsage.contracts.chat import ChatChunk, ChatRequest, Citation, Mode
 from vidsage.contracts.record import Status
 from vidsage.contracts.search import (
     MAX_QUERY_CHARS,
@@ -42,10 +26,10 @@ from vidsage.contracts.search import (
     SearchRequest,
     SearchUnavailable,
 )
-from vidsage.contracts.transcript import Segment
+from vidsage.contracts.transcript import Segment, clock
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.search_requests import ask
+from vidsage.search_client import ask
 from vidsage.storage import StorageUnavailable
 from vidsage_chat.citations import best_segment, library_citations, video_citations
 from vidsage_chat.llm import LLM, ChatFailure
@@ -66,7 +50,6 @@ EXTRACTIVE_INTRO = (
     "that best match your question."
 )
 EXTRACTIVE_NOTHING = "Extractive answer (no language model is configured): nothing in the {scope} matches."
-DRAIN_GRACE_S = 10.0
 
 
 class Replier:
@@ -86,75 +69,26 @@ class Replier:
         await self.send("error", code=code, message=message, status=status)
 
 
-class ChatService:
+class Answerer:
+    """Answers chat requests: the language model (or extractive mode), memory, retrieval, citations."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.cfg = rt.settings.chat
         self.llm = LLM(self.cfg) if self.cfg.llm_api_key is not None else None
         self.memory = Memory(rt.cache, self.cfg.history_messages, self.cfg.history_max_chars)
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.stopping = False
-        self.ready = asyncio.Event()
 
     @property
     def mode(self) -> Mode:
         return "llm" if self.llm is not None else "extractive"
 
-    async def run(self) -> None:
-        nc = self.rt.nc
-        requests = await nc.subscribe(self.cfg.subject, queue=QUEUE_GROUP, cb=self._on_request)
-        cancels = await nc.subscribe(cancel_subject(self.cfg.subject, "*"), cb=self._on_cancel)
-        await nc.flush()
-        self.ready.set()
-        log.info(
-            "chat_ready",
-            subject=self.cfg.subject,
-            mode=self.mode,
-            model=self.cfg.llm_model if self.llm else None,
-            base_url=self.cfg.llm_base_url if self.llm else None,
-        )
-        try:
-            await self.rt.stop.wait()
-        finally:
-            self.stopping = True
-            await requests.unsubscribe()
-            if self.tasks:
-                log.info("chat_draining", answers=len(self.tasks))
-                await asyncio.wait(list(self.tasks.values()), timeout=DRAIN_GRACE_S)
-            for task in list(self.tasks.values()):
-                task.cancel()
-            if self.tasks:
-                await asyncio.wait(list(self.tasks.values()), timeout=2)
-            await cancels.unsubscribe()
-            if self.llm is not None:
-                await self.llm.close()
+    async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
 
-    async def _on_request(self, msg: Msg) -> None:
-        if not msg.reply:
-            log.warning("chat_request_without_reply")
-            return
-        replier = Replier(self.rt.nc, msg.reply)
-        try:
-            request = ChatRequest.model_validate_json(msg.data)
-        except ValidationError as exc:
-            await replier.error("bad_request", f"invalid chat request: {exc.error_count()} error(s)")
-            return
-        if self.stopping or len(self.tasks) >= self.cfg.concurrency:
-            await replier.error("busy", "the chat service is at its limit; try again in a moment")
-            return
-        trace_id = (msg.headers or {}).get(TRACE_HEADER) or request.request_id
-        task = asyncio.create_task(self._answer(request, replier, trace_id))
-        self.tasks[request.request_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(request.request_id, None))
-
-    async def _on_cancel(self, msg: Msg) -> None:
-        request_id = msg.subject.rsplit(".", 1)[-1]
-        task = self.tasks.get(request_id)
-        if task is not None:
-            log.info("chat_cancelled", request_id=request_id)
-            task.cancel()
-
-    async def _answer(self, request: ChatRequest, replier: Replier, trace_id: str) -> None:
+    async def answer(self, request: ChatRequest, replier: Replier, trace_id: str) -> None:
+        """``accepted``, the answer's ``token`` chunks, then ``done`` with its citations, or one
+        ``error``. Never raises, except when cancelled."""
         structlog.contextvars.bind_contextvars(
             trace_id=trace_id,
             video_id=request.video_id,
@@ -174,11 +108,6 @@ class ChatService:
         except ChatFailure as failure:
             log.warning("chat_failed", code=failure.code, reason=failure.message)
             await replier.error(failure.code, failure.message, failure.status)
-        except asyncio.CancelledError:
-            if self.stopping:
-                with contextlib.suppress(Exception):
-                    await replier.error("chat_unavailable", "the chat service is restarting; ask again")
-            raise
         except Exception:
             log.exception("chat_internal_error")
             await replier.error("internal", f"internal error; the message id is {request.message_id}")
@@ -253,7 +182,7 @@ class ChatService:
         else:
             lines = [EXTRACTIVE_INTRO.format(scope=scope)]
             for hit, cite in zip(hits, citations, strict=True):
-                where = f"{hit.filename} {format_time(cite.start)}" if with_title else format_time(cite.start)
+                where = f"{hit.filename} {clock(cite.start)}" if with_title else clock(cite.start)
                 lines.append(f"\n\n[{where}] {' '.join(cite.text.split())}")
         for line in lines:
             await replier.send("token", content=line)

@@ -12,7 +12,7 @@ from vidsage.contracts.search import (
     SearchRequest,
     SearchUnavailable,
 )
-from vidsage.search_requests import ask
+from vidsage.search_client import ask
 from vidsage_gateway.errors import ApiError
 from vidsage_gateway.keys import RUNTIME
 
