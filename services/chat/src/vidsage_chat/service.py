@@ -78,7 +78,7 @@ class Replier:
         self.seq = 0
 
     async def send(self, type_: str, **fields: Any) -> None:
-        chunk = ChatChunk(seq=self.seq, type=type_, **fields)  # type: ignore[arg-type]
+        chunk = ChatChunk(seq=self.seq, type=type_, **fields)
         self.seq += 1
         await self.nc.publish(self.inbox, chunk.model_dump_json(exclude_none=True).encode())
 

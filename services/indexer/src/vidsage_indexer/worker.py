@@ -57,7 +57,7 @@ class Indexer:
     async def _index(self, event: VideoTranscribed, attempt: int) -> None:
         rt = self.rt
         record, proceed = await rt.begin_stage(event.video_id, STAGE, attempt)
-        if not proceed:
+        if not proceed or record is None:  # proceed implies a record
             if record is None:
                 await self._blocking(self.store.delete_video, event.video_id)
             elif record.stages[STAGE].state == "done":
@@ -77,7 +77,7 @@ class Indexer:
                 start=d.start,
                 end=d.end,
                 text=d.text,
-                segment_ids=list(d.segment_ids),
+                segment_ids=d.segment_ids,
             )
             for d in drafts
         ]
