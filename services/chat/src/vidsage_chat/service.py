@@ -29,6 +29,7 @@ from vidsage.contracts.chat import (
     QUEUE_GROUP,
     ChatChunk,
     ChatRequest,
+    ChunkType,
     Citation,
     Mode,
     cancel_subject,
@@ -77,7 +78,7 @@ class Replier:
         self.inbox = inbox
         self.seq = 0
 
-    async def send(self, type_: str, **fields: Any) -> None:
+    async def send(self, type_: ChunkType, **fields: Any) -> None:
         chunk = ChatChunk(seq=self.seq, type=type_, **fields)
         self.seq += 1
         await self.nc.publish(self.inbox, chunk.model_dump_json(exclude_none=True).encode())
