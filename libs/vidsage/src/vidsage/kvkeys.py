@@ -19,5 +19,5 @@ async def live_keys(kv: KeyValue, pattern: str = ">") -> list[str]:
                 break
             keys.append(entry.key)
     finally:
-        await watcher.stop()
+        await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves KeyWatcher.stop unannotated
     return keys

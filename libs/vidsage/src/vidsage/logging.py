@@ -37,7 +37,7 @@ def setup_logging(level: str = "info", fmt: str = "auto", service: str | None = 
         processors=[*shared, structlog.processors.format_exc_info, renderer]
         if use_json
         else [*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -92,7 +92,8 @@ class Runtime:
 
         async def load() -> dict[str, Any] | None:
             try:
-                return json.loads(await self.storage.get_bytes(key))
+                data: dict[str, Any] = json.loads(await self.storage.get_bytes(key))
+                return data
             except ObjectNotFound:
                 return None
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import urllib3
@@ -33,6 +33,9 @@ from minio.error import InvalidResponseError, MinioException, S3Error
 from vidsage.settings import S3Settings
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"}
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class StorageError(Exception):
@@ -82,8 +85,9 @@ def _translate(exc: BaseException) -> BaseException:
             return ObjectNotFound(exc.message or exc.code)
         return StorageError(f"S3 error {exc.code}: {exc.message}")
     if isinstance(exc, InvalidResponseError):
-        # Some servers (rclone among them) send error bodies the SDK cannot parse: go by status.
-        status = exc.__reduce__()[1][0]
+        # Some servers (rclone among them) send error bodies the SDK cannot parse: go by status,
+        # which only __reduce__ exposes (and minio leaves __reduce__ unannotated).
+        status = exc.__reduce__()[1][0]  # type: ignore[no-untyped-call]
         if status == 404:
             return ObjectNotFound(f"not found (HTTP {status})")
         if isinstance(status, int) and status < 500:
@@ -136,7 +140,7 @@ class _AsyncChunkReader(io.RawIOBase):
             data, self._pending = data[:n], data[n:]
         return data
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
             n = 1 << 62
         if self._eof and not self._pending:
@@ -178,7 +182,7 @@ class Storage:
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(settings.io_threads, thread_name_prefix="s3")
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
@@ -220,7 +224,8 @@ class Storage:
                 self.client.put_object,
                 self.bucket,
                 key,
-                reader,
+                # minio types its data as BinaryIO; it needs only read() (its docstring says so)
+                cast(BinaryIO, reader),
                 length=-1,
                 part_size=self.settings.part_size,
                 content_type=content_type,
@@ -258,7 +263,7 @@ class Storage:
 
     async def iter_range(
         self, key: str, offset: int = 0, length: int | None = None, *, chunk_size: int = 1 << 20
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Stream ``length`` bytes from ``offset`` (to the end when ``length`` is None)."""
         if length == 0:
             return

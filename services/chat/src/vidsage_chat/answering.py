@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from nats.aio.client import Client as NATS
 
-from vidsage.contracts.chat import ChatChunk, ChatRequest, Citation, Mode
+from vidsage.contracts.chat import ChatChunk, ChatRequest, ChunkType, Citation, Mode
 from vidsage.contracts.record import Status
 from vidsage.contracts.search import (
     MAX_QUERY_CHARS,
@@ -60,8 +60,8 @@ class Replier:
         self.inbox = inbox
         self.seq = 0
 
-    async def send(self, type_: str, **fields: Any) -> None:
-        chunk = ChatChunk(seq=self.seq, type=type_, **fields)  # type: ignore[arg-type]
+    async def send(self, type_: ChunkType, **fields: Any) -> None:
+        chunk = ChatChunk(seq=self.seq, type=type_, **fields)
         self.seq += 1
         await self.nc.publish(self.inbox, chunk.model_dump_json(exclude_none=True).encode())
 

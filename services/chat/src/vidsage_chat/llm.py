@@ -10,8 +10,10 @@ been streamed to a user, a retry would repeat it, so a dropped stream is reporte
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from vidsage.settings import ChatSettings
 from vidsage_chat.prompt import Message
@@ -65,7 +67,8 @@ class LLM:
         try:
             stream = await self.client.chat.completions.create(
                 model=self.cfg.llm_model,
-                messages=list(messages),  # type: ignore[arg-type]
+                # role/content dicts with the roles system, user and assistant: valid message params
+                messages=cast(list[ChatCompletionMessageParam], list(messages)),
                 stream=True,
                 temperature=self.cfg.llm_temperature,
                 max_tokens=self.cfg.llm_max_tokens,

@@ -59,7 +59,7 @@ class IndexHandler(Stage[VideoTranscribed, int]):
                 start=d.start,
                 end=d.end,
                 text=d.text,
-                segment_ids=list(d.segment_ids),
+                segment_ids=d.segment_ids,
             )
             for d in drafts
         ]

@@ -26,8 +26,6 @@ def process_video(
     info = probe(source, fmt)
     thumb = work / names.THUMBNAIL_FILE
     size = make_thumbnail(source, fmt, thumb, max_width=thumbnail_width)
-    audio: Path | None = work / names.AUDIO_FILE
+    audio = work / names.AUDIO_FILE
     audio_s = extract_audio(source, fmt, audio, sample_rate=sample_rate)
-    if audio_s is None:
-        audio = None
-    return IngestResult(info, thumb, size, audio, audio_s)
+    return IngestResult(info, thumb, size, None if audio_s is None else audio, audio_s)

@@ -110,7 +110,8 @@ class Engine:
                 "(set VIDSAGE_TRANSCRIBER__MODEL, __DEVICE or __COMPUTE_TYPE)"
             ) from exc
         if self.cfg.batched:
-            self._pipeline = BatchedInferencePipeline(self._model)
+            # faster-whisper leaves BatchedInferencePipeline.__init__ unannotated
+            self._pipeline = BatchedInferencePipeline(self._model)  # type: ignore[no-untyped-call]
         took = time.perf_counter() - started
         log.info(
             "model_loaded",

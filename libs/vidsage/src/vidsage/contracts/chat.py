@@ -115,9 +115,12 @@ class ChatRequest(BaseModel):
     content: str = Field(min_length=1)
 
 
+ChunkType = Literal["accepted", "token", "done", "error"]
+
+
 class ChatChunk(BaseModel):
     seq: int = Field(ge=0, description="0, 1, 2... per request; a gap is a lost chunk.")
-    type: Literal["accepted", "token", "done", "error"]
+    type: ChunkType
     content: str | None = None
     citations: list[Citation] | None = None
     mode: Mode | None = None

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidsage.contracts import names
 from vidsage.contracts.ids import new_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
 class EventType(StrEnum):

@@ -58,6 +58,11 @@ class FailureInfo(BaseModel):
     reason: str
 
 
+def _new_stages() -> dict[str, StageState]:
+    """Every stage pending: the ``stages`` of a new record."""
+    return {s: StageState() for s in STAGES}
+
+
 class VideoRecord(BaseModel):
     """A video as the API shows it."""
 
@@ -78,7 +83,7 @@ class VideoRecord(BaseModel):
     has_audio: bool | None = None
     language: str | None = None
     status: Status = Status.UPLOADED
-    stages: dict[str, StageState] = Field(default_factory=lambda: {s: StageState() for s in STAGES})
+    stages: dict[str, StageState] = Field(default_factory=_new_stages)
     error: FailureInfo | None = None
     objects: dict[str, str] = Field(
         default_factory=dict, description="Object keys by kind (source, thumbnail...)."

@@ -17,13 +17,13 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from vidsage.contracts.events import utcnow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MIN_SEGMENT_MS = 100
 """Length given to a segment whose end is not after its start (see :func:`normalize_segments`)."""
 

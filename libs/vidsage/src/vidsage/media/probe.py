@@ -9,6 +9,7 @@ from typing import Any, Final
 import av
 from av.container import InputContainer
 from av.packet import Packet
+from av.stream import Stream
 from av.video.stream import VideoStream
 
 from vidsage.media._container import (
@@ -187,7 +188,7 @@ def _flush_has_frame(video: VideoStream) -> bool:
         return False
 
 
-def _packet_end(packet: Packet) -> float:
+def _packet_end(packet: Packet[Stream]) -> float:
     """End time of ``packet`` in seconds, relative to its stream's start."""
     ts = packet.pts if packet.pts is not None else packet.dts
     if ts is None or packet.time_base is None:

@@ -232,7 +232,8 @@ def _render(frame: VideoFrame, video: VideoStream, max_width: int) -> tuple[Imag
     else:
         width, height = thumbnail_size(display_w, frame.height, max_width)
         scaled_w, scaled_h = width, height
-    image = frame.to_image(width=scaled_w, height=scaled_h, interpolation="AREA")
+    # PyAV's stub leaves VideoFrame.to_image unannotated; it returns a PIL image
+    image: Image.Image = frame.to_image(width=scaled_w, height=scaled_h, interpolation="AREA")  # type: ignore[no-untyped-call]
     if transpose is not None:
         image = image.transpose(transpose)
     return image, (width, height)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qdrant_edge import (
     CountRequest,
@@ -51,6 +52,9 @@ from qdrant_edge import (
     SparseVector,
     UpdateOperation,
 )
+
+if TYPE_CHECKING:
+    from qdrant_edge import ConditionType  # a name of the type stub only
 
 from vidsage_indexer.store.base import (
     DENSE,
@@ -79,7 +83,7 @@ def _config(dim: int) -> EdgeConfig:
 
 
 def _filter(video_id: str | None, owner: str | None) -> Filter | None:
-    must = [
+    must: list[ConditionType] = [
         FieldCondition(key=key, match=MatchValue(value))
         for key, value in (("video_id", video_id), ("owner", owner))
         if value is not None
@@ -248,7 +252,8 @@ class EdgeStore:
             points = shard.query(
                 QueryRequest(
                     limit=limit,
-                    query=Fusion.Rrf(k=self.rrf_k),
+                    # Fusion.Rrf is a Fusion at run time; the stub declares it as a class nested in Fusion
+                    query=Fusion.Rrf(k=self.rrf_k),  # type: ignore[arg-type]
                     prefetches=prefetches,
                     filter=flt,
                     with_payload=True,
