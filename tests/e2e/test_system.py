@@ -186,7 +186,9 @@ async def test_a_video_without_audio_is_transcribed_empty(
     status, record = await upload(session, base, clips["avi"])  # made without an audio stream
     assert status == 201
     done = await wait_for_status(session, base, record["id"], "transcribed")
-    assert done["status"] == "transcribed", done.get("error")
+    # transcribed, or already further on (the empty transcript is indexed within milliseconds), never failed
+    assert done["status"] in ORDER[ORDER.index("transcribed") :], done.get("error")
+    assert done["stages"]["transcribe"]["state"] == "done"
     assert done["has_audio"] is False
     async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=txt") as resp:
         assert resp.status == 200
