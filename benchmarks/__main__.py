@@ -2,13 +2,14 @@
 
 import sys
 
-from benchmarks import chat, search, transcription, upload_stream
+from benchmarks import chat, search, transcription, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
     "transcription": transcription.main,
     "search": search.main,
     "chat": chat.main,
+    "vectorstore": vectorstore.main,
 }
 
 

@@ -1,20 +1,21 @@
-"""The real servers a benchmark needs: nats-server and the S3 server in a temporary folder."""
+"""The real servers a benchmark needs: nats-server and the S3 server in a temporary folder.
+
+A service process joins them with ``tests.support.env.service_env(settings, ...)``."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.paths import MODELS
 from vidsage.settings import Settings
 from vidsage_dev.infra import start_nats, start_s3
 from vidsage_dev.ports import free_port
 
-MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"
 ACCESS, SECRET = "bench-access", "bench-secret-key"
 
 
@@ -41,16 +42,3 @@ def local_servers(**overrides: Any) -> Iterator[Settings]:
                 s3.stop()
         finally:
             nats.stop()
-
-
-def service_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a service process (``python -m vidsage_<name>``) on these servers, + ``extra``."""
-    return {
-        **os.environ,
-        "VIDSAGE_NATS__URL": settings.nats.url,
-        "VIDSAGE_S3__ENDPOINT": settings.s3.endpoint,
-        "VIDSAGE_S3__ACCESS_KEY": settings.s3.access_key.get_secret_value(),
-        "VIDSAGE_S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
-        "VIDSAGE_LOG_LEVEL": "warning",
-        **extra,
-    }

@@ -17,10 +17,11 @@ from typing import Any
 
 import aiohttp
 import openai
-from llm_server import Behaviour, LLMServer
-from stored_videos import with_transcript
 
-from benchmarks._servers import local_servers, service_env
+from benchmarks._servers import local_servers
+from tests.support.env import service_env
+from tests.support.llm_server import Behaviour, LLMServer
+from tests.support.stored_videos import with_transcript
 from vidsage.contracts.transcript import Segment
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings

@@ -1,7 +1,7 @@
 """Relevance benchmark corpus: 7 spoken talks and 100+ questions a user would ask about them.
 
 Pure data (standard library only, nothing from vidsage) for the retrieval-quality benchmark of issue 14.
-The benchmark code speaks each talk with espeak-ng (``speech_fixtures.synthesize``), transcribes it with
+The benchmark code speaks each talk with espeak-ng (``tests.support.speech.synthesize``), transcribes it with
 the offline Whisper model, indexes the transcripts as one library, asks every question and checks
 whether the answer sentence is found. This module only holds the talks, the questions and their
 answers, and :func:`validate` checks their shape.
@@ -39,15 +39,15 @@ Rules for whoever uses this corpus
 * Tune (weights, chunk sizes, thresholds, rerankers) on ``questions("tune")`` only. Look at
   ``questions("holdout")`` to report a result, not to choose between settings; if holdout results
   drive a change, say so, and write new holdout questions.
-* Locate an answer in a transcript with ``relevance_fixtures.find_phrase`` (one word error in four
+* Locate an answer in a transcript with ``tests.support.relevance.find_phrase`` (one word error in four
   tolerated), never by exact match: Whisper writes some words its own way (see below).
 
 Writing for espeak-ng and Whisper
 ---------------------------------
 Every answer sentence was checked against real transcripts (espeak-ng en-us at 150 words per
 minute, the transcriber's default Whisper settings, both of the WAV and of an MP4 made from it with
-``speech_fixtures.make_speech_video``): each is found by ``find_phrase`` with at least one error to
-spare, and the word error rate of every talk is under 5 percent. As in ``relevance_fixtures``,
+``tests.support.speech.make_speech_video``): each is found by ``find_phrase`` with at least one error to
+spare, and the word error rate of every talk is under 5 percent. As in ``tests.support.relevance``,
 numbers are digits, years are fine, numbers of 1,000 and more that are not years are avoided, spelling
 is US and nothing needs a symbol ("percent", not "%"). Lessons from the check, for whoever edits this:
 

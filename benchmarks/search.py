@@ -11,9 +11,10 @@ import time
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from stored_videos import announce_transcribed, transcribed, wait_status
 
-from benchmarks._servers import MODELS, local_servers
+from benchmarks._servers import local_servers
+from tests.support.paths import MODELS
+from tests.support.stored_videos import announce_transcribed, transcribed, wait_status
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.contracts.transcript import Segment

@@ -14,10 +14,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from speech_fixtures import SCRIPTS, speech_wav, wav_duration, word_error_rate
-from stored_videos import ingested, wait_status
-
-from benchmarks._servers import MODELS, local_servers
+from benchmarks._servers import local_servers
+from tests.support.paths import MODELS
+from tests.support.speech import SCRIPTS, speech_wav, wav_duration, word_error_rate
+from tests.support.stored_videos import ingested, wait_status
 from vidsage.contracts.record import Status
 from vidsage.contracts.transcript import Transcript
 from vidsage.runtime import open_runtime, run_worker

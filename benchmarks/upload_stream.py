@@ -22,8 +22,9 @@ import aiohttp
 import psutil
 from minio import Minio
 
-from benchmarks._servers import ACCESS, SECRET, local_servers, service_env
-from media_fixtures import make_video
+from benchmarks._servers import ACCESS, SECRET, local_servers
+from tests.support.env import service_env
+from tests.support.media import make_video
 from vidsage.contracts import names
 from vidsage_dev.ports import free_port
 from vidsage_dev.processes import ManagedProcess

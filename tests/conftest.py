@@ -1,8 +1,39 @@
-"""Shared pytest setup: make helper modules in tests/ (e.g. ``media_fixtures``) importable."""
+"""Shared pytest setup: the capability skips (``needs_*`` markers, decided by one hook) and the one
+whole system the end-to-end, CLI and browser tests share. The helpers live in tests/support/."""
 
-import sys
-from pathlib import Path
+from __future__ import annotations
 
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import capabilities
+from tests.support.system import dev_system, empty_library
+from vidsage_dev.system import DevSystem
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in capabilities.marker_lines():
+        config.addinivalue_line("markers", line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip every test whose ``needs_*`` markers name something this machine lacks."""
+    for item in items:
+        for reason in capabilities.missing(mark.name for mark in item.iter_markers()):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def whole_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
+    """The whole system as ``make run`` starts it, started once for the session (on first use)."""
+    with dev_system(tmp_path_factory.mktemp("vidsage-state")) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="module")
+def system(whole_system: DevSystem) -> DevSystem:
+    """The shared whole system, its library emptied for this test module (as a fresh start would
+    leave it): tests in a module may build on each other's videos, modules never do."""
+    empty_library(whole_system.gateway_url)
+    return whole_system

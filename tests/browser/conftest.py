@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.support import capabilities
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     """The Chromium binary; the test is skipped when it is not installed."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install --no-install-recommends chromium)")
-    return CHROMIUM
+    capabilities.require("needs_chromium")
+    return capabilities.CHROMIUM

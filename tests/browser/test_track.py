@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from media_fixtures import make_video
+from tests.support.media import make_video
 from vidsage.contracts.transcript import Segment, Transcript, to_srt, to_vtt
 
 CHROMIUM_TIMEOUT_S = 60

@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dev_system import dev_system
 from playwright.sync_api import APIRequestContext, Browser, ConsoleMessage, Page, Playwright, sync_playwright
-from speech_fixtures import SCRIPTS, make_speech_video
 
-from media_fixtures import make_video
+from tests.support import capabilities
+from tests.support.media import make_video
+from tests.support.paths import ROOT
+from tests.support.speech import SCRIPTS, make_speech_video
 from vidsage_dev.system import DevSystem
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--headless",
@@ -59,14 +59,9 @@ PLAYER_TIME = "() => document.querySelector('#player').currentTime"
 
 
 @pytest.fixture(scope="module")
-def system(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
-    with dev_system(tmp_path_factory.mktemp("vidsage-state")) as dev:
-        yield dev
-
-
-@pytest.fixture(scope="module")
 def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 12 s of espeak-ng speech (SCRIPTS["short"]) in an H.264/AAC MP4, moov at the end."""
+    capabilities.require("needs_espeak")
     return make_speech_video(tmp_path_factory.mktemp("clips") / "harbor-lanterns.mp4", SCRIPTS["short"])
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 CHART = ROOT / "charts" / "vidsage"
 RELEASE = "vidsage"
 NAMESPACE = "media"

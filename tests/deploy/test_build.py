@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from tests.deploy.chart import CHART, DEFAULTS, RELEASE, SERVICES, container, merge, one, render
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(ROOT.glob("services/*/Dockerfile"))
 BAKE = ROOT / "docker-bake.hcl"
 SKAFFOLD = ROOT / "skaffold.yaml"

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ import psutil
 import pytest
 import srt
 import webvtt
-from dev_system import dev_system
-from speech_fixtures import SCRIPTS, make_speech_video, word_error_rate
 
-from media_fixtures import make_video
+from tests.support import capabilities
+from tests.support.media import make_video
+from tests.support.speech import SCRIPTS, make_speech_video, word_error_rate
 from vidsage_dev.ports import free_port
 from vidsage_dev.system import DevSystem
 
@@ -85,20 +84,13 @@ def cited_answers(stdout: str) -> list[tuple[str, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
-    with dev_system(tmp_path_factory.mktemp("vidsage-cli-state")) as dev:
-        yield dev
-
-
-@pytest.fixture(scope="module")
 def url(system: DevSystem) -> str:
     return system.gateway_url
 
 
 @pytest.fixture(scope="module")
 def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not shutil.which("espeak-ng"):
-        pytest.skip("espeak-ng (Debian package) is not installed: no speech to upload")
+    capabilities.require("needs_espeak")  # no speech to upload without it
     return make_speech_video(tmp_path_factory.mktemp("talk") / "lanterns.mp4", SCRIPT, "mp4")
 
 

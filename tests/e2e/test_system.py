@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +13,16 @@ import aiohttp
 import pytest
 import srt
 import webvtt
-from dev_system import dev_system
 from PIL import Image
-from speech_fixtures import SCRIPTS, make_speech_video, speech_wav, word_error_rate
 
-from media_fixtures import make_video
+from tests.support.media import make_video
+from tests.support.speech import SCRIPTS, make_speech_video, speech_wav, word_error_rate
 from vidsage.media import thumbnail_size
 from vidsage_dev.system import DevSystem
 
 pytestmark = pytest.mark.e2e
 
 ORDER = ["uploaded", "ingesting", "ingested", "transcribing", "transcribed", "indexing", "ready"]
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
-    with dev_system(tmp_path_factory.mktemp("vidsage-state")) as dev:
-        yield dev
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +141,7 @@ async def test_every_service_is_running(system: DevSystem, http: tuple[aiohttp.C
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed")
+@pytest.mark.needs_espeak
 async def test_spoken_words_come_back_as_a_transcript(
     http: tuple[aiohttp.ClientSession, str], tmp_path: Path
 ) -> None:
@@ -194,7 +186,9 @@ async def test_a_video_without_audio_is_transcribed_empty(
     status, record = await upload(session, base, clips["avi"])  # made without an audio stream
     assert status == 201
     done = await wait_for_status(session, base, record["id"], "transcribed")
-    assert done["status"] == "transcribed", done.get("error")
+    # transcribed, or already further on (the empty transcript is indexed within milliseconds), never failed
+    assert done["status"] in ORDER[ORDER.index("transcribed") :], done.get("error")
+    assert done["stages"]["transcribe"]["state"] == "done"
     assert done["has_audio"] is False
     async with session.get(f"{base}/api/videos/{record['id']}/transcript?format=txt") as resp:
         assert resp.status == 200
@@ -202,7 +196,7 @@ async def test_a_video_without_audio_is_transcribed_empty(
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed")
+@pytest.mark.needs_espeak
 async def test_a_spoken_fact_is_found_by_search(
     http: tuple[aiohttp.ClientSession, str], tmp_path: Path
 ) -> None:
@@ -239,7 +233,7 @@ async def test_a_spoken_fact_is_found_by_search(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed")
+@pytest.mark.needs_espeak
 async def test_chat_extractive_cites_the_segment_that_answers(
     http: tuple[aiohttp.ClientSession, str], tmp_path: Path
 ) -> None:

@@ -18,9 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from llm_server import Behaviour, LLMServer
-from stored_videos import transcribed, wait_ready, with_transcript
 
+from tests.support.llm_server import Behaviour, LLMServer
+from tests.support.paths import MODELS
+from tests.support.stored_videos import transcribed, wait_ready, with_transcript
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status
 from vidsage.contracts.transcript import Segment
@@ -550,11 +551,7 @@ async def indexed(rt: Runtime, segments: list[tuple[float, float, str]], filenam
     return record.id
 
 
-MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
-needs_models = pytest.mark.skipif(not (MODELS / "all-MiniLM-L6-v2").is_dir(), reason="run `make setup` first")
-
-
-@needs_models
+@pytest.mark.needs_embedder
 async def test_library_chat_retrieves_passages_and_maps_labelled_citations(
     settings: Settings, llm: LLMServer, tmp_path: Path
 ) -> None:
@@ -586,7 +583,7 @@ async def test_library_chat_retrieves_passages_and_maps_labelled_citations(
         assert bread  # both videos were indexed; the bread one may or may not be retrieved
 
 
-@needs_models
+@pytest.mark.needs_embedder
 async def test_extractive_mode_without_a_key(settings: Settings, tmp_path: Path) -> None:
     async with running(settings, None) as chat, indexing(chat.rt.settings, tmp_path) as irt:
         bread = await indexed(irt, SEGMENTS, "sourdough.mp4")

@@ -22,6 +22,7 @@ import pytest
 from minio import Minio
 from minio.error import S3Error
 
+from tests.support.paths import ROOT
 from vidsage_dev.infra import start_nats, start_s3
 from vidsage_dev.ports import free_port
 from vidsage_dev.processes import DevRunError, ManagedProcess
@@ -29,7 +30,7 @@ from vidsage_dev.system import DevConfig, DevSystem
 
 ACCESS_KEY = "devrun-access"
 SECRET_KEY = "devrun-secret-key"
-REPO_SRC = Path(__file__).resolve().parents[2] / "libs" / "vidsage-dev" / "src"
+REPO_SRC = ROOT / "libs" / "vidsage-dev" / "src"
 
 
 def _gone(pid: int) -> bool:

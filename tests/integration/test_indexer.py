@@ -4,7 +4,6 @@ the gateway over NATS request-reply; relevance on real Whisper transcripts of kn
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from relevance_fixtures import QUESTIONS, TALKS, transcribe_talks
-from stored_videos import transcribed, wait_ready
 
+from tests.support.paths import MODELS
+from tests.support.relevance import QUESTIONS, TALKS, transcribe_talks
+from tests.support.stored_videos import transcribed, wait_ready
 from vidsage.bus import publish_event
 from vidsage.contracts.events import VideoDeleted, VideoTranscribed
 from vidsage.contracts.ids import new_id
@@ -30,12 +30,7 @@ from vidsage_indexer.worker import STAGE
 
 from .conftest import make_settings
 
-MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
-
-pytestmark = [
-    pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed"),
-    pytest.mark.skipif(not (MODELS / "all-MiniLM-L6-v2").is_dir(), reason="run `make setup` first"),
-]
+pytestmark = [pytest.mark.needs_espeak, pytest.mark.needs_whisper, pytest.mark.needs_embedder]
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
-from stored_videos import wait_status
 
-from media_fixtures import make_video
+from tests.support.media import make_video
+from tests.support.stored_videos import wait_status
 from vidsage.bus import publish_event
 from vidsage.contracts.events import VideoUploaded
 from vidsage.contracts.ids import new_id

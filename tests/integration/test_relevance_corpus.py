@@ -1,6 +1,6 @@
 """The relevance corpus itself, over real speech (espeak-ng) and the real offline Whisper and MiniLM models.
 
-1. Ground truth: every answer phrase of ``relevance_fixtures.QUESTIONS`` is in its talk's script and
+1. Ground truth: every answer phrase of ``tests.support.relevance.QUESTIONS`` is in its talk's script and
    survives transcription (found in the transcript, exactly or within one word error per four), so
    relevance tests built on the corpus measure search, not Whisper.
 2. A dense-only baseline: passages from the real transcripts, embedded with :class:`Embedder`, cosine
@@ -13,15 +13,15 @@ The talks are transcribed once per process (about 35 s of CPU for ~140 s of spee
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from relevance_fixtures import MODELS, QUESTIONS, TALKS, find_phrase, transcribe_talks
-from speech_fixtures import normalise_words
 
+from tests.support.paths import MODELS
+from tests.support.relevance import QUESTIONS, TALKS, find_phrase, transcribe_talks
+from tests.support.speech import normalise_words
 from vidsage.contracts.transcript import Segment
 from vidsage.settings import Settings
 from vidsage_indexer.embedder import Embedder
@@ -30,15 +30,7 @@ from vidsage_indexer.passages import PassageDraft, build_passages
 TOP_K = 3
 MIN_HIT_RATE = 0.75
 
-pytestmark = [
-    pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed"),
-    pytest.mark.skipif(
-        not (MODELS / "whisper-base" / "model.bin").is_file(), reason="run `make setup` first (Whisper model)"
-    ),
-    pytest.mark.skipif(
-        not (MODELS / "all-MiniLM-L6-v2").is_dir(), reason="run `make setup` first (embedding model)"
-    ),
-]
+pytestmark = [pytest.mark.needs_espeak, pytest.mark.needs_whisper, pytest.mark.needs_embedder]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,9 +16,11 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-from speech_fixtures import SCRIPTS, make_silent_video, speech_wav, word_error_rate
-from stored_videos import ingested, wait_status
 
+from tests.support.env import service_env
+from tests.support.paths import MODELS
+from tests.support.speech import SCRIPTS, make_silent_video, speech_wav, word_error_rate
+from tests.support.stored_videos import ingested, wait_status
 from vidsage.contracts.events import VideoIngested
 from vidsage.contracts.record import Status
 from vidsage.contracts.transcript import Transcript
@@ -29,18 +30,12 @@ from vidsage.settings import Settings
 from vidsage_transcriber.engine import Engine
 from vidsage_transcriber.worker import STAGE, TranscribeHandler
 
-from .conftest import ACCESS_KEY, SECRET_KEY, make_settings
+from .conftest import make_settings
 
-MODELS = Path(__file__).resolve().parents[2] / ".vidsage" / "models"
 # espeak-ng's synthetic voice through Whisper base int8; measured well below this (see README).
 WER_BOUND = 0.25
 
-pytestmark = [
-    pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) is not installed"),
-    pytest.mark.skipif(
-        not (MODELS / "whisper-base" / "model.bin").is_file(), reason="run `make setup` first"
-    ),
-]
+pytestmark = [pytest.mark.needs_espeak, pytest.mark.needs_whisper]
 
 
 @pytest.fixture(scope="module")
@@ -191,18 +186,12 @@ async def test_redelivery_makes_no_second_transcript_or_transition(transcriber: 
 
 
 def start_process(settings: Settings, tmp: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "VIDSAGE_NATS__URL": settings.nats.url,
-        "VIDSAGE_S3__ENDPOINT": settings.s3.endpoint,
-        "VIDSAGE_S3__ACCESS_KEY": ACCESS_KEY,
-        "VIDSAGE_S3__SECRET_KEY": SECRET_KEY,
-        "VIDSAGE_S3__BUCKET": settings.s3.bucket,
-        "VIDSAGE_MODELS_DIR": str(MODELS),
-        "VIDSAGE_TRANSCRIBER__ACK_WAIT_S": "3",
-        "VIDSAGE_TRANSCRIBER__PROGRESS_INTERVAL_S": "0.2",
-        "VIDSAGE_LOG_FORMAT": "json",
-    }
+    env = service_env(
+        settings,
+        VIDSAGE_TRANSCRIBER__ACK_WAIT_S="3",
+        VIDSAGE_TRANSCRIBER__PROGRESS_INTERVAL_S="0.2",
+        VIDSAGE_LOG_FORMAT="json",
+    )
     log = (tmp / "transcriber.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "vidsage_transcriber"], env=env, stdout=log, stderr=log)
 

@@ -1,18 +1,15 @@
 """Contract tests of the indexer's vector store, run against both adapters.
 
 ``edge``: Qdrant Edge on a tmp folder (the embedded default). ``qdrant-local``: ``QdrantStore`` on
-``qdrant-client``'s local mode on a tmp folder, the stand-in for the Qdrant server code path.
+``qdrant-client``'s local mode on a tmp folder, the stand-in for the Qdrant server code path
+(both opened by ``tests.support.vector_stores.open_adapter``).
 Dense vectors are small seeded random vectors; sparse vectors are the real BM25 encoder's.
 
-``VIDSAGE_STORE_BENCH=1`` also runs a measurement (10,000 points × 384 dimensions, both adapters:
-upsert time, hybrid search p50/p95 unfiltered and filtered); it reports and asserts nothing.
+The measurement at 10,000 points × 384 dimensions is a benchmark: ``python -m benchmarks vectorstore``.
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +21,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from tests.support.vector_stores import ADAPTERS, open_adapter
 from vidsage.settings import IndexerSettings
 from vidsage_indexer.store import (
     EdgeStore,
@@ -38,8 +36,6 @@ from vidsage_indexer.store import (
 from vidsage_indexer.store.sparse import encode_document, encode_query
 
 DIM = 16
-PREFETCH = 50
-KINDS = ["edge", "qdrant-local"]
 
 VIDEOS = {"vid-a": "alice", "vid-b": "alice", "vid-c": "bob"}
 PER_VIDEO = 10
@@ -54,19 +50,13 @@ SPECIAL_TEXT = "Our delegation landed in Reykjavik in 1987 for the summit"
 Opener = Callable[[], VectorStore]
 
 
-def _open(kind: str, folder: Path) -> VectorStore:
-    if kind == "edge":
-        return EdgeStore(folder / "edge", rrf_k=60, prefetch=PREFETCH)
-    return QdrantStore(QdrantClient(path=str(folder / "qdrant")), "passages", rrf_k=60, prefetch=PREFETCH)
-
-
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=ADAPTERS)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens (and reopens) a store of the parametrized kind on one tmp folder; closes them all."""
     opened: list[VectorStore] = []
 
     def make() -> VectorStore:
-        store = _open(request.param, tmp_path)
+        store = open_adapter(request.param, tmp_path)
         opened.append(store)
         return store
 
@@ -392,57 +382,3 @@ def test_open_store_chooses_the_adapter(tmp_path: Path, monkeypatch: pytest.Monk
     local = QdrantStore(QdrantClient(":memory:"), "c2")
     assert local.local
     local.close()
-
-
-# -- measurement (opt-in) -----------------------------------------------------------------------
-@pytest.mark.skipif(not os.environ.get("VIDSAGE_STORE_BENCH"), reason="set VIDSAGE_STORE_BENCH=1 to measure")
-@pytest.mark.parametrize("kind", KINDS)
-def test_measure_10k(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
-) -> None:
-    n, dim, videos, queries = 10_000, 384, 200, 50
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(3000)]
-    passages = [
-        Passage(
-            id=passage_id(f"v{i % videos}", i // videos),
-            video_id=f"v{i % videos}",
-            owner=f"o{i % 5}",
-            filename="x.mp4",
-            start=float(i),
-            end=float(i + 5),
-            text=" ".join(rng.choice(words, size=40)),
-            segment_ids=[i],
-        )
-        for i in range(n)
-    ]
-    dense = rng.standard_normal((n, dim)).astype(np.float32).tolist()
-    sparse = [encode_document(p.text) for p in passages]
-    store = _open(kind, tmp_path)
-    store.ensure(dim)
-    t0 = time.perf_counter()
-    store.upsert(passages, dense, sparse)
-    upsert_s = time.perf_counter() - t0
-
-    def timed(**flt: str) -> tuple[float, float]:
-        times = []
-        for i in range(queries):
-            vector = rng.standard_normal(dim).tolist()
-            query = encode_query(" ".join(passages[i * 7].text.split()[:4]))
-            t = time.perf_counter()
-            store.search(vector, query, limit=10, **flt)
-            times.append((time.perf_counter() - t) * 1000)
-        cuts = statistics.quantiles(times, n=20)
-        return statistics.median(times), cuts[18]
-
-    unfiltered = timed()
-    filtered = timed(video_id="v7")
-    store.close()
-    line = (
-        f"[{kind}] {n} x {dim}: upsert {upsert_s:.2f} s; hybrid search p50/p95 "
-        f"{unfiltered[0]:.2f}/{unfiltered[1]:.2f} ms, "
-        f"filtered by video {filtered[0]:.2f}/{filtered[1]:.2f} ms"
-    )
-    request.node.user_properties.append(("measurement", line))
-    with capsys.disabled():
-        sys.stdout.write(f"\n{line}\n")

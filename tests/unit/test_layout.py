@@ -3,11 +3,11 @@ by audience, and the workspace that lists them all declared once."""
 
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 SERVICES = ["gateway", "ingest", "transcriber", "indexer", "chat"]
 # folder → (distribution, import package)
 LIBS = {

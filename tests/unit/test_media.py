@@ -1,4 +1,4 @@
-"""Tests of vidsage.media against real files generated with PyAV (see tests/media_fixtures.py)."""
+"""Tests of vidsage.media against real files generated with PyAV (see tests/support/media.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import media_fixtures as mf
+import tests.support.media as mf
 from vidsage.media import (
     SNIFF_BYTES,
     MediaError,

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from benchmarks import relevance_corpus as rc  # noqa: E402
+from benchmarks import relevance_corpus as rc
 
 
 def test_the_corpus_is_valid() -> None:

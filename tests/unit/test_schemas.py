@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 import vidsage
+from tests.support.paths import ROOT
 from vidsage.bus import CONSUMERS, MSG_ID_HEADER, TRACE_HEADER
 from vidsage.contracts.events import EVENT_MODELS, Event, EventType, Progress
 from vidsage.contracts.ids import new_id
@@ -27,8 +28,7 @@ from vidsage_dev.schemas import (
     event_schemas,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
+DOCS = ROOT / "docs"
 
 
 def sample_events() -> list[BaseModel]:

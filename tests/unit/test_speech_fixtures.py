@@ -1,18 +1,16 @@
-"""Tests of tests/speech_fixtures.py: WER scoring, espeak-ng speech, and videos that speak it."""
+"""Tests of tests/support/speech.py: WER scoring, espeak-ng speech, and videos that speak it."""
 
 from __future__ import annotations
 
-import shutil
 import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-import speech_fixtures as sf
 from faster_whisper import decode_audio
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+import tests.support.speech as sf
 
 CODECS = {"mp4": ("h264", "aac"), "mov": ("h264", "aac"), "avi": ("mpeg4", "pcm_s16le")}
 LEAD_S = 0.5
@@ -66,7 +64,7 @@ def _read_wav(path: Path) -> tuple[int, int, int, float]:
         return wav.getnchannels(), wav.getsampwidth(), rate, wav.getnframes() / rate
 
 
-@needs_espeak
+@pytest.mark.needs_espeak
 @pytest.mark.parametrize("name", sorted(sf.SCRIPTS))
 def test_each_script_synthesises_within_its_intended_duration(name: str) -> None:
     path = sf.speech_wav(name)
@@ -90,7 +88,7 @@ def test_scripts_are_what_later_tests_rely_on() -> None:
     assert 12 <= long_text.count(". ") + 1 <= 16
 
 
-@needs_espeak
+@pytest.mark.needs_espeak
 def test_speech_wav_is_cached_per_process() -> None:
     first = sf.speech_wav("short")
     assert sf.speech_wav("short") == first
@@ -99,7 +97,7 @@ def test_speech_wav_is_cached_per_process() -> None:
         sf.speech_wav("no-such-script")
 
 
-@needs_espeak
+@pytest.mark.needs_espeak
 def test_synthesize_options_and_errors(tmp_path: Path) -> None:
     slow = sf.synthesize("-s 400 one two three four five", tmp_path / "slow.wav", speed_wpm=100)
     fast = sf.synthesize("-s 400 one two three four five", tmp_path / "fast.wav", speed_wpm=250)
@@ -133,7 +131,7 @@ def _stream_seconds(path: Path) -> tuple[str, str, int, float, float, int]:
     return video_codec, audio_codec, channels, audio_s, video_s, frames
 
 
-@needs_espeak
+@pytest.mark.needs_espeak
 @pytest.mark.parametrize("fmt", sf.FORMATS)
 @pytest.mark.parametrize("layout", ["mono", "stereo"])
 def test_make_speech_video(tmp_path: Path, fmt: str, layout: str) -> None:
@@ -156,7 +154,7 @@ def test_make_speech_video(tmp_path: Path, fmt: str, layout: str) -> None:
     assert np.abs(pcm).max() > 0.1
 
 
-@needs_espeak
+@pytest.mark.needs_espeak
 def test_make_speech_video_from_text(tmp_path: Path) -> None:
     out = sf.make_speech_video(tmp_path / "hello.mp4", "Hello there, general Kenobi.", lead_silence_s=1.0)
     _, _, _, audio_s, video_s, _ = _stream_seconds(out)

@@ -1,6 +1,6 @@
 """Generators of small, real media files for tests (PyAV; no ffmpeg binary needed).
 
-Import from tests as ``media_fixtures`` (tests/conftest.py puts this directory on ``sys.path``).
+Import as ``from tests.support.media import make_video`` (tests and benchmarks alike).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A small relevance corpus: spoken talks, questions with known answers, and their real transcripts.
 
-Import from tests as ``relevance_fixtures`` (tests/conftest.py puts this directory on ``sys.path``).
+Import as ``from tests.support.relevance import ...``.
 
 * :data:`TALKS` holds four scripts written for this project (~35-45 s each when spoken by
-  ``speech_fixtures.synthesize``), on clearly different topics, each with distinctive facts: names,
+  ``tests.support.speech.synthesize``), on clearly different topics, each with distinctive facts: names,
   numbers and years, rare words.
 * :data:`QUESTIONS` holds ``(talk, question, answer phrase)``: the phrase is copied from the talk and
   answers the question. Questions mix paraphrases, exact names, numbers and rare words.
@@ -13,7 +13,7 @@ Import from tests as ``relevance_fixtures`` (tests/conftest.py puts this directo
 * :func:`find_phrase` locates an answer phrase in transcribed text, tolerating a small transcription
   difference.
 
-Like ``speech_fixtures.SCRIPTS``, the scripts write numbers as digits (espeak-ng speaks "1911" as
+Like ``tests.support.speech.SCRIPTS``, the scripts write numbers as digits (espeak-ng speaks "1911" as
 "nineteen eleven", Whisper writes it back as "1911") and use US spelling. Numbers of 1,000 and more
 that are not years are avoided: Whisper writes them "2,000", which splits into two words.
 """
@@ -23,14 +23,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from speech_fixtures import edit_distance, normalise_words, synthesize
-
+from tests.support.paths import MODELS
+from tests.support.speech import edit_distance, normalise_words, synthesize
 from vidsage.contracts.transcript import Segment
 from vidsage.settings import Settings
 from vidsage_transcriber.engine import Engine
-
-MODELS = Path(__file__).resolve().parents[1] / ".vidsage" / "models"
-"""Where ``make setup`` puts the offline models."""
 
 TALKS: dict[str, str] = {
     # ~35 s: a person's name, an hour, an age, a rest time, a percentage, a temperature, a rare word.
@@ -128,7 +125,7 @@ def transcribe_talks(
 def find_phrase(phrase: str, words: list[str], *, max_errors: int | None = None) -> tuple[int, int] | None:
     """The ``(start, end)`` word span of ``words`` that best matches ``phrase``, or ``None``.
 
-    Both sides are compared as ``speech_fixtures.normalise_words`` (lower case, punctuation dropped);
+    Both sides are compared as ``tests.support.speech.normalise_words`` (lower case, punctuation dropped);
     ``words`` must already be normalised. An exact run of the phrase's words wins; otherwise the window
     (of the phrase's length ±1) with the smallest word-level edit distance is taken if that distance is
     at most ``max_errors`` (default: one error per four phrase words, at least one).

@@ -1,6 +1,6 @@
 """Spoken-word fixtures for tests: known English scripts, espeak-ng speech, and real videos that speak them.
 
-Import from tests as ``speech_fixtures`` (tests/conftest.py puts this directory on ``sys.path``).
+Import as ``from tests.support.speech import ...`` (tests and benchmarks alike).
 
 * :data:`SCRIPTS` holds a few texts written for this project, :data:`INTENDED_SECONDS` the range of
   durations each is meant to last when spoken by :func:`synthesize` at its defaults.
@@ -8,7 +8,7 @@ Import from tests as ``speech_fixtures`` (tests/conftest.py puts this directory 
   :func:`speech_wav` does it once per script per process.
 * :func:`make_speech_video` muxes speech into a real MP4/MOV (H.264 + AAC) or AVI (MPEG-4 + PCM s16le)
   with moving frames; :func:`make_silent_video` does the same with digital silence.
-  (``media_fixtures.make_video(..., audio=False)`` already makes a video without an audio track.)
+  (``tests.support.media.make_video(..., audio=False)`` already makes a video without an audio track.)
 * :func:`word_error_rate` scores a transcript against a script.
 
 Everything is written with PyAV (bundled FFmpeg); no ffmpeg binary is needed.
@@ -33,7 +33,7 @@ from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
-from media_fixtures import AUDIO_CODEC, VIDEO_CODEC, MovingPattern, add_video_stream
+from tests.support.media import AUDIO_CODEC, VIDEO_CODEC, MovingPattern, add_video_stream
 
 ESPEAK = "espeak-ng"
 """Name of the speech synthesiser binary (and of the Debian package that provides it)."""
@@ -242,7 +242,7 @@ def make_silent_video(
 ) -> Path:
     """Write a real video (codecs as :func:`make_speech_video`) whose audio track is pure digital silence.
 
-    For a video with no audio track at all, use ``media_fixtures.make_video(..., audio=False)``.
+    For a video with no audio track at all, use ``tests.support.media.make_video(..., audio=False)``.
     """
     silence = np.zeros((1, round(seconds * sample_rate)), np.int16)
     return _write_av(

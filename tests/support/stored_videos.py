@@ -1,7 +1,7 @@
 """A video part-way through the pipeline, written straight to S3, the catalog and JetStream: what
 one stage leaves behind for the next. Used by the integration tests and the benchmarks.
 
-Import as ``stored_videos`` (tests/conftest.py puts this directory on ``sys.path``).
+Import as ``from tests.support.stored_videos import ...``.
 """
 
 from __future__ import annotations
