@@ -167,7 +167,7 @@ async def run() -> dict[str, float]:
                 record = await transcribed(rt, segments, "b.mp4", owner="b", announce=False)
                 t0 = time.perf_counter()
                 await announce_transcribed(rt, record, len(segments))
-                await wait_status(rt, record.id, Status.READY, every_s=0.005)
+                await wait_status(rt, record, Status.READY, every_s=0.005)
                 out["to_ready_ms"] = (time.perf_counter() - t0) * 1000
             finally:
                 await gateway.close()

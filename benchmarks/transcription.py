@@ -61,7 +61,7 @@ async def through_vidsage(wav: Path) -> tuple[float, str]:
             )
             started = time.perf_counter()
             record = await ingested(rt, wav, 115)
-            done = await wait_status(rt, record.id, Status.TRANSCRIBED, seconds=300, every_s=0.02)
+            done = await wait_status(rt, record, Status.TRANSCRIBED, seconds=300, every_s=0.02)
             took = time.perf_counter() - started
             transcript = Transcript.from_bytes(await rt.storage.get_bytes(done.objects["transcript"]))
             stop.set()

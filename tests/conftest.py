@@ -35,5 +35,6 @@ def whole_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem
 def system(whole_system: DevSystem) -> DevSystem:
     """The shared whole system, its library emptied for this test module (as a fresh start would
     leave it): tests in a module may build on each other's videos, modules never do."""
-    empty_library(whole_system.gateway_url)
+    assert whole_system.admin_key is not None
+    empty_library(whole_system.gateway_url, whole_system.admin_key)
     return whole_system

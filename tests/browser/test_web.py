@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import APIRequestContext, Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    APIRequestContext,
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from tests.support import capabilities
 from tests.support.media import make_video
@@ -80,10 +88,20 @@ def browser(playwright_session: Playwright, chromium: Path) -> Iterator[Browser]
 
 @pytest.fixture(scope="module")
 def api(playwright_session: Playwright, system: DevSystem) -> Iterator[APIRequestContext]:
-    """Plain HTTP to the public API, for setting up what a test does not do through the page."""
-    context = playwright_session.request.new_context(base_url=system.gateway_url)
+    """Plain HTTP to the public API with the admin key, for setting up what a test does not do
+    through the page."""
+    assert system.admin_key is not None
+    context = playwright_session.request.new_context(
+        base_url=system.gateway_url, extra_http_headers={"Authorization": f"Bearer {system.admin_key}"}
+    )
     yield context
     context.dispose()
+
+
+def sign_in(context: BrowserContext, base: str, key: str) -> None:
+    """Sign a browser context in as the page would (``POST /api/session``): its pages get the cookie."""
+    response = context.request.post(f"{base}/api/session", data={"key": key})
+    assert response.status == 201, response.text()
 
 
 @dataclass
@@ -108,9 +126,12 @@ class Tab:
         return path
 
 
-def _open_tab(browser: Browser, base: str, name: str, **context_args: Any) -> Iterator[Tab]:
+def _open_tab(browser: Browser, base: str, name: str, key: str | None, **context_args: Any) -> Iterator[Tab]:
+    """A fresh browser context, signed in with ``key`` (None: signed out)."""
     context = browser.new_context(**{"viewport": DESKTOP, **context_args})
     context.set_default_timeout(30_000)
+    if key is not None:
+        sign_in(context, base, key)
     page = context.new_page()
     tab = Tab(page, base)
 
@@ -129,7 +150,7 @@ def _open_tab(browser: Browser, base: str, name: str, **context_args: Any) -> It
 
 @pytest.fixture
 def tab(browser: Browser, system: DevSystem, request: pytest.FixtureRequest) -> Iterator[Tab]:
-    yield from _open_tab(browser, system.gateway_url, request.node.name)
+    yield from _open_tab(browser, system.gateway_url, request.node.name, system.admin_key)
 
 
 @pytest.fixture
@@ -138,6 +159,7 @@ def phone_tab(browser: Browser, system: DevSystem, request: pytest.FixtureReques
         browser,
         system.gateway_url,
         request.node.name + "-phone",
+        system.admin_key,
         viewport=PHONE,
         device_scale_factor=2,
         is_mobile=True,
@@ -161,6 +183,8 @@ def ready_video(
     """The speech clip, uploaded through the API; returned once its page shows it ``ready``."""
     record = upload_via_api(api, speech_clip)
     context = browser.new_context()
+    assert system.admin_key is not None
+    sign_in(context, system.gateway_url, system.admin_key)
     try:
         page = context.new_page()
         page.goto(f"{system.gateway_url}/#/videos/{record['id']}")

@@ -34,10 +34,21 @@ VIDSAGE = shutil.which("vidsage", path=str(Path(sys.executable).parent)) or shut
 SCRIPT = SCRIPTS["short"]  # "Doctor Amelia Hart counted 42 lanterns along the old harbor wall..."
 
 
-def vidsage(*args: str, url: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``vidsage`` command against ``url`` (through ``VIDSAGE_URL``)."""
+KEYS: dict[str, str] = {}
+"""The admin key of the system at each URL (filled by the fixtures that start or find one)."""
+
+
+def vidsage(
+    *args: str, url: str, stdin: str = "", timeout: float = 120, key: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``vidsage`` command against ``url`` (through ``VIDSAGE_URL``) with ``key``
+    (through ``VIDSAGE_API_KEY``; default: that system's admin key)."""
     assert VIDSAGE, "the vidsage console script is not installed (make setup)"
-    env = {**os.environ, "VIDSAGE_URL": url}
+    env = {k: v for k, v in os.environ.items() if k != "VIDSAGE_API_KEY"}
+    env |= {"VIDSAGE_URL": url, "XDG_CONFIG_HOME": str(Path(__file__).parent / "no-config")}
+    key = key if key is not None else KEYS.get(url)
+    if key:
+        env["VIDSAGE_API_KEY"] = key
     return subprocess.run(
         [VIDSAGE, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
@@ -85,6 +96,8 @@ def cited_answers(stdout: str) -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def url(system: DevSystem) -> str:
+    assert system.admin_key is not None
+    KEYS[system.gateway_url] = system.admin_key
     return system.gateway_url
 
 
@@ -311,6 +324,22 @@ def test_vidsage_dev_runs_the_system_until_ctrl_c(tmp_path: Path) -> None:
         url = info["gateway"]["url"]
         assert url == f"http://127.0.0.1:{ports['--gateway-port']}"
         children = [info["nats"]["pid"], info["s3"]["pid"], info["services"]["gateway"]["pid"]]
+        # the admin key: made on first start, only its owner may read it, never in run.json or logs
+        key_file = state / "admin.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text().strip()
+        assert key.startswith("vsk_")
+        assert key not in (state / "run.json").read_text()
+        KEYS[url] = key
+
+        nokey = vidsage("ls", url=url, key="")
+        assert nokey.returncode == 6, nokey.stderr
+        assert "no API key: pass --key, set VIDSAGE_API_KEY" in nokey.stderr
+        wrong = vidsage("ls", url=url, key="vsk_" + "a" * 12 + "_" + "b" * 43)
+        assert (wrong.returncode, wrong.stderr) == (
+            6,
+            "vidsage: this key is not known (check --key, $VIDSAGE_API_KEY or the config file)\n",
+        )
 
         empty = vidsage("ls", url=url)
         assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "no videos\n")
@@ -322,7 +351,12 @@ def test_vidsage_dev_runs_the_system_until_ctrl_c(tmp_path: Path) -> None:
         assert runner.wait(timeout=60) == 0, log.read_text()
         # the runner stops and reaps its children before it exits
         assert not [pid for pid in children if running(pid)], "processes left after Ctrl-C"
-        assert "vidsage is running" in log.read_text()
+        printed = log.read_text()
+        assert "vidsage is running" in printed
+        assert f"{key_file}  (made just now; owner local; mode 0600)" in printed
+        assert f"Sign in to the web page: {url}/#key={key}" in printed  # to the terminal...
+        for logged in (state / "logs").iterdir():  # ... never to a log
+            assert key not in logged.read_text(), logged
     finally:
         if runner.poll() is None:
             runner.kill()

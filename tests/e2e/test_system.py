@@ -15,6 +15,7 @@ import srt
 import webvtt
 from PIL import Image
 
+from tests.support.auth import bearer
 from tests.support.media import make_video
 from tests.support.speech import SCRIPTS, make_speech_video, speech_wav, word_error_rate
 from vidsage.media import thumbnail_size
@@ -37,7 +38,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 async def http(system: DevSystem) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+    assert system.admin_key is not None
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=60), headers=bearer(system.admin_key)
+    ) as session:
         yield session, system.gateway_url
 
 

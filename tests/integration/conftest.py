@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
+from tests.support.auth import gateway_auth_settings
 from vidsage.bus import connect
 from vidsage.contracts.ids import new_id
 from vidsage.runtime import Runtime, open_runtime
@@ -54,6 +55,7 @@ def make_settings(nats_url: str, s3_endpoint: str, **overrides: object) -> Setti
             "retries": 0,
             "timeout_s": 3,
         },
+        "gateway": gateway_auth_settings(),
         "log_format": "console",
     }
     for key, value in overrides.items():

@@ -530,7 +530,7 @@ async def test_fail_video_marks_the_record_and_publishes_once(runtime: Runtime, 
     sub = await runtime.js.pull_subscribe(EventType.FAILED.subject, stream=settings.nats.stream)
 
     await runtime.fail_video(record.id, "transcribe", "whisper crashed", 4)
-    found = await runtime.catalog.get_entry(record.id)
+    found = await runtime.catalog.get_entry(record.owner, record.id)
     assert found is not None
     failed, revision = found
     assert failed.status is Status.FAILED
@@ -541,7 +541,7 @@ async def test_fail_video_marks_the_record_and_publishes_once(runtime: Runtime, 
     assert failed.stages["transcribe"].error == "whisper crashed"
 
     await runtime.fail_video(record.id, "index", "a later reason", 1)
-    again = await runtime.catalog.get_entry(record.id)
+    again = await runtime.catalog.get_entry(record.owner, record.id)
     assert again == (failed, revision)  # no second transition, not even a rewrite
 
     msgs = await sub.fetch(10, timeout=2)

@@ -12,8 +12,10 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from vidsage.cache import Cache
 from vidsage.contracts.ids import new_id
+from vidsage.contracts.names import ANY_OWNER
 from vidsage.contracts.names import cache_prefix as video_prefix
 from vidsage.contracts.record import VideoRecord
+from vidsage.kvkeys import live_keys
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings
 
@@ -40,22 +42,74 @@ async def test_create_get_delete(runtime: Runtime) -> None:
     rec = record()
     revision = await catalog.create(rec)
     assert revision >= 1
-    got = await catalog.get_entry(rec.id)
+    got = await catalog.get_entry("alice", rec.id)
     assert got == (rec, revision)
 
     with pytest.raises(KeyWrongLastSequenceError):
         await catalog.create(record(rec.id, filename="other.mp4"))
-    assert (await catalog.get(rec.id)) == rec  # the first one is untouched
+    assert (await catalog.get("alice", rec.id)) == rec  # the first one is untouched
 
-    assert await catalog.get(new_id()) is None  # well-formed but unknown
-    for bad in ("", "not-an-id", "../etc/passwd", "video.*", rec.id.upper(), rec.id + "x"):
-        assert await catalog.get(bad) is None, bad
+    assert await catalog.get("alice", new_id()) is None  # well-formed but unknown
+    for bad in ("", "not-an-id", "../etc/passwd", "video.*", rec.id.upper(), rec.id + "x", "*", ">"):
+        assert await catalog.get("alice", bad) is None, bad
+    for bad_owner in ("", "*", ">", "alice.x", "Alice", "-a", "a" * 64):
+        assert await catalog.get(bad_owner, rec.id) is None, bad_owner
 
-    assert await catalog.delete(rec.id) is True
-    assert await catalog.get(rec.id) is None
-    assert await catalog.delete(rec.id) is False
-    assert await catalog.ids() == []
-    assert await catalog.update(rec.id, lambda r: r.model_copy(update={"size": 1})) == (None, False)
+    assert await catalog.delete("alice", rec.id) == rec
+    assert await catalog.get("alice", rec.id) is None
+    assert await catalog.delete("alice", rec.id) is None
+    assert await catalog.ids(ANY_OWNER) == []
+    assert await catalog.update("alice", rec.id, lambda r: r.model_copy(update={"size": 1})) == (None, False)
+
+
+@pytest.mark.timeout(30)
+async def test_another_owner_sees_nothing_of_a_record(runtime: Runtime) -> None:
+    """Tenancy at the source: the key is ``<owner>.<id>``; another owner's reads, updates, deletes
+    and listings never reach it, and only ``find`` (for the workers) or ANY_OWNER (admins) do."""
+    catalog = runtime.catalog
+    alices, bobs = record(), record(owner="bob")
+    await catalog.create(alices)
+    await catalog.create(bobs)
+    assert await catalog.get("bob", alices.id) is None
+    assert await catalog.update("bob", alices.id, lambda r: r.model_copy(update={"size": 1})) == (None, False)
+    assert await catalog.delete("bob", alices.id) is None
+    assert await catalog.get("alice", alices.id) == alices  # untouched
+    assert await catalog.ids("alice") == [alices.id]
+    assert await catalog.ids("bob") == [bobs.id]
+    assert sorted(await catalog.ids(ANY_OWNER)) == sorted([alices.id, bobs.id])
+    page, _ = await catalog.list("bob", limit=10)
+    assert page == [bobs]
+    everyone, _ = await catalog.list(ANY_OWNER, limit=10)
+    assert [r.id for r in everyone] == sorted([alices.id, bobs.id], reverse=True)
+    assert await catalog.find(alices.id) == "alice"
+    assert await catalog.find(new_id()) is None
+    assert await catalog.totals("alice") == (4096, 1)
+    assert await catalog.totals("carol") == (0, 0)
+
+
+@pytest.mark.timeout(30)
+async def test_concurrent_deletes_return_the_record_once(runtime: Runtime) -> None:
+    rec = record()
+    await runtime.catalog.create(rec)
+    results = await asyncio.gather(*(runtime.catalog.delete("alice", rec.id) for _ in range(5)))
+    assert [r for r in results if r is not None] == [rec]
+
+
+@pytest.mark.timeout(30)
+async def test_records_from_before_tenancy_move_under_their_owner(runtime: Runtime) -> None:
+    """A library stored under bare ``<id>`` keys (before tenancy) moves to ``<owner>.<id>`` at
+    startup; running the migration again (another service, a restart) changes nothing."""
+    kv = runtime.catalog._kv
+    old = [record(owner="local"), record(owner="local"), record(owner="bob")]
+    for rec in old:
+        await kv.create(rec.id, rec.to_bytes())
+    assert await runtime.catalog.get("local", old[0].id) is None  # not visible before the move
+    counts = await asyncio.gather(runtime.catalog.migrate(), runtime.catalog.migrate())
+    assert sum(counts) == 3  # each record moved once, whoever moved it
+    assert await runtime.catalog.migrate() == 0
+    for rec in old:
+        assert await runtime.catalog.get(rec.owner, rec.id) == rec
+    assert sorted(await live_keys(kv)) == sorted(f"{r.owner}.{r.id}" for r in old)  # no bare key left
 
 
 @pytest.mark.timeout(30)
@@ -73,9 +127,9 @@ async def test_concurrent_updates_lose_nothing(runtime: Runtime) -> None:
 
         return change
 
-    results = await asyncio.gather(*(catalog.update(rec.id, add(i)) for i in range(20)))
+    results = await asyncio.gather(*(catalog.update("alice", rec.id, add(i)) for i in range(20)))
     assert all(changed for _, changed in results)
-    final = await catalog.get(rec.id)
+    final = await catalog.get("alice", rec.id)
     assert final is not None
     assert final.objects == {f"k{i:02d}": f"value-{i}" for i in range(20)}
     assert calls >= 20
@@ -83,9 +137,9 @@ async def test_concurrent_updates_lose_nothing(runtime: Runtime) -> None:
     assert (final.owner, final.filename, final.size) == (rec.owner, rec.filename, rec.size)
 
     # A change that returns None leaves the record (and its revision) alone.
-    _, revision = await catalog.get_entry(rec.id) or (None, -1)
-    assert await catalog.update(rec.id, lambda r: None) == (final, False)
-    assert (await catalog.get_entry(rec.id)) == (final, revision)
+    _, revision = await catalog.get_entry("alice", rec.id) or (None, -1)
+    assert await catalog.update("alice", rec.id, lambda r: None) == (final, False)
+    assert (await catalog.get_entry("alice", rec.id)) == (final, revision)
 
 
 @pytest.mark.timeout(30)
@@ -100,7 +154,7 @@ async def test_list_pages_newest_first(runtime: Runtime) -> None:
     cursors: list[str | None] = []
     cursor: str | None = None
     while True:
-        page, cursor = await catalog.list(limit=3, cursor=cursor)
+        page, cursor = await catalog.list("alice", limit=3, cursor=cursor)
         pages.append([r.id for r in page])
         cursors.append(cursor)
         if cursor is None:
@@ -111,20 +165,20 @@ async def test_list_pages_newest_first(runtime: Runtime) -> None:
     assert flat == list(reversed(ids))  # newest first, each once
     assert cursors == [pages[0][-1], pages[1][-1], None]
 
-    exact, end = await catalog.list(limit=7)
+    exact, end = await catalog.list("alice", limit=7)
     assert [r.id for r in exact] == list(reversed(ids))
     assert end is None
-    empty, end = await catalog.list(limit=3, cursor=ids[0])
+    empty, end = await catalog.list("alice", limit=3, cursor=ids[0])
     assert (empty, end) == ([], None)
 
 
 async def test_listing_leaves_no_consumers_behind(runtime: Runtime) -> None:
     """Each listing reads the keys through an ordered consumer; polling must not pile them up."""
-    assert await runtime.catalog.ids() == []  # an empty bucket answers at once
+    assert await runtime.catalog.ids("alice") == []  # an empty bucket answers at once
     await runtime.catalog.create(record(new_id()))
     stream = f"KV_{runtime.settings.nats.videos_bucket}"
     for _ in range(10):
-        assert len(await runtime.catalog.ids()) == 1
+        assert len(await runtime.catalog.ids("alice")) == 1
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while (await runtime.js.stream_info(stream)).state.consumer_count:

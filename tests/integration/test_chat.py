@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.llm_server import Behaviour, LLMServer
 from tests.support.paths import MODELS
 from tests.support.stored_videos import transcribed, wait_ready, with_transcript
@@ -29,7 +30,7 @@ from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_chat.prompt import VIDEO_SYSTEM_PROMPT
 from vidsage_chat.serving import ChatService
-from vidsage_gateway.app import create_app
+from vidsage_gateway.app import HANDLER_ARGS, create_app
 from vidsage_gateway.keys import RUNTIME
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.indexer import Indexer
@@ -143,12 +144,12 @@ async def running(
     cfg = chat_settings(settings, llm, **chat)
     app = create_app(cfg)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(handler_args=HANDLER_ARGS)
     try:
         async with contextlib.AsyncExitStack() as stack:
             if with_chat:
                 await stack.enter_async_context(chat_service(cfg))
-            session = await stack.enter_async_context(aiohttp.ClientSession())
+            session = await stack.enter_async_context(aiohttp.ClientSession(headers=bearer(ADMIN_KEY)))
             yield Chat(server, session, app[RUNTIME], llm)  # type: ignore[arg-type]
     finally:
         await server.close()
@@ -547,7 +548,7 @@ async def indexed(rt: Runtime, segments: list[tuple[float, float, str]], filenam
     record = await transcribed(
         rt, [Segment(id=i, start=s, end=e, text=" " + t) for i, (s, e, t) in enumerate(segments)], filename
     )
-    assert (await wait_ready(rt, record.id)).status is Status.READY
+    assert (await wait_ready(rt, record)).status is Status.READY
     return record.id
 
 

@@ -15,12 +15,14 @@ import jsonschema
 import pytest
 from aiohttp.test_utils import TestServer
 
+from tests.support.auth import ADMIN_KEY, ADMIN_OWNER, bearer
 from tests.support.media import make_video, make_wav, truncate
+from vidsage.contracts.names import ANY_OWNER
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings
 from vidsage_dev.infra import S3Server, start_s3
 from vidsage_dev.ports import free_port
-from vidsage_gateway.app import create_app
+from vidsage_gateway.app import HANDLER_ARGS, create_app
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.openapi import openapi_document
 
@@ -80,16 +82,16 @@ class Gateway:
 
     async def assert_nothing_left(self) -> None:
         assert await self.objects() == []
-        assert await self.rt.catalog.ids() == []
+        assert await self.rt.catalog.ids(ANY_OWNER) == []
         assert await self.events() == 0
 
 
 async def _start(settings: Settings) -> AsyncIterator[Gateway]:
     app = create_app(settings)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(handler_args=HANDLER_ARGS)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:
             yield Gateway(server, session, app[RUNTIME])
     finally:
         await server.close()
@@ -232,7 +234,7 @@ async def test_ten_uploads_at_once(gw: Gateway, media: dict[str, Path]) -> None:
     assert [status for status, _ in results] == [201] * 10
     ids = {body["id"] for _, body in results}
     assert len(ids) == 10
-    assert set(await gw.rt.catalog.ids()) == ids
+    assert set(await gw.rt.catalog.ids(ANY_OWNER)) == ids
     assert len(await gw.objects()) == 10
     assert await gw.events() == 10
 
@@ -249,7 +251,7 @@ async def test_delete_cascades_and_twice_is_404(gw: Gateway, media: dict[str, Pa
     async with gw.session.delete(gw.url(f"/api/videos/{vid}")) as resp:
         assert resp.status == 204
     assert all(not k.startswith(f"videos/{vid}/") for k in await gw.objects())
-    assert await gw.rt.catalog.get(vid) is None
+    assert await gw.rt.catalog.get(ADMIN_OWNER, vid) is None
     assert await gw.rt.cache.get(f"video.{vid}.source") is None
     async with gw.session.get(gw.url(f"/api/videos/{vid}")) as resp:
         assert resp.status == 404
@@ -257,7 +259,7 @@ async def test_delete_cascades_and_twice_is_404(gw: Gateway, media: dict[str, Pa
         assert resp.status == 404
         assert_error(await resp.json(), "not_found")
     # the other video is untouched
-    assert await gw.rt.catalog.get(keep["id"]) is not None
+    assert await gw.rt.catalog.get(ADMIN_OWNER, keep["id"]) is not None
     sub = await gw.rt.js.pull_subscribe("vidsage.video.deleted", durable=None, stream="VIDSAGE")
     msgs = await sub.fetch(1, timeout=2)
     assert vid.encode() in msgs[0].data
@@ -375,8 +377,8 @@ async def test_health_ready_metrics_openapi(gw: Gateway) -> None:
         assert resp.status == 200
     async with gw.session.get(gw.url("/readyz")) as resp:
         assert resp.status == 200
-        assert (await resp.json())["checks"] == {"nats": "ok", "s3": "ok"}
-    async with gw.session.get(gw.url("/metrics")) as resp:
+        assert (await resp.json())["checks"] == {"nats": "ok", "keys": "ok", "s3": "ok"}
+    async with gw.session.get(gw.url("/metrics")) as resp:  # an admin key may read them
         assert resp.status == 200
         assert "vidsage_http_requests_total" in await resp.text()
     async with gw.session.get(gw.url("/api/openapi.json")) as resp:
@@ -401,13 +403,13 @@ async def test_s3_down_is_503_and_leaves_nothing_then_recovers(
         async for gw in _start(settings):
             status, _ = await gw.upload(media["mp4"])
             assert status == 201
-            before = set(await gw.rt.catalog.ids())
+            before = set(await gw.rt.catalog.ids(ANY_OWNER))
 
             s3.stop()
             status, body = await gw.upload(media["mp4"])
             assert status == 503
             assert_error(body, "storage_unavailable")
-            assert set(await gw.rt.catalog.ids()) == before
+            assert set(await gw.rt.catalog.ids(ANY_OWNER)) == before
             async with gw.session.get(gw.url("/readyz")) as resp:
                 assert resp.status == 503
                 assert (await resp.json())["error"]["checks"]["s3"].startswith("unavailable")
@@ -418,7 +420,7 @@ async def test_s3_down_is_503_and_leaves_nothing_then_recovers(
             s3 = start_s3(state, "127.0.0.1", port, ACCESS_KEY, SECRET_KEY, sink=io.StringIO())
             status, body = await gw.upload(media["mp4"])
             assert status == 201, body
-            assert len(await gw.rt.catalog.ids()) == 2
+            assert len(await gw.rt.catalog.ids(ANY_OWNER)) == 2
     finally:
         s3.stop()
 
@@ -442,7 +444,7 @@ async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, medi
     ]
     key, t = await put_transcript(gw.rt, vid, segments, duration_s=3.0, language_probability=0.99)
     await gw.rt.catalog.update(
-        vid, lambda r: r.model_copy(update={"objects": {**r.objects, "transcript": key}})
+        ADMIN_OWNER, vid, lambda r: r.model_copy(update={"objects": {**r.objects, "transcript": key}})
     )
 
     expected = {

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.paths import MODELS
 from tests.support.relevance import QUESTIONS, TALKS, transcribe_talks
 from tests.support.stored_videos import transcribed, wait_ready
@@ -22,7 +23,7 @@ from vidsage.contracts.record import Status
 from vidsage.contracts.transcript import Segment
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage_gateway.app import create_app
+from vidsage_gateway.app import HANDLER_ARGS, create_app
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.indexer import Indexer
 from vidsage_indexer.store import open_store
@@ -81,8 +82,8 @@ async def setup(isettings: Settings, embedder: Embedder) -> AsyncIterator[Setup]
             indexer = Indexer(rt, embedder, store)
             sub = await indexer.serve_search()
             worker = asyncio.create_task(run_worker(rt, STAGE, indexer, isettings.indexer))
-            await gateway.start_server()
-            async with aiohttp.ClientSession() as session:
+            await gateway.start_server(handler_args=HANDLER_ARGS)
+            async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:
                 yield Setup(rt, indexer, gateway, session)
             stop.set()
             await asyncio.wait_for(worker, 30)
@@ -99,7 +100,7 @@ async def test_hybrid_search_finds_the_answer_in_the_top_3(
     ids: dict[str, str] = {}
     for name, segments in talks.items():
         record = await transcribed(setup.rt, segments, f"{name}.mp4")
-        done = await wait_ready(setup.rt, record.id)
+        done = await wait_ready(setup.rt, record)
         assert done.status is Status.READY, done.error
         ids[name] = record.id
 
@@ -133,16 +134,16 @@ async def test_redelivery_and_reindex_do_not_duplicate_and_delete_removes(
 ) -> None:
     name = next(iter(TALKS))
     record = await transcribed(setup.rt, talks[name], "a.mp4")
-    await wait_ready(setup.rt, record.id)
+    await wait_ready(setup.rt, record)
     count = setup.indexer.store.count(record.id)
     assert count > 0
-    entry = await setup.rt.catalog.get_entry(record.id)
+    entry = await setup.rt.catalog.get_entry(record.owner, record.id)
     assert entry is not None
 
     # the same event again (past JetStream's de-duplication): same points, no new transition
     again = VideoTranscribed(
         video_id=record.id,
-        owner="t",
+        owner=record.owner,
         transcript_key=record.objects["transcript"],
         srt_key="s",
         vtt_key="v",
@@ -153,7 +154,7 @@ async def test_redelivery_and_reindex_do_not_duplicate_and_delete_removes(
     await setup.rt.js.publish(again.subject, again.to_bytes(), headers={"Nats-Msg-Id": "replay"})
     await asyncio.sleep(1.5)
     assert setup.indexer.store.count(record.id) == count
-    after = await setup.rt.catalog.get_entry(record.id)
+    after = await setup.rt.catalog.get_entry(record.owner, record.id)
     assert after is not None
     assert after[1] == entry[1]
 
@@ -162,7 +163,7 @@ async def test_redelivery_and_reindex_do_not_duplicate_and_delete_removes(
     assert setup.indexer.store.count(record.id) == count
 
     await publish_event(
-        setup.rt.js, VideoDeleted(video_id=record.id, owner="t", prefix=f"videos/{record.id}/")
+        setup.rt.js, VideoDeleted(video_id=record.id, owner=record.owner, prefix=f"videos/{record.id}/")
     )
     for _ in range(100):
         if setup.indexer.store.count(record.id) == 0:
@@ -194,10 +195,10 @@ async def test_search_edges(setup: Setup) -> None:
 async def test_search_without_an_indexer_is_503(isettings: Settings) -> None:
     app = create_app(isettings)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(handler_args=HANDLER_ARGS)
     try:
         async with (
-            aiohttp.ClientSession() as session,
+            aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session,
             session.get(server.make_url("/api/search"), params={"q": "hello"}) as resp,
         ):
             assert resp.status == 503

@@ -99,7 +99,7 @@ async def test_ingest_makes_thumbnail_and_audio(
         black_first_s=1.0,
     )
     record = await submit(ingest, src, fmt, mime)
-    done = await wait_status(ingest, record.id, Status.INGESTED, Status.FAILED)
+    done = await wait_status(ingest, record, Status.INGESTED, Status.FAILED)
     assert done.status is Status.INGESTED, done.error
     assert (done.width, done.height) == size
     assert done.duration_s == pytest.approx(3.0, abs=0.3)
@@ -133,7 +133,7 @@ async def test_corrupt_video_fails_with_reason(ingest: Runtime, tmp_path: Path) 
     good = make_video(tmp_path / "g.mp4", "mp4", duration_s=2.0)
     bad.write_bytes(good.read_bytes()[:2000] + b"\x00" * 5000)  # a valid head, then nothing decodable
     record = await submit(ingest, bad, "mp4", "video/mp4")
-    failed = await wait_status(ingest, record.id, Status.FAILED, Status.INGESTED)
+    failed = await wait_status(ingest, record, Status.FAILED, Status.INGESTED)
     assert failed.status is Status.FAILED
     assert failed.error is not None
     assert failed.error.stage == "ingest"
@@ -147,8 +147,8 @@ async def test_corrupt_video_fails_with_reason(ingest: Runtime, tmp_path: Path) 
 async def test_redelivery_does_not_transition_twice(ingest: Runtime, tmp_path: Path) -> None:
     src = make_video(tmp_path / "v.mp4", "mp4", duration_s=2.0)
     record = await submit(ingest, src, "mp4", "video/mp4")
-    done = await wait_status(ingest, record.id, Status.INGESTED)
-    entry = await ingest.catalog.get_entry(record.id)
+    done = await wait_status(ingest, record, Status.INGESTED)
+    entry = await ingest.catalog.get_entry(record.owner, record.id)
     assert entry is not None
     revision = entry[1]
     # the same event again, outside JetStream's de-duplication (another msg id)
@@ -164,7 +164,7 @@ async def test_redelivery_does_not_transition_twice(ingest: Runtime, tmp_path: P
     )
     await ingest.js.publish(event.subject, event.to_bytes(), headers={"Nats-Msg-Id": "replay-1"})
     await asyncio.sleep(1.5)
-    again = await ingest.catalog.get_entry(record.id)
+    again = await ingest.catalog.get_entry(record.owner, record.id)
     assert again is not None
     assert again[1] == revision, "a redelivered upload changed the record"
     assert again[0].stages == done.stages

@@ -22,7 +22,7 @@ from tests.support.paths import MODELS
 from tests.support.speech import SCRIPTS, make_silent_video, speech_wav, word_error_rate
 from tests.support.stored_videos import ingested, wait_status
 from vidsage.contracts.events import VideoIngested
-from vidsage.contracts.record import Status
+from vidsage.contracts.record import Status, VideoRecord
 from vidsage.contracts.transcript import Transcript
 from vidsage.media import VideoFormat, extract_audio
 from vidsage.runtime import Runtime, open_runtime, run_worker
@@ -85,7 +85,7 @@ async def test_speech_becomes_a_timestamped_transcript(transcriber: Runtime, tmp
         progress.append(json.loads(msg.data)["percent"])
 
     await transcriber.nc.subscribe(f"vidsage.progress.{record.id}", cb=on_progress)
-    done = await wait_status(transcriber, record.id, Status.TRANSCRIBED, Status.FAILED)
+    done = await wait_status(transcriber, record, Status.TRANSCRIBED, Status.FAILED)
     assert done.status is Status.TRANSCRIBED, done.error
     assert done.language == "en"
     assert done.stages["transcribe"].state == "done"
@@ -118,7 +118,7 @@ async def test_speech_becomes_a_timestamped_transcript(transcriber: Runtime, tmp
 @pytest.mark.timeout(120)
 async def test_no_audio_stream_gives_an_empty_transcript(transcriber: Runtime) -> None:
     record = await ingested(transcriber, None, 3.0)
-    done = await wait_status(transcriber, record.id, Status.TRANSCRIBED, Status.FAILED)
+    done = await wait_status(transcriber, record, Status.TRANSCRIBED, Status.FAILED)
     assert done.status is Status.TRANSCRIBED
     t = Transcript.from_bytes(await transcriber.storage.get_bytes(done.objects["transcript"]))
     assert t.segments == []
@@ -132,7 +132,7 @@ async def test_silence_gives_an_empty_transcript(transcriber: Runtime, tmp_path:
     wav = tmp_path / "silent.wav"
     extract_audio(video, VideoFormat.MP4, wav)
     record = await ingested(transcriber, wav, 4.0)
-    done = await wait_status(transcriber, record.id, Status.TRANSCRIBED, Status.FAILED)
+    done = await wait_status(transcriber, record, Status.TRANSCRIBED, Status.FAILED)
     assert done.status is Status.TRANSCRIBED, done.error
     t = Transcript.from_bytes(await transcriber.storage.get_bytes(done.objects["transcript"]))
     assert t.text == ""
@@ -143,7 +143,7 @@ async def test_corrupt_audio_fails_after_bounded_retries(transcriber: Runtime, t
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + os.urandom(3000))
     record = await ingested(transcriber, bad, 5.0)
-    failed = await wait_status(transcriber, record.id, Status.FAILED, Status.TRANSCRIBED)
+    failed = await wait_status(transcriber, record, Status.FAILED, Status.TRANSCRIBED)
     assert failed.status is Status.FAILED
     assert failed.error is not None
     assert failed.error.stage == "transcribe"
@@ -154,8 +154,8 @@ async def test_corrupt_audio_fails_after_bounded_retries(transcriber: Runtime, t
 @pytest.mark.timeout(120)
 async def test_redelivery_makes_no_second_transcript_or_transition(transcriber: Runtime) -> None:
     record = await ingested(transcriber, speech_wav("short"), 14.0)
-    done = await wait_status(transcriber, record.id, Status.TRANSCRIBED)
-    entry = await transcriber.catalog.get_entry(record.id)
+    done = await wait_status(transcriber, record, Status.TRANSCRIBED)
+    entry = await transcriber.catalog.get_entry(record.owner, record.id)
     assert entry is not None
     info_before = await transcriber.storage.stat(done.objects["transcript"])
     event = VideoIngested(
@@ -172,7 +172,7 @@ async def test_redelivery_makes_no_second_transcript_or_transition(transcriber: 
     )
     await transcriber.js.publish(event.subject, event.to_bytes(), headers={"Nats-Msg-Id": "replay"})
     await asyncio.sleep(2)
-    again = await transcriber.catalog.get_entry(record.id)
+    again = await transcriber.catalog.get_entry(record.owner, record.id)
     assert again is not None
     assert again[1] == entry[1]
     info_after = await transcriber.storage.stat(done.objects["transcript"])
@@ -203,10 +203,10 @@ async def control(tsettings: Settings) -> AsyncIterator[Runtime]:
         yield rt
 
 
-async def wait_running(rt: Runtime, video_id: str, then_s: float) -> None:
+async def wait_running(rt: Runtime, video: VideoRecord, then_s: float) -> None:
     """Wait until the process has taken the job (model loaded, stage running), then ``then_s`` more."""
     for _ in range(1200):
-        record = await rt.catalog.get(video_id)
+        record = await rt.catalog.get(video.owner, video.id)
         if record is not None and record.status is Status.TRANSCRIBING:
             await asyncio.sleep(then_s)
             return
@@ -221,14 +221,14 @@ async def test_sigkill_mid_job_loses_nothing_and_completes_once(
     record = await ingested(control, speech_wav("long"), 115.0)
     proc = start_process(tsettings, tmp_path)
     try:
-        await wait_running(control, record.id, 1.5)  # inference of ~115 s of speech takes ~8 s here
+        await wait_running(control, record, 1.5)  # inference of ~115 s of speech takes ~8 s here
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        mid = await control.catalog.get(record.id)
+        mid = await control.catalog.get(record.owner, record.id)
         assert mid is not None
         assert mid.status is Status.TRANSCRIBING
         proc = start_process(tsettings, tmp_path)
-        done = await wait_status(control, record.id, Status.TRANSCRIBED, Status.FAILED, seconds=150)
+        done = await wait_status(control, record, Status.TRANSCRIBED, Status.FAILED, seconds=150)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -246,14 +246,14 @@ async def test_sigterm_finishes_the_job_in_flight_then_exits(
     record = await ingested(control, speech_wav("names"), 20.0)
     proc = start_process(tsettings, tmp_path)
     try:
-        await wait_running(control, record.id, 0.3)
+        await wait_running(control, record, 0.3)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.get_running_loop().run_in_executor(None, proc.wait, 120)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert code == 0
-    done = await control.catalog.get(record.id)
+    done = await control.catalog.get(record.owner, record.id)
     assert done is not None
     assert done.status is Status.TRANSCRIBED
     assert done.stages["transcribe"].attempts == 1

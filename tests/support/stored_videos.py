@@ -74,7 +74,7 @@ async def with_transcript(
 
 
 async def transcribed(
-    rt: Runtime, segments: list[Segment], filename: str, owner: str = "t", *, announce: bool = True
+    rt: Runtime, segments: list[Segment], filename: str, owner: str = "local", *, announce: bool = True
 ) -> VideoRecord:
     """What the transcriber leaves behind: transcript.json, a transcribed record and (unless
     ``announce`` is false: call :func:`announce_transcribed` later) the event."""
@@ -154,11 +154,11 @@ async def ingested(rt: Runtime, audio: Path | None, duration_s: float) -> VideoR
 
 
 async def wait_status(
-    rt: Runtime, video_id: str, *statuses: Status, seconds: float = 60, every_s: float = 0.05
+    rt: Runtime, video: VideoRecord, *statuses: Status, seconds: float = 60, every_s: float = 0.05
 ) -> VideoRecord:
-    """Poll the record until it reaches one of ``statuses``."""
+    """Poll ``video``'s record (under its owner) until it reaches one of ``statuses``."""
     for _ in range(int(seconds / every_s)):
-        record = await rt.catalog.get(video_id)
+        record = await rt.catalog.get(video.owner, video.id)
         assert record is not None
         if record.status in statuses:
             return record
@@ -166,6 +166,6 @@ async def wait_status(
     raise AssertionError(f"status stuck at {record.status}")
 
 
-async def wait_ready(rt: Runtime, video_id: str) -> VideoRecord:
+async def wait_ready(rt: Runtime, video: VideoRecord) -> VideoRecord:
     """The record once indexing is over: ``ready`` or ``failed`` (30 s at most)."""
-    return await wait_status(rt, video_id, Status.READY, Status.FAILED, seconds=30)
+    return await wait_status(rt, video, Status.READY, Status.FAILED, seconds=30)

@@ -56,8 +56,8 @@ def dev_system(state_dir: Path, **extra_env: str) -> Iterator[DevSystem]:
         assert not alive, f"processes left after stop: {alive}"
 
 
-def _call(method: str, url: str) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method)
+def _call(method: str, url: str, key: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {key}"})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
             body = resp.read()
@@ -66,8 +66,9 @@ def _call(method: str, url: str) -> tuple[int, Any]:
         return err.code, json.loads(err.read() or b"null")
 
 
-def empty_library(base_url: str, *, timeout_s: float = 300) -> None:
-    """Bring a running system back to an empty library, as a fresh start would have it.
+def empty_library(base_url: str, key: str, *, timeout_s: float = 300) -> None:
+    """Bring a running system back to an empty library, as a fresh start would have it: every
+    tenant's, through the admin ``key`` (``?owner=*``).
 
     Waits until every video has finished processing (``ready`` or ``failed``: no stage will write
     for it again), deletes them all through the public API, and waits until search finds no passage
@@ -77,7 +78,7 @@ def empty_library(base_url: str, *, timeout_s: float = 300) -> None:
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        status, page = _call("GET", f"{base_url}/api/videos?limit=200")
+        status, page = _call("GET", f"{base_url}/api/videos?limit=200&owner=*", key)
         assert status == 200, page
         videos = page["items"]
         if not videos:
@@ -88,11 +89,11 @@ def empty_library(base_url: str, *, timeout_s: float = 300) -> None:
             time.sleep(0.2)
             continue
         for video in videos:
-            status, body = _call("DELETE", f"{base_url}/api/videos/{video['id']}")
+            status, body = _call("DELETE", f"{base_url}/api/videos/{video['id']}?owner={video['owner']}", key)
             assert status in (204, 404), (video["id"], status, body)
-    query = urllib.parse.urlencode({"q": "the", "limit": 1})
+    query = urllib.parse.urlencode({"q": "the", "limit": 1, "owner": "*"})
     while True:
-        status, found = _call("GET", f"{base_url}/api/search?{query}")
+        status, found = _call("GET", f"{base_url}/api/search?{query}", key)
         if status == 200 and not found["hits"]:
             return
         assert status in (200, 503), found

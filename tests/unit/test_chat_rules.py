@@ -70,8 +70,9 @@ def test_memory_is_bounded_and_starts_with_a_question() -> None:
     assert bounded(msgs, 5, 10_000) == msgs[-4:]  # never begins with an orphan answer
     assert bounded(msgs, 10, 45) == msgs[-2:]
     assert bounded(msgs, 0, 10_000) == []
-    assert memory_key("vid", "c") == "video.vid.chat.c"
-    assert memory_key(None, "c") == "chat.library.c"
+    assert memory_key("acme", "vid", "c") == "video.vid.chat.acme.c"
+    assert memory_key("acme", None, "c") == "chat.library.acme.c"
+    assert memory_key("acme", None, "c") != memory_key("other", None, "c")  # a conversation is its tenant's
 
 
 def test_origins() -> None:

@@ -16,7 +16,7 @@ class LosesCancellation(ProgressReporter):
     """A publish whose cancellation comes out as an ordinary error, as a lost cancel does."""
 
     def __init__(self) -> None:
-        super().__init__(None, "video", interval_s=0.01)  # type: ignore[arg-type]
+        super().__init__(None, "local", "video", interval_s=0.01)  # type: ignore[arg-type]
         self.published: list[float] = []
         self.publishing = asyncio.Event()
 

@@ -26,7 +26,16 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
-    from vidsage_client.client import CannotConnect, ChatSession, Client, GatewayError, NotFound, ServerFrame
+    from vidsage_client.client import (
+        CannotConnect,
+        ChatSession,
+        Client,
+        Forbidden,
+        GatewayError,
+        NotFound,
+        ServerFrame,
+        Unauthorized,
+    )
 
 __all__ = [
     "DEFAULT_URL",
@@ -37,13 +46,24 @@ __all__ = [
     "ChatSession",
     "Client",
     "Exit",
+    "Forbidden",
     "GatewayError",
     "NotFound",
     "ServerFrame",
     "TranscriptFormat",
+    "Unauthorized",
 ]
 
-_LAZY = {"CannotConnect", "ChatSession", "Client", "GatewayError", "NotFound", "ServerFrame"}
+_LAZY = {
+    "CannotConnect",
+    "ChatSession",
+    "Client",
+    "Forbidden",
+    "GatewayError",
+    "NotFound",
+    "ServerFrame",
+    "Unauthorized",
+}
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 """The gateway of ``make run`` / ``vidsage dev``; ``--url`` or ``VIDSAGE_URL`` override it."""
@@ -67,6 +87,9 @@ class Exit(IntEnum):
     """The video does not exist."""
     TIMEOUT = 5
     """``--wait`` gave up before the video was ready or failed."""
+    UNAUTHORIZED = 6
+    """No API key, a key the gateway refuses (401), or one that may not do this (403: not an admin,
+    another tenant's ``--owner``...)."""
     INTERRUPTED = 130
     """Ctrl-C."""
 
@@ -78,6 +101,7 @@ EXIT_CODES_HELP = """exit codes:
   3    cannot connect to the gateway
   4    no such video
   5    --wait gave up (--timeout) before the video was ready
+  6    no API key, or the gateway refused it (revoked, expired, unknown) or its role (not an admin)
   130  interrupted (Ctrl-C)"""
 
 

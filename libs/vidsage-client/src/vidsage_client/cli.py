@@ -1,12 +1,17 @@
 """The ``vidsage`` command.
 
-Client of a running gateway (``--url``, else ``$VIDSAGE_URL``, else ``http://127.0.0.1:8080``):
+Client of a running gateway (``--url``, else ``$VIDSAGE_URL``, else the config file's ``url``,
+else ``http://127.0.0.1:8080``), with an API key (``--key``, else ``$VIDSAGE_API_KEY``, else the
+config file's ``key``; :mod:`vidsage_client.config`):
 
 - ``vidsage upload FILE... [--wait]``: upload with a progress bar; ``--wait`` shows the stages
   until each video is ``ready`` (exit 1 with the reason if one fails);
 - ``vidsage ls``, ``vidsage status ID [--wait]``, ``vidsage transcript ID --format txt|srt|vtt|json``,
   ``vidsage search QUERY [--video ID]``, ``vidsage chat [ID]`` (questions from stdin, answers
   streamed, then the citations as ``[mm:ss] text``; no ID: the whole library), ``vidsage rm ID...``;
+- ``vidsage keys create --owner NAME [--role admin|member] [--expires-in DAYS] [--label TEXT]``
+  (prints the new key, once), ``vidsage keys list [--owner NAME]``, ``vidsage keys revoke ID``: an
+  admin key's management of keys;
 - ``--json`` on any of them: one JSON document per line on stdout, errors included.
 
 Local tools, from the ``vidsage-dev`` package (``make setup`` installs it; without it these two
@@ -37,9 +42,11 @@ from types import ModuleType
 from urllib.parse import urlsplit
 
 from vidsage.argtypes import positive_int, timeout_seconds
+from vidsage.contracts.keys import MAX_EXPIRES_IN_DAYS, MAX_LABEL_CHARS, ROLES, is_valid_owner
 from vidsage_client import DEFAULT_URL, EXIT_CODES_HELP, TRANSCRIPT_FORMATS, URL_ENV, Exit
+from vidsage_client.config import KEY_ENV, ConfigError, config_path, load_config
 
-CLIENT_COMMANDS = ("upload", "ls", "status", "transcript", "search", "chat", "rm")
+CLIENT_COMMANDS = ("upload", "ls", "status", "transcript", "search", "chat", "rm", "keys")
 DEFAULT_WAIT_TIMEOUT_S = 600.0
 
 
@@ -54,6 +61,30 @@ class _HelpFormatter(argparse.HelpFormatter):
             more = indent + " " * (hanging.end() if hanging else 0)
             lines.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=more))
         return "\n".join(lines)
+
+
+def _owner(text: str) -> str:
+    if not is_valid_owner(text):
+        raise argparse.ArgumentTypeError(
+            f"an owner name is 1-63 lower-case letters, digits, '_' or '-' (not first): {text!r}"
+        )
+    return text
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not 0 < days <= MAX_EXPIRES_IN_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be more than 0 and at most {MAX_EXPIRES_IN_DAYS}")
+    return days
+
+
+def _label(text: str) -> str:
+    if len(text) > MAX_LABEL_CHARS:
+        raise argparse.ArgumentTypeError(f"a label is at most {MAX_LABEL_CHARS} characters")
+    return text
 
 
 def _video_id(text: str) -> str:
@@ -71,6 +102,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"the gateway (default: ${URL_ENV}, else {DEFAULT_URL})",
     )
     common.add_argument(
+        "--key",
+        default=argparse.SUPPRESS,
+        help=f"the API key (default: ${KEY_ENV}, else key in {config_path()})",
+    )
+    common.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -79,7 +115,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidsage",
         description="Upload, search and chat with videos on a vidsage gateway; run the local system.",
-        epilog=f"{EXIT_CODES_HELP}\n\nThe gateway URL comes from --url, else ${URL_ENV}, else {DEFAULT_URL}.",
+        epilog=f"{EXIT_CODES_HELP}\n\nThe gateway URL comes from --url, else ${URL_ENV}, else url in "
+        f"{config_path()}, else {DEFAULT_URL}; the API key from --key, else ${KEY_ENV}, else key in that "
+        "file.",
         formatter_class=_HelpFormatter,
         parents=[common],
     )
@@ -154,6 +192,33 @@ def _build_parser() -> argparse.ArgumentParser:
     rm = client("rm", "delete videos (objects, transcript, search index, record)")
     rm.add_argument("ids", nargs="+", type=_video_id, metavar="ID")
 
+    keys = client("keys", "create, list and revoke API keys (needs an admin key)")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def key_action(name: str, help_text: str) -> argparse.ArgumentParser:
+        return key_actions.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES_HELP,
+            parents=[common],
+            formatter_class=_HelpFormatter,
+        )
+
+    create = key_action(
+        "create", 'create a key and print it (only this once; --json: one document with "key")'
+    )
+    create.add_argument("--owner", type=_owner, required=True, help="the tenant the key belongs to")
+    create.add_argument("--role", choices=ROLES, default="member", help="member (default) or admin")
+    create.add_argument(
+        "--expires-in", type=_days, metavar="DAYS", help="days until it stops working (default: never)"
+    )
+    create.add_argument("--label", type=_label, help="what the key is for (shown by keys list)")
+    listing = key_action("list", "list the keys: id, owner, role, state, times (never a key)")
+    listing.add_argument("--owner", type=_owner, help="only this tenant's keys")
+    revoke = key_action("revoke", "revoke a key: every gateway refuses it within 2 s")
+    revoke.add_argument("key_id", metavar="ID", help="the key id (the part after vsk_, as keys list shows)")
+
     commands.add_parser(
         "dev",
         help="run the whole system locally (what `make run` calls; `vidsage dev --help` for its flags)",
@@ -187,7 +252,14 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command in CLIENT_COMMANDS:
         args.json = getattr(args, "json", False)
-        url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
+        try:
+            config = load_config()
+        except ConfigError as exc:
+            parser.error(str(exc))
+        for warning in config.warnings:
+            sys.stderr.write(f"vidsage: warning: {warning}\n")
+        args.key = getattr(args, "key", None) or os.environ.get(KEY_ENV) or config.key or None
+        url = getattr(args, "url", None) or os.environ.get(URL_ENV) or config.url or DEFAULT_URL
         if not _valid_url(url):
             parser.error(
                 f"the gateway URL must start with http:// or https:// and name a host and a valid port, "
@@ -232,7 +304,7 @@ def _client(args: argparse.Namespace) -> int:
     from vidsage_client.commands import run
     from vidsage_client.render import Output
 
-    out = Output(json_mode=args.json)
+    out = Output(json_mode=args.json, has_key=bool(args.key))
     try:
         return asyncio.run(run(args, out, stdin=sys.stdin))
     except KeyboardInterrupt:

@@ -1,9 +1,12 @@
 """An async client of the vidsage gateway's public API (REST and the chat WebSocket), on aiohttp.
 
-Every failure is a :class:`GatewayError` carrying the server's error ``code`` and ``message``
-(``{"error": {"code", "message", ...}}``), the HTTP status and any extra fields (``status`` of a
-``not_ready`` video, ``retry_after_s``...). Two subclasses tell the cases a caller acts on apart:
-:class:`NotFound` (404) and :class:`CannotConnect` (no answer from the gateway at all).
+Every request carries the API key given to :class:`Client` (``Authorization: Bearer vsk_…``, the
+WebSocket handshake too). Every failure is a :class:`GatewayError` carrying the server's error
+``code`` and ``message`` (``{"error": {"code", "message", ...}}``), the HTTP status and any extra
+fields (``status`` of a ``not_ready`` video, ``retry_after_s``...). Subclasses tell the cases a
+caller acts on apart: :class:`NotFound` (404), :class:`Unauthorized` (401: no key, or the key does
+not work), :class:`Forbidden` (403 from an authorization check: ``admin_only``, ``owner_forbidden``...;
+not ``quota_exceeded``) and :class:`CannotConnect` (no answer from the gateway at all).
 
 Records and listings are returned as the JSON objects the server sent (so nothing the server adds
 is lost); search hits and chat frames are parsed with the shared models of
@@ -26,18 +29,22 @@ import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
 from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
+from vidsage.contracts.keys import KeyCreate, KeyCreated, KeyInfo, KeyList, LinkCreate, Role, SignedLinks
 from vidsage.contracts.search import SearchHit
+from vidsage.contracts.usage import Usage
 from vidsage_client import DEFAULT_URL, TranscriptFormat
 
 __all__ = [
     "CannotConnect",
     "ChatSession",
     "Client",
+    "Forbidden",
     "GatewayError",
     "NotFound",
     "Record",
     "SearchAnswer",
     "ServerFrame",
+    "Unauthorized",
     "VideoPage",
 ]
 
@@ -103,6 +110,18 @@ class CannotConnect(GatewayError):
     """No HTTP answer: connection refused, unknown host, reset, or no answer in time."""
 
 
+class Unauthorized(GatewayError):
+    """401: no key, or one that does not work (``malformed_key``, ``unknown_key``, ``revoked_key``...)."""
+
+
+class Forbidden(GatewayError):
+    """403 from an authorization check (``admin_only``, ``owner_forbidden``, ``origin_not_allowed``,
+    ``link_*``); a ``quota_exceeded`` refusal is a plain :class:`GatewayError`."""
+
+
+_NOT_FORBIDDEN = {"quota_exceeded"}
+
+
 def _error_from_body(http_status: int, reason: str | None, body: bytes) -> GatewayError:
     code, message, extra = f"http_{http_status}", f"HTTP {http_status} {reason or ''}".strip(), {}
     try:
@@ -111,7 +130,13 @@ def _error_from_body(http_status: int, reason: str | None, body: bytes) -> Gatew
         extra = {k: v for k, v in error.items() if k not in ("code", "message")}
     except (ValueError, KeyError, TypeError):
         pass
-    cls = NotFound if http_status == 404 else GatewayError
+    cls: type[GatewayError] = GatewayError
+    if http_status == 404:
+        cls = NotFound
+    elif http_status == 401:
+        cls = Unauthorized
+    elif http_status == 403 and code not in _NOT_FORBIDDEN:
+        cls = Forbidden
     return cls(code, message, http_status=http_status, extra=extra)
 
 
@@ -130,17 +155,26 @@ class _CountingFile(io.FileIO):
 
 
 class Client:
-    """The gateway at ``base_url`` (``http://host:port``). Use as ``async with Client(url) as client:``."""
+    """The gateway at ``base_url`` (``http://host:port``), with the API key ``api_key``. Use as
+    ``async with Client(url, api_key=key) as client:``."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, *, read_timeout_s: float = _READ_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        read_timeout_s: float = _READ_TIMEOUT_S,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=_CONNECT_TIMEOUT_S, sock_read=read_timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Client:
-        self._session = aiohttp.ClientSession(timeout=self._timeout, raise_for_status=False)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        self._session = aiohttp.ClientSession(timeout=self._timeout, raise_for_status=False, headers=headers)
         return self
 
     async def __aexit__(
@@ -294,6 +328,40 @@ class Client:
                     return record
                 await asyncio.sleep(interval_s)
 
+    async def create_links(self, video_id: str, *, expires_in_s: int = 3600) -> SignedLinks:
+        """``POST /api/videos/<id>/links``: signed, expiring URLs (paths) of the video's media."""
+        body = LinkCreate(expires_in_s=expires_in_s).model_dump()
+        data = await self._json("POST", f"/api/videos/{_segment(video_id)}/links", expect=201, json=body)
+        return SignedLinks.model_validate(data)
+
+    async def usage(self) -> Usage:
+        """``GET /api/usage``: this key's tenant's usage and limits."""
+        return Usage.model_validate(await self._json("GET", "/api/usage"))
+
+    # ---- keys (admin) ---------------------------------------------------------------------------
+
+    async def create_key(
+        self,
+        owner: str,
+        *,
+        role: Role = "member",
+        expires_in_days: float | None = None,
+        label: str | None = None,
+    ) -> KeyCreated:
+        """``POST /api/keys``: a new key; its ``key`` is shown in this answer only."""
+        body = KeyCreate(owner=owner, role=role, expires_in_days=expires_in_days, label=label)
+        data = await self._json("POST", "/api/keys", expect=201, json=body.model_dump(exclude_none=True))
+        return KeyCreated.model_validate(data)
+
+    async def list_keys(self, *, owner: str | None = None) -> list[KeyInfo]:
+        """``GET /api/keys``: every key (or one owner's), never a key itself."""
+        params = {"owner": owner} if owner else None
+        return KeyList.model_validate(await self._json("GET", "/api/keys", params=params)).items
+
+    async def revoke_key(self, key_id: str) -> None:
+        """``DELETE /api/keys/<id>`` (204)."""
+        await self._request("DELETE", f"/api/keys/{_segment(key_id)}", expect=204)
+
     # ---- chat -----------------------------------------------------------------------------------
 
     def chat(self, video_id: str | None) -> ChatSession:
@@ -332,6 +400,12 @@ class ChatSession:
                     "not_found",
                     f"the gateway has no chat at {self.url} (unknown video, or no chat endpoint)",
                     http_status=404,
+                ) from exc
+            if exc.status == 401:
+                raise Unauthorized(
+                    "unauthorized",
+                    "the gateway refused the chat connection: the key is missing or does not work",
+                    http_status=401,
                 ) from exc
             raise GatewayError(
                 f"http_{exc.status}",

@@ -1,4 +1,4 @@
-"""The client commands of ``vidsage`` (upload, ls, status, transcript, search, chat, rm).
+"""The client commands of ``vidsage`` (upload, ls, status, transcript, search, chat, rm, keys).
 
 Each command is an async function that talks to the gateway through a
 :class:`~vidsage_client.client.Client`, writes through an :class:`~vidsage_client.render.Output` and
@@ -24,11 +24,14 @@ from vidsage_client.client import (
     CannotConnect,
     ChatSession,
     Client,
+    Forbidden,
     GatewayError,
     NotFound,
     Record,
+    Unauthorized,
     VideoPage,
 )
+from vidsage_client.config import missing_key_hint
 from vidsage_client.render import (
     Output,
     StageDisplay,
@@ -36,6 +39,7 @@ from vidsage_client.render import (
     citation_line,
     failure_text,
     hit_lines,
+    keys_table,
     status_lines,
     videos_table,
 )
@@ -45,17 +49,32 @@ _POLL_INTERVAL_S = 0.25
 _RATE_LIMIT_ATTEMPTS = 3
 
 
+_AUTH_HINTS = {
+    "revoked_key": "ask an admin for a new key (`vidsage keys create`)",
+    "expired_key": "ask an admin for a new key (`vidsage keys create`)",
+    "unknown_key": "check --key, $VIDSAGE_API_KEY or the config file",
+    "malformed_key": "check --key, $VIDSAGE_API_KEY or the config file",
+    "admin_only": "this needs an admin key",
+}
+
+
 def exit_code_of(error: GatewayError) -> Exit:
     if isinstance(error, CannotConnect):
         return Exit.CANNOT_CONNECT
     if isinstance(error, NotFound):
         return Exit.NOT_FOUND
+    if isinstance(error, Unauthorized | Forbidden):
+        return Exit.UNAUTHORIZED
     return Exit.FAILED
 
 
-def describe(error: GatewayError) -> str:
+def describe(error: GatewayError, *, has_key: bool = True) -> str:
     """The server's message, with the useful extra fields in words."""
+    if error.code == "missing_credentials" and not has_key:
+        return missing_key_hint()
     message = error.message
+    if error.code in _AUTH_HINTS:
+        message += f" ({_AUTH_HINTS[error.code]})"
     if error.code == "not_ready" and "status" in error.extra and str(error.extra["status"]) not in message:
         message += f" (status: {error.extra['status']})"
     if "retry_after_s" in error.extra:
@@ -64,7 +83,7 @@ def describe(error: GatewayError) -> str:
 
 
 def _report(out: Output, error: GatewayError, prefix: str = "", **context: Any) -> Exit:
-    out.error(f"{prefix}{describe(error)}", {**context, **error.to_json()})
+    out.error(f"{prefix}{describe(error, has_key=out.has_key)}", {**context, **error.to_json()})
     return exit_code_of(error)
 
 
@@ -371,12 +390,46 @@ async def chat(
     return _first_failure(codes)
 
 
+# ---- keys (admin) --------------------------------------------------------------------------------
+
+
+async def keys(gateway: Client, out: Output, args: argparse.Namespace) -> int:
+    """``vidsage keys create|list|revoke``: the admin key routes."""
+    if args.action == "create":
+        created = await gateway.create_key(
+            args.owner, role=args.role, expires_in_days=args.expires_in, label=args.label
+        )
+        if out.json_mode:
+            out.json(created.model_dump(mode="json"))
+        else:
+            out.line(created.key)  # stdout holds the key alone: KEY=$(vidsage keys create --owner x)
+            expiry = f", expires {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at else ""
+            out.note(
+                f"vidsage: created {created.role} key {created.id} for {created.owner}{expiry}; "
+                "it is shown only this once"
+            )
+        return Exit.OK
+    if args.action == "list":
+        listed = await gateway.list_keys(owner=args.owner)
+        if out.json_mode:
+            out.json({"items": [k.model_dump(mode="json") for k in listed]})
+        elif not listed:
+            out.note("no keys")
+        else:
+            for line in keys_table(listed):
+                out.line(line)
+        return Exit.OK
+    await gateway.revoke_key(args.key_id)
+    out.json({"id": args.key_id, "revoked": True}) if out.json_mode else out.line(f"revoked {args.key_id}")
+    return Exit.OK
+
+
 # ---- dispatch -----------------------------------------------------------------------------------
 
 
 async def run(args: argparse.Namespace, out: Output, *, stdin: TextIO) -> int:
-    """Run the parsed client command ``args.command`` against ``args.url``."""
-    async with Client(args.url) as gateway:
+    """Run the parsed client command ``args.command`` against ``args.url`` with ``args.key``."""
+    async with Client(args.url, api_key=args.key) as gateway:
         commands: dict[str, Callable[[], Awaitable[int]]] = {
             "upload": lambda: upload(gateway, out, args.files, wait=args.wait, timeout_s=args.timeout),
             "ls": lambda: ls(gateway, out, limit=args.limit, cursor=args.cursor, all_pages=args.all),
@@ -389,6 +442,7 @@ async def run(args: argparse.Namespace, out: Output, *, stdin: TextIO) -> int:
                 gateway, out, args.id, messages=args.message, conversation_id=args.conversation, stdin=stdin
             ),
             "rm": lambda: rm(gateway, out, args.ids),
+            "keys": lambda: keys(gateway, out, args),
         }
         try:
             return await commands[args.command]()

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from vidsage.contracts.chat import Citation
+from vidsage.contracts.keys import KeyInfo
 from vidsage.contracts.record import STAGES
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import clock
@@ -140,6 +141,34 @@ def hit_lines(hits: Iterable[SearchHit]) -> list[str]:
     return lines
 
 
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def keys_table(keys: Sequence[KeyInfo]) -> list[str]:
+    """``id  owner  role  state  created  last used  expires  label`` per key (never the key)."""
+    rows = [("ID", "OWNER", "ROLE", "STATE", "CREATED", "LAST USED", "EXPIRES", "LABEL")]
+    for k in keys:
+        state = "revoked" if k.revoked_at else "active"
+        rows.append(
+            (
+                k.id,
+                k.owner,
+                k.role,
+                state,
+                _when(k.created_at),
+                _when(k.last_used_at),
+                _when(k.expires_at),
+                k.label or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    ]
+
+
 def citation_line(citation: Citation) -> str:
     """``[mm:ss] text`` — the moment an answer relies on."""
     return f"[{clock(citation.start)}] {citation.text.strip()}"
@@ -170,8 +199,11 @@ class Output:
         out: TextIO | None = None,
         err: TextIO | None = None,
         live: bool | None = None,
+        has_key: bool = True,
     ) -> None:
         self.json_mode = json_mode
+        self.has_key = has_key
+        """Whether the command had an API key (a 401 ``missing_credentials`` then says how to give one)."""
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         self.live = is_live_terminal(self.err) if live is None else live

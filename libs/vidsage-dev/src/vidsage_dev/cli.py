@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidsage.argtypes import port, positive_seconds
+from vidsage_dev.admin_key import sign_in_link
 from vidsage_dev.processes import DevRunError
 from vidsage_dev.system import SERVICE_NAME_RE, SERVICES, DevConfig, DevSystem
 
@@ -79,6 +80,8 @@ def _banner(system: DevSystem) -> str:
     rows = []
     if "gateway" in system.services:
         rows.append(("gateway", f"{system.gateway_url}  (web page, API, ws://…/ws/chat/<id>)"))
+        made = "made just now" if system.admin_key_created else "kept from an earlier start"
+        rows.append(("admin key", f"{system.admin_key_file}  ({made}; owner local; mode 0600)"))
     rows += [
         ("NATS", f"{system.nats_url}  (monitoring {system.nats_monitor_url})"),
         ("S3", f"{system.s3_endpoint}  bucket {cfg.bucket}  (region us-east-1, path style)"),
@@ -126,6 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # already reported and everything stopped; an interrupted startup is a clean exit
             return 0 if system._stop_requested.is_set() else 1
         system.say(_banner(system))
+        if "gateway" in system.services and system.admin_key is not None:
+            # holds the key: to the terminal only, never to logs/devrun.log
+            system.say(
+                f"Sign in to the web page: {sign_in_link(system.gateway_url, system.admin_key)}\n"
+                f"Command line: export VIDSAGE_API_KEY=$(cat {system.admin_key_file})\n",
+                log=False,
+            )
         return system.wait()
     finally:
         system.stop()

@@ -11,6 +11,9 @@ waits until the gateway answers ``GET /readyz`` with 200, and runs until a signa
 SIGHUP) or until a child dies. It then stops the services in reverse order, then S3, then NATS:
 SIGTERM to the child's process group, a grace period, SIGKILL.
 
+Before the services start, the local admin key is made or read (``<state_dir>/admin.key``,
+:mod:`vidsage_dev.admin_key`) and given to the gateway alone.
+
 Output and logs are the children's (:mod:`vidsage_dev.processes`), plus the runner's own lines in
 ``<state_dir>/logs/devrun.log``. While the system runs, ``<state_dir>/run.json`` records its ports,
 URLs and pids (never the keys); it is removed on stop.
@@ -37,6 +40,7 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 from vidsage.settings import Settings
+from vidsage_dev.admin_key import ADMIN_OWNER, admin_key_path, ensure_admin_key
 from vidsage_dev.infra import LOGS_DIR, NatsServer, S3Server, start_nats, start_s3
 from vidsage_dev.ports import connect_host, free_port, port_in_use, url_host
 from vidsage_dev.processes import (
@@ -130,6 +134,10 @@ class DevSystem:
         self.logs_dir = state / LOGS_DIR
         self.models_dir = Path(self.config.models_dir or state / "models").absolute()
         self.run_file = state / RUN_FILE
+        self.admin_key_file = admin_key_path(state)
+        self.admin_key: str | None = None
+        """The local admin key (read or made by :meth:`start`); never written to run.json or the logs."""
+        self.admin_key_created = False
         self._devrun_log: TextIO | None = None
 
     # -- addresses --------------------------------------------------------------------------------
@@ -186,11 +194,12 @@ class DevSystem:
         return env
 
     # -- messages -------------------------------------------------------------------------------
-    def say(self, message: str) -> None:
-        """A line from the runner itself (to the sink and ``logs/devrun.log``)."""
+    def say(self, message: str, *, log: bool = True) -> None:
+        """A line from the runner itself (to the sink and, unless ``log`` is false because it holds a
+        secret, ``logs/devrun.log``)."""
         for line in message.splitlines() or [""]:
             self._out.emit("devrun", line)
-            if self._devrun_log is not None:
+            if self._devrun_log is not None and log:
                 with contextlib.suppress(OSError, ValueError):
                     self._devrun_log.write(strip_ansi(line) + "\n")
                     self._devrun_log.flush()
@@ -311,15 +320,21 @@ class DevSystem:
         self.say(f"s3 ready in {time.monotonic() - t:.2f} s: {self.s3.endpoint} (bucket {cfg.bucket})")
         if not cfg.services:
             return
+        self.admin_key, self.admin_key_created = ensure_admin_key(self.state_dir)
         env = self.service_env()
         for name in cfg.services:
             if self._stop_requested.is_set():
                 raise DevRunError("interrupted while starting the services")
+            own = dict(env)
+            if name == "gateway":  # the admin key goes to the gateway only
+                own["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
+                own["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER
+                own.update({k: v for k, v in cfg.extra_env.items() if k.startswith("VIDSAGE_GATEWAY__")})
             self.services[name] = ManagedProcess(
                 name,
                 [sys.executable, "-m", f"vidsage_{name}"],
                 log_dir=self.logs_dir,
-                env=env,
+                env=own,
                 sink=self._out,
             )
         procs = list(self.services.values())

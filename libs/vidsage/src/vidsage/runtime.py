@@ -100,14 +100,22 @@ class Runtime:
         data = await self.cache.get_or_load(names.video_cache_key(record.id, "transcript"), load)
         return None if data is None else Transcript.model_validate(data)
 
-    async def fail_video(self, video_id: str, stage: str, reason: str, attempts: int) -> None:
+    async def fail_video(
+        self, video_id: str, stage: str, reason: str, attempts: int, *, owner: str | None = None
+    ) -> None:
         """Mark the video failed at ``stage`` and publish ``vidsage.video.failed``.
 
-        Idempotent: a second call changes nothing and re-publishes the same event (JetStream drops
-        the duplicate), so a publish lost after the record changed is made up on retry. A stage that
-        is already done is never failed.
+        ``owner`` is the video's (the event's); without it (a message that could not be decoded, an
+        advisory) the catalog finds it. Idempotent: a second call changes nothing and re-publishes
+        the same event (JetStream drops the duplicate), so a publish lost after the record changed
+        is made up on retry. A stage that is already done is never failed.
         """
-        record, changed = await self.catalog.update(video_id, lambda r: r.fail(stage, reason, attempts))
+        owner = owner or await self.catalog.find(video_id)
+        if owner is None:
+            return
+        record, changed = await self.catalog.update(
+            owner, video_id, lambda r: r.fail(stage, reason, attempts)
+        )
         if record is None:
             return
         if not changed:
@@ -159,6 +167,8 @@ async def open_runtime(
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
         await provision_stream(js, settings.nats)
         videos = await provision_kv(js, settings.nats.videos_bucket, history=8)
+        catalog = Catalog(videos)
+        await catalog.migrate()  # records from before tenancy, before this service takes work
         cache_kv = await provision_kv(js, settings.nats.cache_bucket, ttl_s=settings.cache.ttl_s)
         if worker is not None:
             await provision_consumer(js, settings.nats.stream, CONSUMERS[name], worker)
@@ -174,7 +184,7 @@ async def open_runtime(
                 settings.health_file, name, settings.health_interval_s, lambda: nc.is_connected
             )
             opened.push_async_callback(heartbeat.stop)
-        rt = Runtime(name, settings, nc, js, storage, Catalog(videos), cache, stop, compute, heartbeat)
+        rt = Runtime(name, settings, nc, js, storage, catalog, cache, stop, compute, heartbeat)
         if ready:
             rt.ready()
         yield rt

@@ -8,13 +8,16 @@ and pass it down; nothing in the library reads the environment on its own.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vidsage.auth.keys import parse_key
 from vidsage.contracts import names
+from vidsage.contracts.keys import OWNER_PATTERN, is_valid_owner
 
 MiB = 1024 * 1024
 
@@ -90,8 +93,30 @@ class WorkerSettings(BaseModel):
     """Long-poll time of one fetch."""
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class TenantLimits(BaseModel):
+    """Overrides of the gateway's per-tenant limits for one tenant (unset fields keep the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quota_bytes: int | None = Field(default=None, ge=0)
+    quota_videos: int | None = Field(default=None, ge=0)
+    uploads_per_hour: int | None = Field(default=None, ge=0)
+    requests_per_minute: int | None = Field(default=None, ge=0)
+
+
 class GatewaySettings(BaseModel):
     """The public HTTP gateway."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # a bad key or secret is never echoed
 
     host: str = "127.0.0.1"
     """Listen address."""
@@ -103,12 +128,94 @@ class GatewaySettings(BaseModel):
     """Longest accepted video in seconds."""
     spool_dir: Path | None = None
     """Folder for the short-lived copy used to probe an upload (default: the system temp dir)."""
-    owner: str = "local"
-    """Owner recorded on uploads until authentication lands."""
     page_size: int = Field(default=20, ge=1, le=200)
     """Default page size of ``GET /api/videos``."""
     stream_chunk_bytes: int = Field(default=1 * MiB, ge=64 * 1024)
     """Chunk size when streaming objects to clients."""
+
+    # -- authentication (the gateway README's "Security" section says how these work together) --
+    signing_secret: SecretStr | None = None
+    """HMAC-SHA256 key (at least 32 characters) of signed media links and of the session ids'
+    digests. Unset: a random one per process, with a warning (links and sessions then do not survive
+    a restart and do not work across replicas). ``make run`` generates one; the chart reads a Secret."""
+    bootstrap_admin_key: SecretStr | None = None
+    """An admin key (``vsk_…``) that the gateway makes sure exists at startup (stored hashed, owner
+    ``bootstrap_admin_owner``): the first key of a cluster (from a Secret) or of ``make run``
+    (``.vidsage/admin.key``). Idempotent and safe with many replicas; never un-revokes it."""
+    bootstrap_admin_owner: str = Field(default="local", pattern=OWNER_PATTERN)
+    """The tenant of the bootstrap admin key."""
+    metrics_token: SecretStr | None = None
+    """A bearer token that may read ``/metrics`` (for Prometheus); an admin key may too. Unset:
+    only admin keys."""
+    session_ttl_s: float = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
+    """Lifetime of a browser session (the cookie and its record in the ``sessions`` bucket)."""
+    key_sync_bound_s: float = Field(default=2.0, ge=0.5, le=60)
+    """Revocation bound: a gateway authenticates only while its in-memory copy of the ``keys``
+    bucket is known to be current as of at most this many seconds ago; otherwise requests get
+    503 ``auth_unavailable`` (fail closed)."""
+    allowed_origins: list[str] = []
+    """Web origins (``https://app.example``) besides the gateway's own that may send state-changing
+    requests with the session cookie and open the chat WebSocket; ``*`` allows any."""
+    trusted_proxies: list[str] = []
+    """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-Proto`` is
+    believed (for the cookie's ``Secure`` flag and the own-origin check)."""
+    frame_ancestors: list[str] = []
+    """Origins allowed to show the gateway's pages in a frame; empty (the default) denies framing."""
+    auth_disabled: bool = False
+    """For benchmarks only: no authentication and no request rate limit, every request acts as an
+    admin of ``owner``. Refused unless ``host`` is a loopback address; logs a warning."""
+    owner: str = Field(default="local", pattern=OWNER_PATTERN)
+    """The tenant of every request when ``auth_disabled`` is set."""
+
+    # -- quotas and rate limits per tenant (0: no limit) -------------------------------------------
+    quota_bytes: int = Field(default=20 * 1024 * MiB, ge=0)
+    """Bytes a tenant may store (the sum of its uploaded files' sizes)."""
+    quota_videos: int = Field(default=2000, ge=0)
+    """Videos a tenant may have."""
+    uploads_per_hour: int = Field(default=120, ge=0)
+    """Accepted uploads per tenant per clock hour."""
+    requests_per_minute: int = Field(default=3000, ge=0)
+    """Authenticated requests per tenant per clock minute (media range requests count too)."""
+    tenant_limits: dict[str, TenantLimits] = {}
+    """Per-tenant overrides of the four limits above, e.g.
+    ``{"acme": {"quota_bytes": 107374182400}}`` (JSON in ``VIDSAGE_GATEWAY__TENANT_LIMITS``)."""
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the signing secret must be at least 32 characters long")
+        return value
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _is_a_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_key(value.get_secret_value())  # MalformedKey (a ValueError) never quotes the key
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> GatewaySettings:
+        if self.auth_disabled and not _is_loopback(self.host):
+            raise ValueError(
+                "auth_disabled is for benchmarks on this machine: the host must be a loopback address"
+            )
+        return self
+
+    @field_validator("tenant_limits")
+    @classmethod
+    def _tenants_are_owners(cls, value: dict[str, TenantLimits]) -> dict[str, TenantLimits]:
+        bad = [name for name in value if not is_valid_owner(name)]
+        if bad:
+            raise ValueError(f"not owner names: {', '.join(sorted(bad))}")
+        return value
 
 
 class IngestSettings(WorkerSettings):
@@ -251,6 +358,7 @@ class Settings(BaseSettings):
         env_prefix="VIDSAGE_",
         env_nested_delimiter="__",
         extra="ignore",
+        hide_input_in_errors=True,  # an invalid setting's error never echoes its value (it may be a secret)
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,7 +1,8 @@
 """The skeleton of a pipeline stage (ingest, transcribe, index): what every worker does around its
 own work, written once.
 
-For each delivery of its event, :meth:`Stage.__call__`:
+For each delivery of its event, :meth:`Stage.__call__` (addressing the record with the event's
+``owner``, as every catalog access does):
 
 1. begins the stage on the record for this delivery (compare-and-set; a redelivery counts its
    attempt);
@@ -84,7 +85,7 @@ class Stage(ABC, Generic[EventT, ResultT]):
     async def run(self, event: EventT, attempt: int) -> None:
         """The skeleton (see the module's documentation)."""
         rt, stage = self.rt, self.stage
-        record, _ = await rt.catalog.update(event.video_id, lambda r: r.begin(stage, attempt))
+        record, _ = await rt.catalog.update(event.owner, event.video_id, lambda r: r.begin(stage, attempt))
         if record is None:
             log.info("stage_skipped_deleted", stage=stage)
             await self.discard(event, None)
@@ -100,7 +101,7 @@ class Stage(ABC, Generic[EventT, ResultT]):
         def finish(r: VideoRecord) -> VideoRecord | None:
             return r.finish(stage, **output.fields, objects={**r.objects, **output.objects})
 
-        record, changed = await rt.catalog.update(event.video_id, finish)
+        record, changed = await rt.catalog.update(event.owner, event.video_id, finish)
         if record is None:  # deleted while we worked (the delete's sweep may have run already)
             await self.discard(event, output)
             log.info(f"{stage}_discarded_deleted")

@@ -1,6 +1,10 @@
 """The chat service's answering: one :class:`~vidsage.contracts.chat.ChatRequest` in, numbered
 chunks to its reply inbox out (:class:`Replier`), grounded in the video or the library.
 
+Everything is the requesting tenant's (``request.owner``): the video is read under that owner (another
+tenant's id is not found), the library search is filtered by it inside the vector store, and the
+conversation memory is keyed by it.
+
 - **One video**: the whole transcript (a 3-minute video fits in any context) with timestamps, as
   delimited untrusted data; the model cites ``[mm:ss]``; citations are mapped to real segments.
 - **The library**: passages retrieved through the indexer's search, labelled per video.
@@ -102,7 +106,9 @@ class Answerer:
             else:
                 answer, citations = await self._library_answer(request, replier)
             # remembered before `done`, so a follow-up sent right after it sees this turn
-            await self.memory.append(request.video_id, request.conversation_id, request.content, answer)
+            await self.memory.append(
+                request.owner, request.video_id, request.conversation_id, request.content, answer
+            )
             await replier.send("done", citations=citations, mode=self.mode)
             log.info("chat_answered", mode=self.mode, chars=len(answer), citations=len(citations))
         except ChatFailure as failure:
@@ -114,7 +120,7 @@ class Answerer:
 
     async def _video_answer(self, request: ChatRequest, replier: Replier) -> tuple[str, list[Citation]]:
         assert request.video_id is not None
-        record = await self.rt.catalog.get(request.video_id)
+        record = await self.rt.catalog.get(request.owner, request.video_id)
         if record is None:
             raise ChatFailure("not_found", "video not found")
         if record.status is not Status.READY:
@@ -124,17 +130,15 @@ class Answerer:
                 status=record.status.value,
             )
         if self.llm is None:
-            hits = await self._search(request.content, request.video_id, self.cfg.extractive_passages)
-            return await self._extractive(
-                request.content, hits, replier, scope="transcript", with_title=False
-            )
+            hits = await self._search(request, request.video_id, self.cfg.extractive_passages)
+            return await self._extractive(request, hits, replier, scope="transcript", with_title=False)
         try:
             transcript = await self.rt.load_transcript(record)
         except StorageUnavailable:
             raise ChatFailure("storage_unavailable", "object storage is unavailable; try again") from None
         if transcript is None:
             raise ChatFailure("not_found", "the video's transcript is missing")
-        history = await self.memory.history(request.video_id, request.conversation_id)
+        history = await self.memory.history(request.owner, request.video_id, request.conversation_id)
         messages = build_messages(
             VIDEO_SYSTEM_PROMPT, transcript_block(transcript, record.filename), history, request.content
         )
@@ -143,10 +147,10 @@ class Answerer:
 
     async def _library_answer(self, request: ChatRequest, replier: Replier) -> tuple[str, list[Citation]]:
         if self.llm is None:
-            hits = await self._search(request.content, None, self.cfg.extractive_passages)
-            return await self._extractive(request.content, hits, replier, scope="library", with_title=True)
-        passages = label_hits(await self._search(request.content, None, self.cfg.context_passages))
-        history = await self.memory.history(None, request.conversation_id)
+            hits = await self._search(request, None, self.cfg.extractive_passages)
+            return await self._extractive(request, hits, replier, scope="library", with_title=True)
+        passages = label_hits(await self._search(request, None, self.cfg.context_passages))
+        history = await self.memory.history(request.owner, None, request.conversation_id)
         messages = build_messages(LIBRARY_SYSTEM_PROMPT, passages_block(passages), history, request.content)
         answer = await self._stream(messages, replier)
         return answer, library_citations(answer, passages)
@@ -159,9 +163,12 @@ class Answerer:
             await replier.send("token", content=text)
         return "".join(parts)
 
-    async def _search(self, question: str, video_id: str | None, limit: int) -> list[SearchHit]:
+    async def _search(self, request: ChatRequest, video_id: str | None, limit: int) -> list[SearchHit]:
+        """The passages of the requester's videos (the owner filters inside the vector store)."""
         cfg = self.rt.settings.indexer
-        query = SearchRequest(q=question[:MAX_QUERY_CHARS], video_id=video_id, limit=limit)
+        query = SearchRequest(
+            q=request.content[:MAX_QUERY_CHARS], video_id=video_id, owner=request.owner, limit=limit
+        )
         try:
             return await ask(self.rt.nc, cfg.search_subject, query, cfg.search_timeout_s)
         except SearchUnavailable as exc:
@@ -170,13 +177,13 @@ class Answerer:
             raise ChatFailure("internal", f"search failed: {exc.message}") from None
 
     async def _extractive(
-        self, question: str, hits: list[SearchHit], replier: Replier, *, scope: str, with_title: bool
+        self, request: ChatRequest, hits: list[SearchHit], replier: Replier, *, scope: str, with_title: bool
     ) -> tuple[str, list[Citation]]:
         """Quote the best sentence of each retrieved passage, one token frame per quote; each
         quote is a citation of its segment (or of the passage, if its transcript is unreadable)."""
         videos = dict.fromkeys(hit.video_id for hit in hits)  # each transcript read once, in order
-        segments = {video_id: await self._segments(video_id) for video_id in videos}
-        citations = [_sharpen(question, hit, segments[hit.video_id]) for hit in hits]
+        segments = {video_id: await self._segments(request.owner, video_id) for video_id in videos}
+        citations = [_sharpen(request.content, hit, segments[hit.video_id]) for hit in hits]
         if not hits:
             lines = [EXTRACTIVE_NOTHING.format(scope=scope)]
         else:
@@ -188,10 +195,10 @@ class Answerer:
             await replier.send("token", content=line)
         return "".join(lines), citations
 
-    async def _segments(self, video_id: str) -> dict[int, Segment]:
+    async def _segments(self, owner: str, video_id: str) -> dict[int, Segment]:
         """The video's transcript segments by id; empty if its transcript cannot be read."""
         try:
-            record = await self.rt.catalog.get(video_id)
+            record = await self.rt.catalog.get(owner, video_id)
             transcript = await self.rt.load_transcript(record) if record is not None else None
         except StorageUnavailable:
             return {}

@@ -1,8 +1,10 @@
 """Conversation memory in the shared cache bucket (24 h TTL), per conversation id and scope.
 
-Keys (:func:`vidsage.contracts.names.conversation_cache_key`): ``video.<video_id>.chat.<conversation_id>``
-for a video (so deleting the video forgets its conversations with the rest of its cache) and
-``chat.library.<conversation_id>`` for the library.
+Keys (:func:`vidsage.contracts.names.conversation_cache_key`):
+``video.<video_id>.chat.<owner>.<conversation_id>`` for a video (so deleting the video forgets its
+conversations with the rest of its cache) and
+``chat.library.<owner>.<conversation_id>`` for the library: a conversation is its tenant's, and
+another tenant sending the same id starts an empty one.
 Only the questions and answers are kept, never the transcript, bounded by a message count and a
 character budget (the newest messages win).
 """
@@ -35,8 +37,8 @@ class Memory:
         self.max_messages = max_messages
         self.max_chars = max_chars
 
-    async def history(self, video_id: str | None, conversation_id: str) -> list[Message]:
-        data = await self.cache.get(conversation_cache_key(video_id, conversation_id), fresh=True)
+    async def history(self, owner: str, video_id: str | None, conversation_id: str) -> list[Message]:
+        data = await self.cache.get(conversation_cache_key(owner, video_id, conversation_id), fresh=True)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             return []
         messages = [
@@ -48,8 +50,10 @@ class Memory:
         ]
         return bounded(messages, self.max_messages, self.max_chars)
 
-    async def append(self, video_id: str | None, conversation_id: str, question: str, answer: str) -> None:
-        messages = await self.history(video_id, conversation_id)
+    async def append(
+        self, owner: str, video_id: str | None, conversation_id: str, question: str, answer: str
+    ) -> None:
+        messages = await self.history(owner, video_id, conversation_id)
         messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         kept = bounded(messages, self.max_messages, self.max_chars)
-        await self.cache.set(conversation_cache_key(video_id, conversation_id), {"messages": kept})
+        await self.cache.set(conversation_cache_key(owner, video_id, conversation_id), {"messages": kept})

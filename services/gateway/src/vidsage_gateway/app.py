@@ -1,13 +1,17 @@
-"""The gateway's aiohttp application: routes, middlewares, health, metrics, OpenAPI."""
+"""The gateway's aiohttp application: routes, middlewares (``observe``, then ``authenticate``),
+the security headers, health, metrics, OpenAPI."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vidsage.contracts.ids import new_id
@@ -15,14 +19,49 @@ from vidsage.logging import get_logger
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
-from vidsage_gateway import chat_socket, search_route, upload, videos
+from vidsage_gateway import (
+    chat_socket,
+    key_routes,
+    link_route,
+    search_route,
+    session_routes,
+    upload,
+    usage_route,
+    videos,
+)
+from vidsage_gateway.auth import AUTH, authenticate, open_authenticator
 from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.metrics import METRICS, Metrics
 from vidsage_gateway.openapi import openapi_document
+from vidsage_gateway.security_headers import add_security_headers
 from vidsage_gateway.web import add_routes as add_web_page_routes
 
 log = get_logger("vidsage.gateway")
+
+HANDLER_ARGS: dict[str, Any] = {"max_field_size": 32 * 1024}
+"""aiohttp's HTTP parser limits for the gateway (its runner and the tests' servers): a header line
+up to 32 KiB reaches the application, so an oversized ``Authorization`` or cookie gets the API's
+own JSON 401 instead of the parser's plain 400."""
+
+_BOUND = ("request_id", "trace_id", "video_id", "owner", "key_id", "via")
+
+
+class _QuietParserErrors(logging.Filter):
+    """aiohttp logs a request it cannot parse with the exception, whose message quotes up to 100
+    bytes of the offending line: that could be part of a key. Keep the line, drop the quote."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = f"unparsable HTTP request refused ({type(exc).__name__}, status {exc.code})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_PARSER_FILTER = _QuietParserErrors()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,7 +109,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     )
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
-    structlog.contextvars.unbind_contextvars("request_id", "trace_id", "video_id")
+    structlog.contextvars.unbind_contextvars(*_BOUND)
     return response
 
 
@@ -82,6 +121,8 @@ async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     checks: dict[str, str] = {}
     checks["nats"] = "ok" if rt.nc.is_connected else "disconnected"
+    if not rt.settings.gateway.auth_disabled:
+        checks["keys"] = "ok" if request.app[AUTH].cache.in_sync else "not in sync with the keys bucket"
     try:
         await asyncio.wait_for(rt.storage.ping(), timeout=3)
         checks["s3"] = "ok"
@@ -108,13 +149,17 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     ``stop`` is the process's stop event (the one SIGTERM sets, from
     :func:`~vidsage.runtime.service_main`); without one (tests) the runtime gets its own.
     """
-    app = web.Application(middlewares=[observe])
+    app = web.Application(middlewares=[observe, authenticate])
     app[METRICS] = Metrics()
+    add_security_headers(app, settings.gateway)
     stop = stop if stop is not None else asyncio.Event()
+    if _PARSER_FILTER not in logging.getLogger("aiohttp.server").filters:
+        logging.getLogger("aiohttp.server").addFilter(_PARSER_FILTER)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        async with open_runtime("gateway", settings, stop) as rt:
+        async with open_runtime("gateway", settings, stop) as rt, open_authenticator(rt) as auth:
             app[RUNTIME] = rt
+            app[AUTH] = auth
             yield
 
     app.cleanup_ctx.append(resources)
@@ -124,6 +169,13 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics_endpoint)
     r.add_get("/api/openapi.json", openapi)
+    r.add_post("/api/session", session_routes.sign_in)
+    r.add_get("/api/session", session_routes.who_am_i)
+    r.add_delete("/api/session", session_routes.sign_out)
+    r.add_post("/api/keys", key_routes.create_key)
+    r.add_get("/api/keys", key_routes.list_keys)
+    r.add_delete("/api/keys/{key_id}", key_routes.revoke_key)
+    r.add_get("/api/usage", usage_route.usage)
     r.add_post("/api/videos/upload", upload.handle_upload)
     r.add_get("/api/videos", videos.list_videos)
     r.add_get("/api/videos/{video_id}", videos.stream_video)  # GET also answers HEAD
@@ -131,6 +183,7 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/videos/{video_id}/thumbnail", videos.thumbnail)
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
     r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
+    r.add_post("/api/videos/{video_id}/links", link_route.create_links)
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)

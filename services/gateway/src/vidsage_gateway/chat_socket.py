@@ -7,10 +7,17 @@ forwards the numbered chunks that come back as ``token`` / ``done`` / ``error`` 
 the chunk numbers, a silent chat service or a closed WebSocket ends the answer; in the last two
 cases the gateway also publishes a cancel, so the chat service stops generating.
 
-Limits: the Origin must be the gateway's own or listed in ``chat.allowed_origins`` (403 before
-the upgrade); frames larger than ``chat.max_frame_bytes`` close the connection with 1009; a token
-bucket limits messages per connection; pings every ``chat.heartbeat_s``; a connection silent for
-``chat.idle_timeout_s`` (with no answer streaming) is closed with 1000.
+Tenancy: the chat is the request owner's (an admin's ``?owner=NAME`` chats in that tenant): the
+video is looked up under that owner (another tenant's is 404 before the upgrade), and the chat
+service reads, searches and remembers only within it. The key or session is checked again before
+each message: once it is revoked, expired or signed out, the socket gets an ``unauthorized`` error
+frame and is closed with 1008.
+
+Limits: the Origin must be the gateway's own or listed in ``gateway.allowed_origins`` or
+``chat.allowed_origins`` (403 before the upgrade; a browser session must send one); frames larger
+than ``chat.max_frame_bytes`` close the connection with 1009; a token bucket limits messages per
+connection; pings every ``chat.heartbeat_s``; a connection silent for ``chat.idle_timeout_s``
+(with no answer streaming) is closed with 1000.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import contextlib
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats.errors
 import structlog
@@ -43,21 +49,24 @@ from vidsage.contracts.record import Status
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.settings import ChatSettings
+from vidsage_gateway import origins
+from vidsage_gateway.auth import AUTH, Authenticator, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.metrics import METRICS, Metrics
+from vidsage_gateway.principal import Principal
 
 log = get_logger("vidsage.gateway.chat")
 
 
-def origin_allowed(origin: str | None, host: str | None, cfg: ChatSettings) -> bool:
-    """No Origin (not a browser), the gateway's own host, or a configured origin."""
+def origin_allowed(
+    origin: str | None, host: str | None, cfg: ChatSettings, extra: list[str] | None = None
+) -> bool:
+    """No Origin (not a browser), the gateway's own host, or a configured origin (``chat`` and
+    ``extra``: ``gateway.allowed_origins``)."""
     if origin is None:
         return True
-    if "*" in cfg.allowed_origins or origin.rstrip("/") in (o.rstrip("/") for o in cfg.allowed_origins):
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == (host or "").lower()
+    return origins.origin_allowed(origin, {host} if host else set(), [*cfg.allowed_origins, *(extra or [])])
 
 
 class TokenBucket:
@@ -84,10 +93,21 @@ class ChatSession:
     """One WebSocket connection: at most one answer streaming at a time."""
 
     def __init__(
-        self, rt: Runtime, ws: web.WebSocketResponse, video_id: str | None, metrics: Metrics
+        self,
+        rt: Runtime,
+        ws: web.WebSocketResponse,
+        video_id: str | None,
+        metrics: Metrics,
+        *,
+        owner: str,
+        principal: Principal,
+        auth: Authenticator,
     ) -> None:
         self.rt = rt
         self.metrics = metrics
+        self.owner = owner
+        self.principal = principal
+        self.auth = auth
         self.cfg = rt.settings.chat
         self.ws = ws
         self.video_id = video_id
@@ -141,6 +161,15 @@ class ChatSession:
         return True
 
     async def on_text(self, data: str) -> None:
+        try:
+            await self.auth.recheck(self.principal)
+        except ApiError as exc:
+            if exc.code == "auth_unavailable":  # cannot tell now: refuse this message, keep the socket
+                await self.error("auth_unavailable", exc.message)
+                return
+            await self.error("unauthorized", exc.message, reason=exc.code)
+            await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=exc.code.encode())
+            return
         wait = self.bucket.take()
         if wait:
             await self.error(
@@ -213,7 +242,7 @@ class ChatSession:
 
     async def _relay(self, content: str, conversation_id: str, message_id: str) -> None:
         if self.video_id is not None:
-            record = await self.rt.catalog.get(self.video_id)
+            record = await self.rt.catalog.get(self.owner, self.video_id)
             if record is None:
                 await self.error("not_found", "video not found", message_id=message_id)
                 return
@@ -230,7 +259,7 @@ class ChatSession:
             message_id=message_id,
             conversation_id=conversation_id,
             video_id=self.video_id,
-            owner=self.rt.settings.gateway.owner,
+            owner=self.owner,
             content=content,
         )
         nc = self.rt.nc
@@ -317,10 +346,16 @@ def _first_problem(exc: ValidationError) -> str:
 async def chat_socket(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     cfg = rt.settings.chat
-    if not origin_allowed(request.headers.get("Origin"), request.host, cfg):
+    gateway = rt.settings.gateway
+    hosts = origins.own_hosts(request, gateway.trusted_proxies)
+    origin = request.headers.get("Origin")
+    if origin is not None and not origins.origin_allowed(
+        origin, hosts, [*cfg.allowed_origins, *gateway.allowed_origins]
+    ):
         raise ApiError(403, "origin_not_allowed", "this Origin may not open the chat WebSocket")
+    owner = scope_owner(request)
     video_id = request.match_info.get("video_id")
-    if video_id is not None and await rt.catalog.get(video_id) is None:
+    if video_id is not None and await rt.catalog.get(owner, video_id) is None:
         raise not_found()
     ws = web.WebSocketResponse(heartbeat=cfg.heartbeat_s, max_msg_size=cfg.max_frame_bytes)
     if not ws.can_prepare(request).ok:
@@ -330,7 +365,10 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     metrics.chat_connections.inc()
     try:
-        await ChatSession(rt, ws, video_id, metrics).run()
+        session = ChatSession(
+            rt, ws, video_id, metrics, owner=owner, principal=principal_of(request), auth=request.app[AUTH]
+        )
+        await session.run()
     finally:
         metrics.chat_connections.dec()
     log.info("chat_disconnected", video_id=video_id, close_code=ws.close_code)

@@ -30,6 +30,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "vidsage_auth_failures_total",
+            "Requests refused by authentication, tenancy or CSRF checks, by error code",
+            ["code"],
+            registry=self.registry,
+        )
         self.chat_first_token = Histogram(
             "vidsage_chat_first_token_seconds",
             "From a chat message to its first token frame",

@@ -1,4 +1,9 @@
-"""The OpenAPI 3.1 document of the gateway, built from the same models the responses use."""
+"""The OpenAPI 3.1 document of the gateway, built from the same models the responses use.
+
+Each operation's ``security`` (and its 401/403/429/503 answers) comes from the route policies the
+``authenticate`` middleware applies (:func:`vidsage_gateway.auth.policy_for`), so the document and
+the checks cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,22 @@ from typing import Any
 
 from vidsage import __version__
 from vidsage.contracts.events import EventType
+from vidsage.contracts.keys import (
+    OWNER_PATTERN,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    LinkCreate,
+    SessionCreate,
+    SessionInfo,
+    SignedLinks,
+)
 from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Transcript
+from vidsage.contracts.usage import Usage, UsageList
+from vidsage_gateway.auth import Policy, policy_for
+from vidsage_gateway.sessions import SESSION_COOKIE
 
 REF = "#/components/schemas/{model}"
 
@@ -27,6 +45,20 @@ def _schemas() -> dict[str, Any]:
         "required": ["self", "stream", "thumbnail", "transcript"],
     }
     record["required"] = [*record.get("required", []), "links"]
+    for model in (
+        KeyCreate,
+        KeyCreated,
+        KeyList,
+        SessionCreate,
+        SessionInfo,
+        LinkCreate,
+        SignedLinks,
+        Usage,
+        UsageList,
+    ):
+        schema = model.model_json_schema(ref_template=REF, mode="serialization")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
     return {
         **defs,
         "VideoRecord": record,
@@ -61,6 +93,16 @@ def _schemas() -> dict[str, Any]:
                         "message": {"type": "string"},
                         "status": {"type": "string", "description": "Video status, for not_ready."},
                         "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "limit": {
+                            "type": "string",
+                            "description": "The limit reached (`rate_limited`, `quota_exceeded`).",
+                        },
+                        "retry_after_s": {
+                            "type": "number",
+                            "description": "When to try again (`rate_limited`).",
+                        },
+                        "used": {"type": "integer", "description": "The amount used (`quota_exceeded`)."},
+                        "max": {"type": "integer", "description": "The quota (`quota_exceeded`)."},
                     },
                     "required": ["code", "message"],
                 }
@@ -99,6 +141,21 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
     return {str(c): _json("Error", text[c]) for c in codes}
 
+
+OWNER = {
+    "name": "owner",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "pattern": OWNER_PATTERN},
+    "description": "Admin keys only (a member gets 403 `owner_forbidden`): act for this tenant instead of "
+    "the key's own.",
+}
+OWNER_OR_ALL = {
+    **OWNER,
+    "schema": {"anyOf": [{"type": "string", "pattern": OWNER_PATTERN}, {"const": "*"}]},
+    "description": "Admin keys only (a member gets 403 `owner_forbidden`): this tenant's instead of the "
+    "key's own; `*` for every tenant.",
+}
 
 VIDEO_ID = {
     "name": "video_id",
@@ -156,14 +213,18 @@ def openapi_document() -> dict[str, Any]:
         "304": {"description": "Not modified (If-None-Match)"},
         **_errors(404, 416, 503),
     }
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "vidsage gateway",
             "version": __version__,
             "description": "Upload short videos (MP4, MOV, AVI; at most 100 MiB and 180 s), stream them "
             "back with byte ranges, follow their processing. Every error is "
-            '`{"error": {"code", "message"}}`.',
+            '`{"error": {"code", "message"}}`. Every `/api/*` route but this document and the '
+            "WebSocket need a key (`Authorization: Bearer vsk_…`), the session cookie of a browser "
+            "that signed in (`POST /api/session`), or, for a video's media, a signed link "
+            "(`?link=`); each key belongs to one tenant, and every route reads and writes only that "
+            "tenant's videos.",
         },
         "paths": {
             "/api/videos/upload": {
@@ -393,5 +454,224 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": _schemas(), "securitySchemes": SECURITY_SCHEMES},
+    }
+    doc["paths"].update(_account_paths())
+    doc["paths"]["/api/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document (OpenAPI 3.1)",
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+    _add_owner_parameters(doc["paths"])
+    _add_security(doc["paths"])
+    return doc
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "vsk_<12 letters or digits>_<43 letters or digits>",
+        "description": "An API key (`vidsage keys create`, `POST /api/keys`).",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The cookie `POST /api/session` sets (HttpOnly, SameSite=Strict). A state-changing "
+        "request with it (and the WebSocket upgrade) must carry the gateway's own Origin.",
+    },
+    "signedLink": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "link",
+        "description": "A signed, expiring token from `POST /api/videos/{video_id}/links`, for that video's "
+        "stream, thumbnail and transcript only.",
+    },
+    "metricsToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`VIDSAGE_GATEWAY__METRICS_TOKEN` (for Prometheus); an admin key works too.",
+    },
+}
+
+_SECURITY: dict[Policy, list[dict[str, list[str]]]] = {
+    Policy.PUBLIC: [],
+    Policy.SIGN_IN: [],
+    Policy.METRICS: [{"metricsToken": []}, {"apiKey": []}],
+    Policy.MEDIA: [{"apiKey": []}, {"session": []}, {"signedLink": []}],
+    Policy.PROTECTED: [{"apiKey": []}, {"session": []}],
+}
+
+_AUTH_ERRORS = {
+    "401": _json(
+        "Error",
+        "No valid credentials, with `WWW-Authenticate: Bearer`: `missing_credentials`, `bad_authorization`, "
+        "`malformed_key`, `unknown_key`, `expired_key`, `revoked_key`, `session_invalid`",
+    ),
+    "429": _json("Error", "Over the tenant's requests per minute (`rate_limited`), with `Retry-After`"),
+    "503": _json("Error", "A dependency is unavailable; `auth_unavailable` when keys cannot be checked"),
+}
+_FORBIDDEN = {
+    Policy.METRICS: "A key that is not an admin's (`admin_only`)",
+    Policy.MEDIA: "`owner_forbidden` (`?owner=` from a member); with a link: `link_invalid` (tampered, or "
+    "for another video), `link_expired`, `link_revoked` (its key no longer works); with the cookie, "
+    "`origin_not_allowed`",
+    Policy.PROTECTED: "`owner_forbidden` (`?owner=` from a member), `admin_only`, `origin_not_allowed` (the "
+    "session cookie without the gateway's own Origin on a state-changing request or the WebSocket)",
+}
+
+_OWNER_SCOPED = {
+    ("post", "/api/videos/upload"): OWNER,
+    ("get", "/api/videos"): OWNER_OR_ALL,
+    ("get", "/api/videos/{video_id}"): OWNER,
+    ("head", "/api/videos/{video_id}"): OWNER,
+    ("delete", "/api/videos/{video_id}"): OWNER,
+    ("get", "/api/videos/{video_id}/thumbnail"): OWNER,
+    ("get", "/api/videos/{video_id}/status"): OWNER,
+    ("get", "/api/videos/{video_id}/transcript"): OWNER,
+    ("post", "/api/videos/{video_id}/links"): OWNER,
+    ("get", "/api/search"): OWNER_OR_ALL,
+    ("get", "/api/usage"): OWNER_OR_ALL,
+    ("get", "/api/keys"): OWNER_OR_ALL,
+    ("get", "/ws/chat/{video_id}"): OWNER,
+    ("get", "/ws/chat"): OWNER,
+}
+
+
+def _add_owner_parameters(paths: dict[str, Any]) -> None:
+    for (method, path), parameter in _OWNER_SCOPED.items():
+        operation = paths[path][method]
+        operation["parameters"] = [*operation.get("parameters", []), parameter]
+
+
+def _add_security(paths: dict[str, Any]) -> None:
+    """``security`` and the authentication answers of every operation, from the route policies."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            policy = policy_for(method.upper(), path)
+            operation["security"] = _SECURITY[policy]
+            if policy in (Policy.PUBLIC, Policy.SIGN_IN):
+                continue
+            responses = operation["responses"]
+            for status, answer in _AUTH_ERRORS.items():
+                responses.setdefault(status, answer)
+            responses["403"] = _json("Error", _FORBIDDEN[policy])
+            operation["responses"] = dict(sorted(responses.items()))
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}}}
+
+
+def _account_paths() -> dict[str, Any]:
+    """Sessions, keys, usage and signed links."""
+    return {
+        "/api/session": {
+            "post": {
+                "operationId": "signIn",
+                "summary": "Sign in: the key (JSON body, or `Authorization: Bearer`) → the session cookie",
+                "requestBody": {**_body("SessionCreate"), "required": False},
+                "responses": {
+                    "201": {
+                        **_json(
+                            "SessionInfo",
+                            "Signed in; `Set-Cookie: vidsage_session=…; HttpOnly; SameSite=Strict`",
+                        ),
+                        "headers": {"Set-Cookie": {"schema": {"type": "string"}}},
+                    },
+                    "401": _json("Error", "The key is missing or does not work (the codes of every route)"),
+                    "403": _json("Error", "From a foreign page (`origin_not_allowed`)"),
+                    "413": _json("Error", "A body over 8 KiB (`too_large`)"),
+                    "503": _json(
+                        "Error", "Keys or sessions cannot be checked or stored (`auth_unavailable`)"
+                    ),
+                },
+            },
+            "get": {
+                "operationId": "whoAmI",
+                "summary": "Who this request acts for: owner, role, key id, and when the session ends",
+                "responses": {"200": _json("SessionInfo", "The session (or the bearer key)")},
+            },
+            "delete": {
+                "operationId": "signOut",
+                "summary": "Sign out: end this browser's session on every replica and clear the cookie",
+                "responses": {
+                    "204": {"description": "Signed out (also when there was no session)"},
+                    "403": _json("Error", "From a foreign page (`origin_not_allowed`)"),
+                    "503": _json("Error", "The session cannot be ended right now (`auth_unavailable`)"),
+                },
+            },
+        },
+        "/api/keys": {
+            "post": {
+                "operationId": "createKey",
+                "summary": "Create a key (admin): the answer is the only place the key is ever shown",
+                "requestBody": _body("KeyCreate"),
+                "responses": {
+                    "201": _json("KeyCreated", "The new key and its record"),
+                    "400": _json("Error", "An invalid owner name, role or expiry (`bad_request`)"),
+                    "413": _json("Error", "A body over 4 KiB (`too_large`)"),
+                },
+            },
+            "get": {
+                "operationId": "listKeys",
+                "summary": "List the keys (admin): never a key or its digest",
+                "responses": {"200": _json("KeyList", "Every key, oldest first")},
+            },
+        },
+        "/api/keys/{key_id}": {
+            "delete": {
+                "operationId": "revokeKey",
+                "summary": "Revoke a key (admin); every gateway refuses it within 2 s",
+                "parameters": [
+                    {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"204": {"description": "Revoked (also when it already was)"}, **_errors(404)},
+            }
+        },
+        "/api/usage": {
+            "get": {
+                "operationId": "getUsage",
+                "summary": "The tenant's stored bytes and videos, uploads this hour and requests this "
+                "minute, against its limits",
+                "responses": {
+                    "200": {
+                        "description": "The usage (`?owner=*`: a `UsageList` of every tenant)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "anyOf": [
+                                        {"$ref": REF.format(model="Usage")},
+                                        {"$ref": REF.format(model="UsageList")},
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    **_errors(400),
+                },
+            }
+        },
+        "/api/videos/{video_id}/links": {
+            "post": {
+                "operationId": "createLinks",
+                "summary": "Signed, expiring URLs of the video's stream, thumbnail and WebVTT transcript "
+                "(at most 24 h), for sharing outside a session",
+                "parameters": [VIDEO_ID],
+                "requestBody": {**_body("LinkCreate"), "required": False},
+                "responses": {
+                    "201": _json("SignedLinks", "The links"),
+                    **_errors(400, 404),
+                    "413": _json("Error", "A body over 1 KiB (`too_large`)"),
+                },
+            }
+        },
     }

@@ -9,6 +9,11 @@
    file decodes and is complete (422 otherwise). The spool file is removed right after.
 4. Only then the record is created and ``vidsage.video.uploaded`` published. Any failure on the
    way removes what was written: a rejected upload leaves no object, no record and no event.
+
+Before anything is read, the upload is counted against the tenant's uploads per hour and reserves
+its bytes against the storage quota (:mod:`vidsage_gateway.quotas`: 429 / 403 ``quota_exceeded``);
+a stored upload settles with its real size, a refused one releases the reservation and the count.
+The video belongs to the request's owner (an admin's ``?owner=NAME`` uploads for that tenant).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from vidsage.logging import get_logger
 from vidsage.media import SNIFF_BYTES, MediaError, ProbeResult, VideoFormat, probe, sniff_format
 from vidsage.runtime import Runtime
 from vidsage.storage import StorageError
+from vidsage_gateway.auth import AUTH, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.videos import record_json
@@ -116,7 +122,23 @@ async def _upload(request: web.Request) -> web.Response:
     cap = cfg.max_upload_bytes
     if request.content_length is not None and request.content_length > cap + MULTIPART_SLACK:
         raise _too_large(cap)
+    owner = scope_owner(request)
+    quotas = request.app[AUTH].quotas
+    # what the upload may add: its length, or the cap when it is not known (chunked)
+    ticket = await quotas.reserve_upload(owner, min(request.content_length or cap, cap))
+    try:
+        response, size = await _store(request, rt, owner)
+    except BaseException:
+        await quotas.release(ticket)
+        raise
+    await quotas.settle(ticket, size)
+    return response
 
+
+async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Response, int]:
+    """Validate and store the upload; the answer and the stored size."""
+    cfg = rt.settings.gateway
+    cap = cfg.max_upload_bytes
     part = await _file_part(request)
     filename = clean_filename(part.filename)
 
@@ -161,7 +183,7 @@ async def _upload(request: web.Request) -> web.Response:
             result = await _probe(rt, spool.name, fmt, cfg.max_duration_s)
         record = VideoRecord(
             id=video_id,
-            owner=cfg.owner,
+            owner=owner,
             filename=filename,
             size=info.size,
             mime=fmt.mime,
@@ -183,7 +205,12 @@ async def _upload(request: web.Request) -> web.Response:
     log.info(
         "upload_accepted", video_id=video_id, size=info.size, format=fmt.value, duration_s=record.duration_s
     )
-    return web.json_response(record_json(record), status=201, headers={"Location": f"/api/videos/{video_id}"})
+    response = web.json_response(
+        record_json(record, principal_of(request).owner),
+        status=201,
+        headers={"Location": f"/api/videos/{video_id}"},
+    )
+    return response, info.size
 
 
 async def _probe(rt: Runtime, path: str, fmt: VideoFormat, max_duration_s: float) -> ProbeResult:
@@ -213,7 +240,7 @@ async def _commit(rt: Runtime, record: VideoRecord, key: str) -> None:
         await publish_event(rt.js, event)
     except Exception as exc:
         with contextlib.suppress(Exception):
-            await rt.catalog.delete(record.id)
+            await rt.catalog.delete(record.owner, record.id)
         raise ApiError(503, "bus_unavailable", "the event bus is unavailable; try again") from exc
 
 

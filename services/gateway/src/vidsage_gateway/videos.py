@@ -1,5 +1,8 @@
 """Video endpoints: list, stream (ranges), delete (cascade), thumbnail, status.
 
+Every route reads the catalog under the request's owner (:func:`vidsage_gateway.auth.scope_owner`):
+another tenant's video is not found, with the same 404 body as an id nobody has.
+
 An S3 failure (:class:`~vidsage.storage.StorageUnavailable`) before the response starts is left to
 the ``observe`` middleware, which answers it with 503 ``storage_unavailable``.
 """
@@ -22,6 +25,7 @@ from vidsage.contracts.transcript import CONTENT_TYPES, RENDERERS
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.storage import ObjectInfo, StorageUnavailable
+from vidsage_gateway.auth import AUTH, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.ranges import RangeNotSatisfiable, if_range_matches, parse_range
@@ -34,19 +38,23 @@ def _runtime(request: web.Request) -> Runtime:
 
 
 async def _record(request: web.Request) -> VideoRecord:
-    record = await _runtime(request).catalog.get(request.match_info["video_id"])
+    record = await _runtime(request).catalog.get(scope_owner(request), request.match_info["video_id"])
     if record is None:
         raise not_found()
     return record
 
 
-def record_json(record: VideoRecord) -> dict[str, Any]:
+def record_json(record: VideoRecord, acting_owner: str | None = None) -> dict[str, Any]:
+    """The record as the API shows it, with its links; for a record of another owner than the one
+    the request acts as (an admin's), the links carry ``?owner=``."""
     data = record.model_dump(mode="json")
+    base = f"/api/videos/{record.id}"
+    owner = "" if acting_owner in (None, record.owner) else f"?owner={record.owner}"
     data["links"] = {
-        "self": f"/api/videos/{record.id}/status",
-        "stream": f"/api/videos/{record.id}",
-        "thumbnail": f"/api/videos/{record.id}/thumbnail",
-        "transcript": f"/api/videos/{record.id}/transcript",
+        "self": f"{base}/status{owner}",
+        "stream": f"{base}{owner}",
+        "thumbnail": f"{base}/thumbnail{owner}",
+        "transcript": f"{base}/transcript{owner}",
     }
     return data
 
@@ -59,12 +67,14 @@ async def list_videos(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "limit must be an integer") from None
     if not 1 <= limit <= 200:
         raise ApiError(400, "bad_request", "limit must be between 1 and 200")
-    records, cursor = await rt.catalog.list(limit=limit, cursor=request.query.get("cursor") or None)
-    return web.json_response({"items": [record_json(r) for r in records], "next_cursor": cursor})
+    owner = scope_owner(request, allow_all=True)
+    records, cursor = await rt.catalog.list(owner, limit=limit, cursor=request.query.get("cursor") or None)
+    me = principal_of(request).owner
+    return web.json_response({"items": [record_json(r, me) for r in records], "next_cursor": cursor})
 
 
 async def video_status(request: web.Request) -> web.Response:
-    return web.json_response(record_json(await _record(request)))
+    return web.json_response(record_json(await _record(request), principal_of(request).owner))
 
 
 async def _object_info(rt: Runtime, video_id: str, kind: str, key: str) -> ObjectInfo | None:
@@ -211,15 +221,17 @@ async def transcript(request: web.Request) -> web.Response:
 
 
 async def delete_video(request: web.Request) -> web.Response:
-    """Objects, then the record, then a second sweep of the objects (a worker that wrote an
-    artifact before the record went away is caught by it; one that writes later sees no record and
-    removes its own), the cache, and finally ``vidsage.video.deleted`` for the other services."""
+    """Objects, then the record (its bytes go back to the tenant's quota), then a second sweep of
+    the objects (a worker that wrote an artifact before the record went away is caught by it; one
+    that writes later sees no record and removes its own), the cache, and finally
+    ``vidsage.video.deleted`` for the other services."""
     rt = _runtime(request)
     record = await _record(request)
     prefix = names.objects_prefix(record.id)
     removed = await rt.storage.delete_prefix(prefix)
-    if not await rt.catalog.delete(record.id):
+    if await rt.catalog.delete(record.owner, record.id) is None:
         raise not_found()
+    await request.app[AUTH].quotas.give_back(record.owner, record.size)
     removed += await rt.storage.delete_prefix(prefix)
     await rt.cache.invalidate_prefix(names.cache_prefix(record.id))
     try:

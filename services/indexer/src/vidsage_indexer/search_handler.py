@@ -4,8 +4,10 @@ replicas share the load) answered over NATS request-reply with the contract of
 :mod:`vidsage.search_client`.
 
 A reply is ``{"hits": [...]}`` or ``{"error": {...}}`` (``bad_request`` for an invalid request,
-``search_failed`` when the search raised); never no reply. At most 16 searches run at once per
-process; their blocking parts (the query embedding, the vector store) run on the compute pool.
+``owner_required`` for one that names no owner and does not ask for all owners, ``search_failed``
+when the search raised); never no reply. The owner is a filter inside the vector store's query.
+At most 16 searches run at once per process; their blocking parts (the query embedding, the vector
+store) run on the compute pool.
 """
 
 from __future__ import annotations
@@ -89,6 +91,16 @@ class SearchHandler:
                     error=SearchError(code="bad_request", message=f"invalid search request: {exc}")
                 )
             else:
+                if not request.scoped:
+                    reply = SearchReply(
+                        error=SearchError(
+                            code="owner_required",
+                            message="a search names the owner whose videos it searches (or all_owners)",
+                        )
+                    )
+                    with contextlib.suppress(Exception):
+                        await msg.respond(reply.model_dump_json(exclude_none=True).encode())
+                    return
                 try:
                     reply = SearchReply(hits=await self.search(request))
                 except Exception as exc:

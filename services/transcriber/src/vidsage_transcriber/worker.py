@@ -47,8 +47,9 @@ def transcribed_event(record: VideoRecord, segment_count: int) -> VideoTranscrib
 class ProgressReporter:
     """Carries percent-done from the inference thread to the bus and the record, throttled."""
 
-    def __init__(self, rt: Runtime, video_id: str, interval_s: float) -> None:
+    def __init__(self, rt: Runtime, owner: str, video_id: str, interval_s: float) -> None:
         self._rt = rt
+        self._owner = owner
         self._video_id = video_id
         self._interval = interval_s
         self._loop = asyncio.get_running_loop()
@@ -99,7 +100,7 @@ class ProgressReporter:
             stages = {**r.stages, STAGE: StageState(**{**stage.model_dump(), "progress": message.percent})}
             return r.model_copy(update={"stages": stages, "updated_at": utcnow()})
 
-        await self._rt.catalog.update(self._video_id, change)
+        await self._rt.catalog.update(self._owner, self._video_id, change)
 
 
 class TranscribeHandler(Stage[VideoIngested, int]):
@@ -164,7 +165,9 @@ class TranscribeHandler(Stage[VideoIngested, int]):
         with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-") as tmp:
             audio = Path(tmp) / names.AUDIO_FILE
             await self.rt.storage.download_file(event.audio_key, audio)
-            async with ProgressReporter(self.rt, event.video_id, self.cfg.progress_interval_s) as progress:
+            async with ProgressReporter(
+                self.rt, event.owner, event.video_id, self.cfg.progress_interval_s
+            ) as progress:
                 result = await self.rt.run_blocking(self.engine.transcribe, audio, progress.update)
                 await progress.publish(100.0)
         return result

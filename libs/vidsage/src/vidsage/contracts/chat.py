@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidsage.contracts.keys import OWNER_PATTERN
+
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Mode = Literal["llm", "extractive"]
@@ -30,7 +32,7 @@ ERROR_CODES: dict[str, str] = {
     "rate_limited": "Too many messages on this connection; `retry_after_s` says when to try again.",
     "busy": "An answer is still streaming on this connection (send `cancel` first), or the chat "
     "service is at its concurrency limit.",
-    "not_found": "The video does not exist (or was deleted).",
+    "not_found": "The video does not exist (or was deleted, or is another tenant's).",
     "not_ready": "The video is not `ready` yet; `status` is its current status.",
     "chat_unavailable": "No chat service answered; try again.",
     "search_unavailable": "The search service (library-wide chat and extractive mode) is not running.",
@@ -47,6 +49,10 @@ ERROR_CODES: dict[str, str] = {
     "llm_error": "The language model server failed (5xx or an unexpected answer).",
     "cancelled": "The answer was cancelled by the client.",
     "internal": "An unexpected error; the logs have the details.",
+    "auth_unavailable": "The key could not be checked just now (the key store is unreachable); the "
+    "message was not sent; try again.",
+    "unauthorized": "The key or session of this connection stopped working (revoked, expired, signed "
+    "out); the connection closes (1008). `reason` is the authentication code (`revoked_key`...).",
 }
 
 
@@ -99,6 +105,10 @@ class ErrorFrame(BaseModel):
     message_id: str | None = None
     status: str | None = Field(default=None, description="The video's status (`not_ready`).")
     retry_after_s: float | None = Field(default=None, description="When to try again (`rate_limited`).")
+    reason: str | None = Field(
+        default=None,
+        description="Why the connection is no longer authorized (`unauthorized`): `revoked_key`...",
+    )
 
 
 # ---- gateway ↔ chat over NATS -------------------------------------------------------------------
@@ -111,7 +121,10 @@ class ChatRequest(BaseModel):
     message_id: str = Field(min_length=1, max_length=64)
     conversation_id: str = Field(pattern=CONVERSATION_ID_PATTERN)
     video_id: str | None = Field(default=None, description="None: the whole library.")
-    owner: str | None = None
+    owner: str = Field(
+        pattern=OWNER_PATTERN,
+        description="The tenant asking: the video, the library searched and the conversation are its.",
+    )
     content: str = Field(min_length=1)
 
 

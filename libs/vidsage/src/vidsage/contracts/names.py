@@ -77,9 +77,41 @@ CACHE_INVALIDATE_SUBJECT = "vidsage.cache.invalidate"
 # --- KV buckets -------------------------------------------------------------------------------------
 
 VIDEOS_BUCKET = "videos"
-"""The catalog: one video record per key (setting ``nats.videos_bucket``)."""
+"""The catalog: one video record per key ``<owner>.<video_id>`` (setting ``nats.videos_bucket``)."""
 CACHE_BUCKET = "cache"
 """The shared cache, its max age the cache TTL (setting ``nats.cache_bucket``)."""
+KEYS_BUCKET = "keys"
+"""API keys by key id, stored hashed. Only the gateway opens it (as it does the three below); their
+names are fixed, not settings."""
+SESSIONS_BUCKET = "sessions"
+"""Browser sessions by the HMAC of the session id; its max age is the session lifetime."""
+USAGE_BUCKET = "usage"
+"""Stored bytes, video count and upload reservations per owner."""
+RATES_BUCKET = "rates"
+"""Windowed request and upload counters per owner; max age two hours."""
+GATEWAY_BUCKETS = (KEYS_BUCKET, SESSIONS_BUCKET, USAGE_BUCKET, RATES_BUCKET)
+"""The buckets only the gateway uses (the other services never open them)."""
+
+ANY_OWNER = "*"
+"""A catalog listing of every owner's records (an admin's ``?owner=*``): ``*`` is a NATS wildcard,
+never a valid owner name."""
+
+
+def catalog_key(owner: str, video_id: str) -> str:
+    """``<owner>.<video_id>``: the key of a video record in :data:`VIDEOS_BUCKET`. A listing of
+    ``<owner>.*`` reads one owner's records and nothing else; ``*.<video_id>`` finds a record's owner."""
+    return f"{owner}.{video_id}"
+
+
+def usage_key(owner: str) -> str:
+    """The key of an owner's usage document in :data:`USAGE_BUCKET` (the owner name itself)."""
+    return owner
+
+
+def rate_key(kind: str, owner: str, window: int) -> str:
+    """``<kind>.<owner>.<window>``: one counter in :data:`RATES_BUCKET` (``requests`` per minute,
+    ``uploads`` per hour; ``window`` counts minutes or hours since the Unix epoch)."""
+    return f"{kind}.{owner}.{window}"
 
 
 # --- object keys (one S3 bucket; everything of a video under its prefix) ---------------------------
@@ -139,9 +171,10 @@ def video_cache_key(video_id: str, what: str) -> str:
     return cache_prefix(video_id) + what
 
 
-def conversation_cache_key(video_id: str | None, conversation_id: str) -> str:
-    """The memory of one chat conversation: ``video.<id>.chat.<conversation>`` for a video (so
-    deleting the video forgets it), ``chat.library.<conversation>`` for the library."""
+def conversation_cache_key(owner: str, video_id: str | None, conversation_id: str) -> str:
+    """The memory of one chat conversation of ``owner``: ``video.<id>.chat.<owner>.<conversation>``
+    for a video (so deleting the video forgets it), ``chat.library.<owner>.<conversation>`` for the
+    library. The owner is part of the key: another tenant's conversation id is simply unknown."""
     if video_id is None:
-        return f"chat.library.{conversation_id}"
-    return video_cache_key(video_id, f"chat.{conversation_id}")
+        return f"chat.library.{owner}.{conversation_id}"
+    return video_cache_key(video_id, f"chat.{owner}.{conversation_id}")

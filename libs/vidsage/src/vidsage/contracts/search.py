@@ -3,11 +3,15 @@
 Subject ``vidsage.search`` (setting ``indexer.search_subject``), queue group ``indexer``; the
 request and the reply are JSON. A reply is either ``{"hits": [...]}`` or ``{"error": {...}}``.
 :func:`vidsage.search_client.ask` sends a request and raises the exceptions below.
+
+Every request is scoped: ``owner`` limits the search to that tenant's passages, inside the vector
+store's query (a payload filter, never a filter of the results). A request without an owner is
+refused (``owner_required``) unless it says ``all_owners`` (an admin's ``?owner=*``).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -18,8 +22,22 @@ class SearchRequest(BaseModel):
 
     q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
     video_id: str | None = Field(default=None, description="Search within one video.")
-    owner: str | None = Field(default=None, description="Only this owner's videos.")
+    owner: str | None = Field(
+        default=None, description="Only this owner's videos (required unless all_owners)."
+    )
+    all_owners: bool = Field(default=False, description="Every owner's videos (an admin's request).")
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> SearchRequest:
+        if self.owner is not None and self.all_owners:
+            raise ValueError("a search is for one owner or for all owners, not both")
+        return self
+
+    @property
+    def scoped(self) -> bool:
+        """True when the request says whose passages to search (an owner, or all owners)."""
+        return self.owner is not None or self.all_owners
 
 
 class SearchHit(BaseModel):

@@ -3,8 +3,9 @@
 Only the files shipped in this folder are served (the set is read once, at import): no directory
 listing, no path ever joined from user input. Every answer carries an explicit ``Content-Type``
 and ``Cache-Control: no-cache`` (revalidate each time; aiohttp answers 304 from ``ETag`` /
-``Last-Modified``), so a new gateway version is picked up without a hard reload. The page itself
-gets a strict Content-Security-Policy: everything from this origin, no inline script.
+``Last-Modified``), so a new gateway version is picked up without a hard reload. The page's strict
+Content-Security-Policy (everything from this origin, no inline script) and the other security
+headers are on every response of the gateway (:mod:`vidsage_gateway.security_headers`).
 """
 
 from __future__ import annotations
@@ -24,20 +25,7 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self'",
-        "media-src 'self' blob:",  # blob: lets the upload panel read a chosen file's duration
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-_COMMON_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+_COMMON_HEADERS = {"Cache-Control": "no-cache"}
 
 
 def _shipped_files() -> dict[str, Path]:
@@ -58,7 +46,7 @@ def _file_response(path: Path, **extra: str) -> web.FileResponse:
 
 
 async def index(_: web.Request) -> web.FileResponse:
-    return _file_response(FILES["index.html"], **{"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+    return _file_response(FILES["index.html"])
 
 
 async def static(request: web.Request) -> web.FileResponse:

@@ -1,4 +1,6 @@
 // The public API, and nothing else: every call here is documented in /api/openapi.json.
+// Requests carry the session cookie (same origin); a 401 anywhere tells the page to sign in again
+// (the "vidsage:unauthorized" event, which app.js answers with the sign-in form).
 
 /** An answer from the API that was not a success, with the server's own words. */
 export class ApiError extends Error {
@@ -11,6 +13,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Tell the page that the session is gone (401): it shows the sign-in form. */
+export function reportUnauthorized(error) {
+  window.dispatchEvent(new CustomEvent("vidsage:unauthorized", { detail: error }));
+}
+
 async function errorFrom(response) {
   let body = null;
   try {
@@ -19,11 +26,69 @@ async function errorFrom(response) {
     // not JSON (a proxy's page, say): fall back to the status line
   }
   const error = body && body.error;
-  if (error && typeof error.message === "string") {
-    return new ApiError(response.status, error.code || "error", error.message, error);
-  }
-  return new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`.trim());
+  const failure =
+    error && typeof error.message === "string"
+      ? new ApiError(response.status, error.code || "error", error.message, error)
+      : new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`.trim());
+  if (response.status === 401) reportUnauthorized(failure);
+  return failure;
 }
+
+async function send(method, path, body = undefined) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network", "The server cannot be reached. Is vidsage running?");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.status === 204 ? null : response.json();
+}
+
+// ---- the session: sign in with a key, who is signed in, sign out -------------------------------
+
+/** Sign in with an API key: the server answers with an HttpOnly session cookie (the page never keeps the key). */
+export async function signIn(key) {
+  let response;
+  try {
+    response = await fetch("/api/session", {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ key }),
+    });
+  } catch {
+    throw new ApiError(0, "network", "The server cannot be reached. Is vidsage running?");
+  }
+  if (!response.ok) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      // not JSON
+    }
+    const error = body && body.error;
+    throw new ApiError(response.status, (error && error.code) || "http_error", (error && error.message) || `${response.status}`);
+  }
+  return response.json();
+}
+
+/** Who this browser is signed in as ({owner, role, key_id, expires_at}), or null. */
+export async function whoAmI() {
+  const response = await fetch("/api/session", { headers: { Accept: "application/json" } });
+  if (response.status === 401) return null;
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+export const signOut = () => send("DELETE", "/api/session");
+
+/** Signed links to a video's media, for sharing outside a session ({stream, thumbnail, transcript, expires_at}). */
+export const shareLinks = (id, expiresInS = 3600) =>
+  send("POST", `${videoPath(id)}/links`, { expires_in_s: expiresInS });
 
 async function getJson(path) {
   let response;
@@ -45,7 +110,9 @@ function query(params) {
   return text ? `?${text}` : "";
 }
 
-const videoPath = (id) => `/api/videos/${encodeURIComponent(id)}`;
+function videoPath(id) {
+  return `/api/videos/${encodeURIComponent(id)}`;
+}
 
 export const links = {
   stream: (id) => videoPath(id),
@@ -92,7 +159,9 @@ export function upload(file, { onProgress = () => {}, signal = null } = {}) {
       if (xhr.status === 201 && body && body.id) {
         resolve(body);
       } else if (body && body.error) {
-        reject(new ApiError(xhr.status, body.error.code, body.error.message, body.error));
+        const failure = new ApiError(xhr.status, body.error.code, body.error.message, body.error);
+        if (xhr.status === 401) reportUnauthorized(failure);
+        reject(failure);
       } else {
         reject(
           new ApiError(xhr.status, "http_error", `The server answered ${xhr.status} ${xhr.statusText}.`),

@@ -1,14 +1,20 @@
 // vidsage web page: a hash-routed single page over the public API (no build step).
+// Signed out, it shows the sign-in form (a key, or the #key= link `make run` prints); any 401 from
+// the API brings the form back, and signing in returns to the page that was open.
+import { signIn } from "./api.js";
 import { h } from "./dom.js";
 import { LibraryView } from "./library.js";
 import { parseRoute, searchHref } from "./router.js";
 import { SearchView } from "./search.js";
+import { AccountBar, SignInView, takeKeyFromAddress, whoAmI } from "./signin.js";
 import { VideoView } from "./video.js";
 
 const main = document.getElementById("main");
 const searchForm = document.getElementById("search-form");
 const searchInput = document.getElementById("search-input");
+const account = new AccountBar(document.getElementById("account"), () => showSignIn());
 let current = null; // {route, view}
+let signedIn = false;
 
 class NotFoundView {
   constructor(path) {
@@ -45,7 +51,38 @@ function createView(route) {
   }
 }
 
+function show(view, { focus }) {
+  if (current) current.view.destroy();
+  current = { route: { name: view.title }, view };
+  main.replaceChildren(view.element);
+  document.title = `${view.title} · vidsage`;
+  if (focus) {
+    const heading = main.querySelector("h1");
+    (heading || main).focus({ preventScroll: false });
+  }
+}
+
+function showSignIn(reason = null) {
+  signedIn = false;
+  account.show(null);
+  searchForm.hidden = true;
+  show(
+    new SignInView(
+      (session) => {
+        signedIn = true;
+        account.show(session);
+        searchForm.hidden = false;
+        current = null;
+        render({ focus: true });
+      },
+      { reason },
+    ),
+    { focus: true },
+  );
+}
+
 function render({ focus }) {
+  if (!signedIn) return;
   const route = parseRoute(location.hash);
   // Same video, another moment: seek in place, keep the player.
   if (
@@ -90,4 +127,29 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
 });
 
 window.addEventListener("hashchange", () => render({ focus: true }));
-render({ focus: false });
+window.addEventListener("vidsage:unauthorized", (event) => {
+  if (!signedIn) return;
+  const error = event.detail;
+  showSignIn(`Please sign in again: ${error && error.message ? error.message : "the session has ended"}.`);
+});
+
+async function start() {
+  const key = takeKeyFromAddress();
+  let session = null;
+  let reason = null;
+  try {
+    if (key) session = await signIn(key);
+    else session = await whoAmI();
+  } catch (error) {
+    reason = `The sign-in link did not work: ${error.message}`;
+  }
+  if (!session) {
+    showSignIn(reason);
+    return;
+  }
+  signedIn = true;
+  account.show(session);
+  render({ focus: false });
+}
+
+start();

@@ -1,6 +1,6 @@
 // The video view (#/videos/<id>?t=12.5): the player streaming from the range endpoint with
 // subtitles, the transcript beside it, downloads, delete, search within the video, and chat.
-import { deleteVideo, describeError, links, search, videoStatus } from "./api.js";
+import { deleteVideo, describeError, links, search, shareLinks, videoStatus } from "./api.js";
 import { announce, formatBytes, formatTime, h, replaceChildren } from "./dom.js";
 import { ChatPanel } from "./chat.js";
 import { seek } from "./moments.js";
@@ -95,6 +95,7 @@ export class VideoView {
             h("p", { class: "video-meta" }, details.join(" · ")),
             this.status,
             this.downloads,
+            this.renderShare(),
             h(
               "button",
               { type: "button", class: "danger", onclick: () => this.confirmDelete() },
@@ -111,6 +112,38 @@ export class VideoView {
       seek(this.video, this.pendingSeek);
       this.pendingSeek = null;
     }
+  }
+
+  /** "Share a link": a signed URL of the video (1 h), playable without signing in. */
+  renderShare() {
+    const output = h("input", { id: "share-link", type: "text", readonly: true, hidden: true, "aria-label": "Link to share" });
+    const note = h("p", { class: "hint", hidden: true });
+    const button = h(
+      "button",
+      {
+        type: "button",
+        id: "share",
+        onclick: async () => {
+          button.disabled = true;
+          try {
+            const made = await shareLinks(this.videoId, 3600);
+            const at = this.video && this.video.currentTime > 1 ? `#t=${this.video.currentTime.toFixed(1)}` : "";
+            output.value = `${location.origin}${made.stream}${at}`;
+            output.hidden = false;
+            note.textContent = `Anyone with this link can watch this video until ${new Date(made.expires_at).toLocaleString()}.`;
+            note.hidden = false;
+            output.select();
+          } catch (error) {
+            note.textContent = `No link: ${describeError(error)}`;
+            note.hidden = false;
+          } finally {
+            button.disabled = false;
+          }
+        },
+      },
+      "Share a link (1 h)",
+    );
+    return h("div", { class: "share" }, button, output, note);
   }
 
   /** Show a (new) record: status line, and the transcript, subtitles and chat once they exist. */

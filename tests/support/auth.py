@@ -1,0 +1,55 @@
+"""Keys for the tests: the admin key every in-process gateway of the integration tests bootstraps,
+the signing secret they share, and helpers that create and use tenant keys through the public API.
+
+``ADMIN_KEY`` is drawn once per test session (never a fixed string in the sources), owner
+:data:`ADMIN_OWNER`, like ``make run``'s ``.vidsage/admin.key``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import aiohttp
+
+from vidsage.auth.keys import generate_key
+
+ADMIN_OWNER = "local"
+ADMIN_KEY = generate_key()[1]
+SIGNING_SECRET = secrets.token_urlsafe(32)
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The ``Authorization`` header of ``key``."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+def gateway_auth_settings(**extra: Any) -> dict[str, Any]:
+    """The ``gateway`` settings group's authentication part for a test gateway (plus ``extra``)."""
+    return {"bootstrap_admin_key": ADMIN_KEY, "signing_secret": SIGNING_SECRET, **extra}
+
+
+async def create_key(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    owner: str,
+    *,
+    role: str = "member",
+    expires_in_days: float | None = None,
+    admin_key: str = ADMIN_KEY,
+) -> tuple[str, str]:
+    """A new key for ``owner`` through ``POST /api/keys``: ``(key, key_id)``."""
+    body: dict[str, Any] = {"owner": owner, "role": role}
+    if expires_in_days is not None:
+        body["expires_in_days"] = expires_in_days
+    async with session.post(f"{base_url}/api/keys", json=body, headers=bearer(admin_key)) as resp:
+        created = await resp.json()
+        assert resp.status == 201, created
+    return created["key"], created["id"]
+
+
+async def revoke_key(
+    session: aiohttp.ClientSession, base_url: str, key_id: str, *, admin_key: str = ADMIN_KEY
+) -> None:
+    async with session.delete(f"{base_url}/api/keys/{key_id}", headers=bearer(admin_key)) as resp:
+        assert resp.status == 204, await resp.text()
