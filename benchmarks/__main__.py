@@ -2,7 +2,7 @@
 
 import sys
 
-from benchmarks import chat, search, transcription, upload_stream, vectorstore
+from benchmarks import auth, chat, search, transcription, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
@@ -10,6 +10,7 @@ ALL = {
     "search": search.main,
     "chat": chat.main,
     "vectorstore": vectorstore.main,
+    "auth": auth.main,
 }
 
 

@@ -19,6 +19,7 @@ import aiohttp
 import openai
 
 from benchmarks._servers import local_servers
+from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.env import service_env
 from tests.support.llm_server import Behaviour, LLMServer
 from tests.support.stored_videos import with_transcript
@@ -43,6 +44,7 @@ def _env(settings: Settings, llm: LLMServer, port: int) -> dict[str, str]:
         VIDSAGE_CHAT__LLM_API_KEY="test-key",
         VIDSAGE_CHAT__LLM_MODEL="bench",
         VIDSAGE_CHAT__RATE_BURST="100",
+        VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
         VIDSAGE_LOG_FORMAT="json",
     )
 
@@ -114,7 +116,7 @@ async def _run() -> int:
                 vid = await _ready_video(settings)
                 base = f"http://127.0.0.1:{port}"
                 url = f"ws://127.0.0.1:{port}/ws/chat/{vid}"
-                async with aiohttp.ClientSession() as session:
+                async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:
                     await _wait_ready(session, base, url)
                     raw = [await _raw_ttft(llm) for _ in range(ROUNDS)]
                     through = [(await _conversation(session, url, "question"))[0] for _ in range(ROUNDS)]

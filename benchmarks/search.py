@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from benchmarks._servers import local_servers
+from tests.support.auth import ADMIN_KEY, bearer, gateway_auth_settings
 from tests.support.paths import MODELS
 from tests.support.stored_videos import announce_transcribed, transcribed, wait_status
 from vidsage.contracts.ids import new_id
@@ -102,7 +103,7 @@ async def run() -> dict[str, float]:
     embedder.encode(texts)
     out["indexer_per_s"] = len(texts) / (time.perf_counter() - t0)
 
-    with local_servers() as settings:
+    with local_servers(gateway=gateway_auth_settings()) as settings:
         store = open_store(settings.indexer, settings.state_dir)
         store.ensure(embedder.dim)
         # 2. 10,000 passages (embedded for real), then search through the gateway
@@ -144,11 +145,12 @@ async def run() -> dict[str, float]:
             gateway = TestServer(create_app(settings), host="127.0.0.1")
             await gateway.start_server()
             try:
-                async with aiohttp.ClientSession() as session:
+                async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:
                     for label, scoped in (("all", False), ("one", True)):
                         latencies = []
                         for _ in range(QUERIES):
-                            params = {"q": " ".join(rng.sample(WORDS, 4)), "limit": "10"}
+                            # the admin key, in tenant b's library (the auth benchmark uses b's own key)
+                            params = {"q": " ".join(rng.sample(WORDS, 4)), "limit": "10", "owner": "b"}
                             if scoped:
                                 params["video_id"] = rng.choice(video_ids)
                             t0 = time.perf_counter()

@@ -23,6 +23,7 @@ import psutil
 from minio import Minio
 
 from benchmarks._servers import ACCESS, SECRET, local_servers
+from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.env import service_env
 from tests.support.media import make_video
 from vidsage.contracts import names
@@ -121,7 +122,12 @@ async def run() -> dict[str, float]:
         sink = io.StringIO()
         endpoint = settings.s3.endpoint
         port = free_port()
-        env = service_env(settings, VIDSAGE_GATEWAY__PORT=str(port), VIDSAGE_GATEWAY__SPOOL_DIR=str(root))
+        env = service_env(
+            settings,
+            VIDSAGE_GATEWAY__PORT=str(port),
+            VIDSAGE_GATEWAY__SPOOL_DIR=str(root),
+            VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
+        )
         gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "vidsage_gateway"], log_dir=root / "logs", env=env, sink=sink
         )
@@ -129,7 +135,9 @@ async def run() -> dict[str, float]:
         try:
             path = make_file(root / "bench.mp4")
             client = Minio(endpoint.split("//")[1], ACCESS, SECRET, secure=False, region="us-east-1")
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=300), headers=bearer(ADMIN_KEY)
+            ) as session:
                 for _ in range(100):
                     try:
                         async with session.get(f"{base}/readyz") as resp:

@@ -27,15 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import (
-    APIRequestContext,
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    Page,
-    Playwright,
-    sync_playwright,
-)
+from playwright.sync_api import APIRequestContext, Browser, BrowserContext, ConsoleMessage, Page, Playwright
 
 from tests.support import capabilities
 from tests.support.media import make_video
@@ -46,15 +38,6 @@ from vidsage_dev.system import DevSystem
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    # play() from the test (not from a click) must not be refused by the autoplay policy
-    "--autoplay-policy=no-user-gesture-required",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PROCESSING_TIMEOUT_MS = 120_000
@@ -71,19 +54,6 @@ def speech_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 12 s of espeak-ng speech (SCRIPTS["short"]) in an H.264/AAC MP4, moov at the end."""
     capabilities.require("needs_espeak")
     return make_speech_video(tmp_path_factory.mktemp("clips") / "harbor-lanterns.mp4", SCRIPTS["short"])
-
-
-@pytest.fixture(scope="module")
-def playwright_session(chromium: Path) -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_session: Playwright, chromium: Path) -> Iterator[Browser]:
-    browser = playwright_session.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -361,3 +361,63 @@ def test_vidsage_dev_runs_the_system_until_ctrl_c(tmp_path: Path) -> None:
         if runner.poll() is None:
             runner.kill()
             runner.wait()
+
+
+def test_keys_are_managed_from_the_command_line(url: str, tmp_path: Path) -> None:
+    made = vidsage("keys", "create", "--owner", "cli-tenant", "--label", "laptop", "--json", url=url)
+    assert made.returncode == 0, made.stderr
+    (created,) = json_lines(made.stdout)
+    assert created["key"].startswith(f"vsk_{created['id']}_")
+    assert (created["owner"], created["role"], created["label"]) == ("cli-tenant", "member", "laptop")
+    plain = vidsage("keys", "create", "--owner", "cli-tenant", "--expires-in", "30", url=url)
+    assert plain.returncode == 0, plain.stderr
+    assert re.fullmatch(r"vsk_[0-9A-Za-z]{12}_[0-9A-Za-z]{43}\n", plain.stdout)  # the key alone on stdout
+    assert "it is shown only this once" in plain.stderr
+
+    listed = vidsage("keys", "list", "--owner", "cli-tenant", url=url)
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split()[:4] == ["ID", "OWNER", "ROLE", "STATE"]
+    assert any(r.startswith(created["id"]) and "active" in r and r.endswith("laptop") for r in rows)
+    assert created["key"] not in listed.stdout
+
+    # the member key: its own library, not the key routes
+    member = created["key"]
+    assert vidsage("ls", url=url, key=member).returncode == 0
+    refused = vidsage("keys", "list", url=url, key=member)
+    assert (refused.returncode, refused.stderr) == (
+        6,
+        "vidsage: this needs an admin key\n",
+    )
+    mine = vidsage("ls", "--json", url=url, key=member)
+    assert json_lines(mine.stdout)[0]["items"] == []  # nothing of the admin's tenant
+
+    # from the config file (with a warning while others may read it), then revoked
+    config = tmp_path / "config" / "vidsage" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'url = "{url}"\nkey = "{member}"\n')
+    config.chmod(0o644)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDSAGE_API_KEY", "VIDSAGE_URL")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    assert VIDSAGE
+    from_file = subprocess.run(
+        [VIDSAGE, "ls"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert from_file.returncode == 0, from_file.stderr
+    assert f"{config} holds a key and other users may read it: chmod 600" in from_file.stderr
+    revoked = vidsage("keys", "revoke", created["id"], url=url)
+    assert (revoked.returncode, revoked.stdout) == (0, f"revoked {created['id']}\n")
+    after = subprocess.run([VIDSAGE, "ls"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert after.returncode == 6
+    assert after.stderr.splitlines()[-1] == (
+        "vidsage: this key has been revoked (ask an admin for a new key: vidsage keys create)"
+    )
+    assert member not in after.stderr + after.stdout
+
+    for bad in (
+        ["--owner", "Not Valid"],
+        ["--owner", "x", "--role", "root"],
+        ["--owner", "x", "--expires-in", "0"],
+    ):
+        wrong = vidsage("keys", "create", *bad, url=url)
+        assert wrong.returncode == 2, bad

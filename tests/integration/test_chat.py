@@ -30,7 +30,7 @@ from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_chat.prompt import VIDEO_SYSTEM_PROMPT
 from vidsage_chat.serving import ChatService
-from vidsage_gateway.app import HANDLER_ARGS, create_app
+from vidsage_gateway.app import create_app
 from vidsage_gateway.keys import RUNTIME
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.indexer import Indexer
@@ -144,7 +144,7 @@ async def running(
     cfg = chat_settings(settings, llm, **chat)
     app = create_app(cfg)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server(handler_args=HANDLER_ARGS)
+    await server.start_server()
     try:
         async with contextlib.AsyncExitStack() as stack:
             if with_chat:

@@ -22,7 +22,7 @@ from vidsage.runtime import Runtime
 from vidsage.settings import Settings
 from vidsage_dev.infra import S3Server, start_s3
 from vidsage_dev.ports import free_port
-from vidsage_gateway.app import HANDLER_ARGS, create_app
+from vidsage_gateway.app import create_app
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.openapi import openapi_document
 
@@ -89,7 +89,7 @@ class Gateway:
 async def _start(settings: Settings) -> AsyncIterator[Gateway]:
     app = create_app(settings)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server(handler_args=HANDLER_ARGS)
+    await server.start_server()
     try:
         async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:
             yield Gateway(server, session, app[RUNTIME])

@@ -23,7 +23,7 @@ from vidsage.contracts.record import Status
 from vidsage.contracts.transcript import Segment
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
-from vidsage_gateway.app import HANDLER_ARGS, create_app
+from vidsage_gateway.app import create_app
 from vidsage_indexer.embedder import Embedder
 from vidsage_indexer.indexer import Indexer
 from vidsage_indexer.store import open_store
@@ -82,7 +82,7 @@ async def setup(isettings: Settings, embedder: Embedder) -> AsyncIterator[Setup]
             indexer = Indexer(rt, embedder, store)
             sub = await indexer.serve_search()
             worker = asyncio.create_task(run_worker(rt, STAGE, indexer, isettings.indexer))
-            await gateway.start_server(handler_args=HANDLER_ARGS)
+            await gateway.start_server()
             async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:
                 yield Setup(rt, indexer, gateway, session)
             stop.set()
@@ -195,7 +195,7 @@ async def test_search_edges(setup: Setup) -> None:
 async def test_search_without_an_indexer_is_503(isettings: Settings) -> None:
     app = create_app(isettings)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server(handler_args=HANDLER_ARGS)
+    await server.start_server()
     try:
         async with (
             aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session,

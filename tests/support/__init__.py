@@ -6,6 +6,7 @@ Import a module by name, e.g. ``from tests.support.media import make_video``:
 - :mod:`~tests.support.capabilities` — what a test needs from the machine (espeak-ng, the Whisper
   and embedding models, Chromium) as ``needs_*`` markers, resolved by one hook in tests/conftest.py;
 - :mod:`~tests.support.auth` — the admin key the test gateways bootstrap, tenant keys through the API;
+- :mod:`~tests.support.gateway` — the gateway in-process on a free port;
 - :mod:`~tests.support.env` — settings → the ``VIDSAGE_*`` environment of a service process;
 - :mod:`~tests.support.media` — small real videos and WAVs (PyAV);
 - :mod:`~tests.support.speech` — known scripts spoken by espeak-ng, videos that speak them, WER;

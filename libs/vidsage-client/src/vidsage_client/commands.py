@@ -50,11 +50,10 @@ _RATE_LIMIT_ATTEMPTS = 3
 
 
 _AUTH_HINTS = {
-    "revoked_key": "ask an admin for a new key (`vidsage keys create`)",
-    "expired_key": "ask an admin for a new key (`vidsage keys create`)",
+    "revoked_key": "ask an admin for a new key: vidsage keys create",
+    "expired_key": "ask an admin for a new key: vidsage keys create",
     "unknown_key": "check --key, $VIDSAGE_API_KEY or the config file",
     "malformed_key": "check --key, $VIDSAGE_API_KEY or the config file",
-    "admin_only": "this needs an admin key",
 }
 
 

@@ -9,14 +9,14 @@ from aiohttp import web
 from vidsage.logging import get_logger
 from vidsage.runtime import service_main
 from vidsage.settings import Settings
-from vidsage_gateway.app import HANDLER_ARGS, create_app
+from vidsage_gateway.app import create_app
 
 log = get_logger("vidsage.gateway")
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(settings, stop)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=15, handler_args=HANDLER_ARGS)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=15)
     await runner.setup()
     site = web.TCPSite(runner, settings.gateway.host, settings.gateway.port)
     await site.start()

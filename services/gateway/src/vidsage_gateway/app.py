@@ -40,9 +40,11 @@ from vidsage_gateway.web import add_routes as add_web_page_routes
 log = get_logger("vidsage.gateway")
 
 HANDLER_ARGS: dict[str, Any] = {"max_field_size": 32 * 1024}
-"""aiohttp's HTTP parser limits for the gateway (its runner and the tests' servers): a header line
-up to 32 KiB reaches the application, so an oversized ``Authorization`` or cookie gets the API's
-own JSON 401 instead of the parser's plain 400."""
+"""aiohttp's HTTP parser limits for the gateway (the application carries them, so its runner and
+the tests' servers get them alike): a header line up to 32 KiB reaches the application, so an
+oversized ``Authorization`` or cookie gets the API's own JSON 401 instead of the parser's plain 400.
+A longer line is still the parser's 400 (which quotes its first 100 bytes back to the sender); the
+log line says only that the request was unparsable."""
 
 _BOUND = ("request_id", "trace_id", "video_id", "owner", "key_id", "via")
 
@@ -149,7 +151,7 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     ``stop`` is the process's stop event (the one SIGTERM sets, from
     :func:`~vidsage.runtime.service_main`); without one (tests) the runtime gets its own.
     """
-    app = web.Application(middlewares=[observe, authenticate])
+    app = web.Application(middlewares=[observe, authenticate], handler_args=HANDLER_ARGS)
     app[METRICS] = Metrics()
     add_security_headers(app, settings.gateway)
     stop = stop if stop is not None else asyncio.Event()

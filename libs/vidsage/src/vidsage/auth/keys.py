@@ -46,7 +46,9 @@ def generate_key() -> tuple[str, str]:
 def parse_key(text: str) -> str:
     """The key id of ``text``; raises :class:`MalformedKey` (saying what is wrong, not what it got)."""
     if len(text) != KEY_CHARS:
-        raise MalformedKey(f"a vidsage key is {KEY_CHARS} characters long; this one is {len(text)}")
+        raise MalformedKey(
+            f"a vidsage key ({PREFIX}…) is {KEY_CHARS} characters long; this one is {len(text)}"
+        )
     if not text.startswith(PREFIX):
         raise MalformedKey(f"a vidsage key starts with {PREFIX!r}")
     match = _KEY_RE.match(text)

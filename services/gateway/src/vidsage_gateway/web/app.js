@@ -126,7 +126,14 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
   main.focus();
 });
 
-window.addEventListener("hashchange", () => render({ focus: true }));
+window.addEventListener("hashchange", () => {
+  // a sign-in link pasted into an open page arrives as a hash change, not a load
+  if (location.hash.startsWith("#key=")) {
+    start();
+    return;
+  }
+  render({ focus: true });
+});
 window.addEventListener("vidsage:unauthorized", (event) => {
   if (!signedIn) return;
   const error = event.detail;
@@ -149,6 +156,7 @@ async function start() {
   }
   signedIn = true;
   account.show(session);
+  searchForm.hidden = false;
   render({ focus: false });
 }
 
