@@ -12,6 +12,8 @@ both see the same machine at the same moment.
    embedded by the real model; the stored passages carry random unit vectors and real BM25 terms,
    which the engine searches as it would embedded ones): p95 with authentication within 50 ms;
 3. revocation: the time until a second gateway refuses a key revoked through the first.
+
+Logging is at ``warning`` here (the request lines of both gateways would bury the figures).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.paths import MODELS
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import VideoRecord
+from vidsage.logging import setup_logging
 from vidsage.runtime import open_runtime
 from vidsage.settings import Settings
 from vidsage_indexer.embedder import Embedder
@@ -70,6 +73,7 @@ async def timed_get(session: aiohttp.ClientSession, url: str, headers: dict[str,
 
 
 async def run() -> dict[str, float]:
+    setup_logging("warning", "console")
     rng = random.Random(11)
     out: dict[str, float] = {}
     embedder = Embedder(Settings(_env_file=None).indexer, MODELS)

@@ -43,6 +43,12 @@ GPU_KEDA: Values = {
         "terminationGracePeriodSeconds": 900,
     },
     "chat": {"llmApiKey": {"existingSecret": "llm", "key": "openai"}},
+    "gateway": {
+        "auth": {
+            "bootstrapAdminKey": {"existingSecret": "vidsage-admin"},
+            "metricsToken": {"existingSecret": "vidsage-metrics", "key": "token"},
+        }
+    },
     "serviceMonitor": {"skipCapabilityCheck": True},
     "ingress": {"enabled": True, "className": "nginx", "host": "videos.example.org"},
 }

@@ -31,6 +31,7 @@ from tests.deploy.chart import (
     one,
     render,
 )
+from vidsage.auth.keys import generate_key
 from vidsage.contracts import names
 from vidsage.settings import Settings
 
@@ -380,11 +381,40 @@ def test_ingress_and_httproute_keep_websockets_open() -> None:
     assert rule["backendRefs"] == [{"name": f"{RELEASE}-gateway", "port": 80}]
 
 
-def test_service_monitor_scrapes_gateway_metrics() -> None:
-    sm = one(render(GPU_KEDA), "ServiceMonitor", f"{RELEASE}-gateway")
+def test_service_monitor_scrapes_gateway_metrics_with_the_metrics_token() -> None:
+    objects = render(GPU_KEDA)
+    sm = one(objects, "ServiceMonitor", f"{RELEASE}-gateway")
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
-    assert sm["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    assert sm["spec"]["endpoints"] == [
+        {
+            "port": "http",
+            "path": "/metrics",
+            "interval": "30s",
+            "authorization": {"type": "Bearer", "credentials": {"name": "vidsage-metrics", "key": "token"}},
+        }
+    ]
     assert sm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "gateway"
+    # the gateway reads the same Secret, and no pod invites an unauthenticated scrape
+    assert env(objects, "gateway")["VIDSAGE_GATEWAY__METRICS_TOKEN"] == {
+        "secretKeyRef": {"name": "vidsage-metrics", "key": "token"}
+    }
+    assert "prometheus.io/scrape" not in json.dumps(deployment(objects, "gateway"))
+    # without a token there is no ServiceMonitor (it would only collect 401s), and NOTES says why
+    without = merge(DEFAULTS, {"serviceMonitor": {"skipCapabilityCheck": True}})
+    assert find(render(without), "ServiceMonitor") == []
+    assert "/metrics needs a token" in notes(without)
+
+
+def test_the_first_admin_key_comes_from_a_secret() -> None:
+    objects = render(GPU_KEDA)
+    assert env(objects, "gateway")["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] == {
+        "secretKeyRef": {"name": "vidsage-admin", "key": "admin-key"}
+    }
+    for service in SERVICES[1:]:  # the workers never see it
+        assert "VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY" not in env(objects, service)
+    assert "vidsage-admin" in notes(GPU_KEDA)
+    assert "VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY" not in env(render(DEFAULTS), "gateway")
+    assert "no admin key is made at" in notes(DEFAULTS)
 
 
 # --- the chart's environment matches the services' settings ------------------------------------
@@ -405,6 +435,13 @@ def _setting_exists(name: str) -> bool:
     return field.lower() in model.model_fields
 
 
+def _secret_placeholder(variable: str) -> str:
+    """A value of the shape the setting wants for a variable the chart takes from a Secret."""
+    if variable.endswith("BOOTSTRAP_ADMIN_KEY"):
+        return generate_key()[1]
+    return "from-a-secret-" + "x" * 32  # long enough for any secret's minimum length
+
+
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_chart_env_vars_are_real_settings_with_valid_values(
     value_set: str, monkeypatch: pytest.MonkeyPatch
@@ -420,7 +457,7 @@ def test_chart_env_vars_are_real_settings_with_valid_values(
             if key.startswith("VIDSAGE_"):
                 monkeypatch.delenv(key)
         for key, value in vidsage.items():
-            monkeypatch.setenv(key, value if isinstance(value, str) else "from-a-secret")
+            monkeypatch.setenv(key, value if isinstance(value, str) else _secret_placeholder(key))
         settings = Settings()
         assert settings.log_format == "json"
         if service == "gateway":

@@ -14,7 +14,14 @@ from vidsage.contracts.chat import Citation
 from vidsage.contracts.search import SearchHit
 from vidsage_client import DEFAULT_URL, Exit
 from vidsage_client.cli import main, parse_args
-from vidsage_client.client import CannotConnect, GatewayError, NotFound, _error_from_body
+from vidsage_client.client import (
+    CannotConnect,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    Unauthorized,
+    _error_from_body,
+)
 from vidsage_client.commands import describe, exit_code_of
 from vidsage_client.render import (
     LiveLines,
@@ -71,6 +78,48 @@ def test_the_gateway_url_comes_from_the_flag_then_the_environment_then_the_defau
     assert parse_args(["ls"])[0].url == "http://gateway.example:9000"
     assert parse_args(["ls", "--url", "https://other:1"])[0].url == "https://other:1"
     assert parse_args(["--url", "https://before:2", "ls"])[0].url == "https://before:2"
+
+
+def test_the_key_comes_from_the_flag_then_the_environment_then_the_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VIDSAGE_API_KEY", raising=False)
+    monkeypatch.delenv("VIDSAGE_URL", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert parse_args(["ls"])[0].key is None  # none at all: the first 401 says how to give one
+    config = tmp_path / "vidsage" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('url = "https://from-the-file:9"\nkey = "vsk_file"\n')
+    config.chmod(0o600)
+    assert (parse_args(["ls"])[0].key, parse_args(["ls"])[0].url) == ("vsk_file", "https://from-the-file:9")
+    monkeypatch.setenv("VIDSAGE_API_KEY", "vsk_env")
+    assert parse_args(["ls"])[0].key == "vsk_env"
+    assert parse_args(["ls", "--key", "vsk_flag"])[0].key == "vsk_flag"
+    assert parse_args(["--key", "vsk_flag", "keys", "list"])[0].key == "vsk_flag"
+    create = parse_args(["keys", "create", "--owner", "acme", "--role", "admin", "--expires-in", "7"])[0]
+    assert (create.action, create.owner, create.role, create.expires_in) == ("create", "acme", "admin", 7.0)
+    config.write_text("key = [1]\n")
+    with pytest.raises(SystemExit) as refused:
+        parse_args(["ls"])
+    assert refused.value.code == 2
+
+
+def test_auth_refusals_exit_6_with_a_way_forward() -> None:
+    missing = _error_from_body(
+        401, "Unauthorized", b'{"error": {"code": "missing_credentials", "message": "m"}}'
+    )
+    assert isinstance(missing, Unauthorized)
+    assert exit_code_of(missing) == Exit.UNAUTHORIZED == 6
+    assert describe(missing, has_key=False).startswith("no API key: pass --key, set VIDSAGE_API_KEY")
+    assert describe(missing, has_key=True) == "m"
+    forbidden = _error_from_body(403, "Forbidden", b'{"error": {"code": "admin_only", "message": "admin"}}')
+    assert isinstance(forbidden, Forbidden)
+    assert exit_code_of(forbidden) == 6
+    quota = _error_from_body(403, "Forbidden", b'{"error": {"code": "quota_exceeded", "message": "full"}}')
+    assert type(quota) is GatewayError  # a refusal of the request, not of the key
+    assert exit_code_of(quota) == Exit.FAILED
+    revoked = _error_from_body(401, "Unauthorized", b'{"error": {"code": "revoked_key", "message": "gone"}}')
+    assert describe(revoked) == "gone (ask an admin for a new key: vidsage keys create)"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ config file's ``key``; :mod:`vidsage_client.config`):
   streamed, then the citations as ``[mm:ss] text``; no ID: the whole library), ``vidsage rm ID...``;
 - ``vidsage keys create --owner NAME [--role admin|member] [--expires-in DAYS] [--label TEXT]``
   (prints the new key, once), ``vidsage keys list [--owner NAME]``, ``vidsage keys revoke ID``: an
-  admin key's management of keys;
+  admin key's management of keys; ``vidsage keys generate`` prints a new random key offline (for a
+  bootstrap Secret);
 - ``--json`` on any of them: one JSON document per line on stdout, errors included.
 
 Local tools, from the ``vidsage-dev`` package (``make setup`` installs it; without it these two
@@ -99,7 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--url",
         default=argparse.SUPPRESS,
-        help=f"the gateway (default: ${URL_ENV}, else {DEFAULT_URL})",
+        help=f"the gateway (default: ${URL_ENV}, else url in the config file, else {DEFAULT_URL})",
     )
     common.add_argument(
         "--key",
@@ -216,6 +217,11 @@ def _build_parser() -> argparse.ArgumentParser:
     create.add_argument("--label", type=_label, help="what the key is for (shown by keys list)")
     listing = key_action("list", "list the keys: id, owner, role, state, times (never a key)")
     listing.add_argument("--owner", type=_owner, help="only this tenant's keys")
+    key_action(
+        "generate",
+        "print a new random key without asking a gateway (for the first admin key's Secret; it works "
+        "once a gateway bootstraps it)",
+    )
     revoke = key_action("revoke", "revoke a key: every gateway refuses it within 2 s")
     revoke.add_argument("key_id", metavar="ID", help="the key id (the part after vsk_, as keys list shows)")
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from vidsage.auth.keys import generate_key
 from vidsage.contracts.chat import DoneFrame, ErrorFrame, TokenFrame
 from vidsage_client import Exit, TranscriptFormat
 from vidsage_client.client import (
@@ -393,7 +394,11 @@ async def chat(
 
 
 async def keys(gateway: Client, out: Output, args: argparse.Namespace) -> int:
-    """``vidsage keys create|list|revoke``: the admin key routes."""
+    """``vidsage keys create|list|revoke``: the admin key routes; ``generate``: offline."""
+    if args.action == "generate":
+        key = generate_key()[1]
+        out.json({"key": key}) if out.json_mode else out.line(key)
+        return Exit.OK
     if args.action == "create":
         created = await gateway.create_key(
             args.owner, role=args.role, expires_in_days=args.expires_in, label=args.label
