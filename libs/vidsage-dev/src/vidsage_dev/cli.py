@@ -92,7 +92,6 @@ def _banner(system: DevSystem) -> str:
     width = max(len(k) for k, _ in rows)
     lines = ["", "vidsage is running:"]
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
-    lines += ["Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
 
@@ -132,10 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "gateway" in system.services and system.admin_key is not None:
             # holds the key: to the terminal only, never to logs/devrun.log
             system.say(
-                f"Sign in to the web page: {sign_in_link(system.gateway_url, system.admin_key)}\n"
-                f"Command line: export VIDSAGE_API_KEY=$(cat {system.admin_key_file})\n",
-                log=False,
+                f"Sign in to the web page: {sign_in_link(system.gateway_url, system.admin_key)}", log=False
             )
+            system.say(f"Command line: export VIDSAGE_API_KEY=$(cat {system.admin_key_file})")
+        system.say("Press Ctrl-C to stop.\n")
         return system.wait()
     finally:
         system.stop()

@@ -39,7 +39,10 @@ async function send(method, path, body = undefined) {
   try {
     response = await fetch(path, {
       method,
-      headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+      headers:
+        body === undefined
+          ? { Accept: "application/json" }
+          : { Accept: "application/json", "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -51,7 +54,7 @@ async function send(method, path, body = undefined) {
 
 // ---- the session: sign in with a key, who is signed in, sign out -------------------------------
 
-/** Sign in with an API key: the server answers with an HttpOnly session cookie (the page never keeps the key). */
+/** Sign in with an API key: the server sets an HttpOnly session cookie (the page never keeps the key). */
 export async function signIn(key) {
   let response;
   try {
@@ -71,7 +74,11 @@ export async function signIn(key) {
       // not JSON
     }
     const error = body && body.error;
-    throw new ApiError(response.status, (error && error.code) || "http_error", (error && error.message) || `${response.status}`);
+    throw new ApiError(
+      response.status,
+      (error && error.code) || "http_error",
+      (error && error.message) || `${response.status}`,
+    );
   }
   return response.json();
 }
@@ -86,7 +93,7 @@ export async function whoAmI() {
 
 export const signOut = () => send("DELETE", "/api/session");
 
-/** Signed links to a video's media, for sharing outside a session ({stream, thumbnail, transcript, expires_at}). */
+/** Signed links to a video's media, for sharing outside a session ({stream, thumbnail, transcript}). */
 export const shareLinks = (id, expiresInS = 3600) =>
   send("POST", `${videoPath(id)}/links`, { expires_in_s: expiresInS });
 

@@ -116,7 +116,13 @@ export class VideoView {
 
   /** "Share a link": a signed URL of the video (1 h), playable without signing in. */
   renderShare() {
-    const output = h("input", { id: "share-link", type: "text", readonly: true, hidden: true, "aria-label": "Link to share" });
+    const output = h("input", {
+      id: "share-link",
+      type: "text",
+      readonly: true,
+      hidden: true,
+      "aria-label": "Link to share",
+    });
     const note = h("p", { class: "hint", hidden: true });
     const button = h(
       "button",
@@ -127,10 +133,12 @@ export class VideoView {
           button.disabled = true;
           try {
             const made = await shareLinks(this.videoId, 3600);
-            const at = this.video && this.video.currentTime > 1 ? `#t=${this.video.currentTime.toFixed(1)}` : "";
+            const time = this.video ? this.video.currentTime : 0;
+            const at = time > 1 ? `#t=${time.toFixed(1)}` : "";
             output.value = `${location.origin}${made.stream}${at}`;
             output.hidden = false;
-            note.textContent = `Anyone with this link can watch this video until ${new Date(made.expires_at).toLocaleString()}.`;
+            const until = new Date(made.expires_at).toLocaleString();
+            note.textContent = `Anyone with this link can watch this video until ${until}.`;
             note.hidden = false;
             output.select();
           } catch (error) {
