@@ -191,8 +191,11 @@ async def open_runtime(
 
 
 async def _drain(nc: NATS) -> None:
-    with contextlib.suppress(Exception):  # closing anyway: a drain that fails leaves nothing to do
+    try:
         await nc.drain()
+    except Exception:  # NATS unreachable (reconnecting): close, or the client would keep reconnecting
+        with contextlib.suppress(Exception):
+            await nc.close()
 
 
 def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> int:

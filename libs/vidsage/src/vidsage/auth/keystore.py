@@ -210,6 +210,7 @@ class KeyCache:
         self._sync_task: asyncio.Task[None] | None = None
         self._initial = asyncio.Event()
         self._first_sync = asyncio.Event()
+        self._closing = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, timeout_s: float = 10.0) -> None:
@@ -221,13 +222,14 @@ class KeyCache:
             await self._first_sync.wait()
 
     async def close(self) -> None:
-        for task in (self._sync_task, self._watch_task, *self._tasks):
-            if task is not None:
-                task.cancel()
-        for task in (self._sync_task, self._watch_task, *self._tasks):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        # The flag, not only the cancel, ends the loops: on Python 3.11 a cancel that lands just as a
+        # NATS reply arrives can be lost (the loop would then run on, and close wait for ever).
+        self._closing = True
+        tasks = [t for t in (self._sync_task, self._watch_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.bound_s + 5)
         await self._stop_watcher()
 
     async def _stop_watcher(self) -> None:
@@ -261,10 +263,11 @@ class KeyCache:
 
     async def _sync_loop(self) -> None:
         was_in_sync = True
-        while True:
+        while not self._closing:
             started = time.monotonic()
             try:
-                info = await asyncio.wait_for(self.js.stream_info(self.stream), timeout=self.bound_s)
+                async with asyncio.timeout(self.bound_s):
+                    info = await self.js.stream_info(self.stream)
                 last = info.state.last_seq or 0
             except Exception:  # NATS down or slow: the copy ages until lookups fail closed
                 last = None
