@@ -19,7 +19,7 @@ import aiohttp
 import openai
 
 from benchmarks._servers import local_servers
-from tests.support.auth import ADMIN_KEY, bearer
+from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer
 from tests.support.env import service_env
 from tests.support.llm_server import Behaviour, LLMServer
 from tests.support.stored_videos import with_transcript
@@ -45,6 +45,7 @@ def _env(settings: Settings, llm: LLMServer, port: int) -> dict[str, str]:
         VIDSAGE_CHAT__LLM_MODEL="bench",
         VIDSAGE_CHAT__RATE_BURST="100",
         VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
+        VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
         VIDSAGE_LOG_FORMAT="json",
     )
 

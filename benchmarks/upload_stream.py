@@ -23,7 +23,7 @@ import psutil
 from minio import Minio
 
 from benchmarks._servers import ACCESS, SECRET, local_servers
-from tests.support.auth import ADMIN_KEY, bearer
+from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer
 from tests.support.env import service_env
 from tests.support.media import make_video
 from vidsage.contracts import names
@@ -127,6 +127,7 @@ async def run() -> dict[str, float]:
             VIDSAGE_GATEWAY__PORT=str(port),
             VIDSAGE_GATEWAY__SPOOL_DIR=str(root),
             VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
+            VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
         )
         gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "vidsage_gateway"], log_dir=root / "logs", env=env, sink=sink
