@@ -50,7 +50,7 @@ PROBE = textwrap.dedent(
 def test_the_contracts_package_has_the_expected_modules() -> None:
     assert [
         f"vidsage.contracts.{name}"
-        for name in ("chat", "events", "ids", "names", "record", "search", "transcript")
+        for name in ("chat", "events", "ids", "names", "permissions", "record", "search", "transcript")
     ] == CONTRACT_MODULES
 
 
