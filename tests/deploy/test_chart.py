@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -310,14 +311,17 @@ def test_secrets_by_existing_secret_and_inline() -> None:
     }
     assert "VIDSAGE_CHAT__LLM_API_KEY" not in env(render(DEFAULTS), "chat")  # offline extractive mode
     external = render(EXTERNAL)
-    [secret] = find(external, "Secret")
+    secret, signing = find(external, "Secret")
     assert secret["stringData"] == {"access-key": "AKIAEXAMPLE", "secret-key": "example-secret"}
     assert env(external, "ingest")["VIDSAGE_S3__SECRET_KEY"] == {
         "secretKeyRef": {"name": secret["metadata"]["name"], "key": "secret-key"}
     }
+    assert signing["metadata"]["name"] == f"{RELEASE}-signing-secret"
+    assert base64.b64decode(signing["data"]["signing-secret"]).decode() == "example-signing-secret"
     # secret values never appear in a Deployment
     for o in find(external, "Deployment"):
         assert "example-secret" not in json.dumps(o)
+        assert "example-signing-secret" not in json.dumps(o)
 
 
 @pytest.mark.parametrize(
@@ -326,6 +330,7 @@ def test_secrets_by_existing_secret_and_inline() -> None:
         ({"s3": {"accessKey": "a", "secretKey": "b"}}, "s3.existingSecret or the inline"),
         ({"chat": {"llmApiKey": {"existingSecret": "llm", "value": "sk-1"}}}, "chat.llmApiKey"),
         ({"indexer": {"qdrantApiKey": {"existingSecret": "q", "value": "k"}}}, "indexer.qdrantApiKey"),
+        ({"gateway": {"signingSecret": {"existingSecret": "s", "value": "v"}}}, "gateway.signingSecret"),
     ],
 )
 def test_inline_and_existing_secret_together_fail_to_render(override: dict[str, Any], message: str) -> None:

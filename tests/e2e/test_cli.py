@@ -322,7 +322,13 @@ def test_vidsage_dev_runs_the_system_until_ctrl_c(tmp_path: Path) -> None:
         assert runner.wait(timeout=60) == 0, log.read_text()
         # the runner stops and reaps its children before it exits
         assert not [pid for pid in children if running(pid)], "processes left after Ctrl-C"
-        assert "vidsage is running" in log.read_text()
+        output = log.read_text()
+        assert "vidsage is running" in output
+        # the banner says where the generated secrets are, and nothing prints them
+        secrets_file = state / "secrets.json"
+        assert f"secrets    {secrets_file}" in output
+        generated = json.loads(secrets_file.read_text())
+        assert not [v for group in generated.values() for v in group.values() if v in output]
     finally:
         if runner.poll() is None:
             runner.kill()
