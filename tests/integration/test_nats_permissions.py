@@ -31,7 +31,7 @@ from nats.js import api
 
 from tests.integration.conftest import make_settings
 from vidsage import provision
-from vidsage.bus import CONSUMERS, PermanentError, provision_consumer, publish_event
+from vidsage.bus import CONSUMERS, PermanentError, provision_consumer, provision_kv, publish_event
 from vidsage.contracts import names
 from vidsage.contracts.chat import ChatChunk, ChatRequest
 from vidsage.contracts.events import (
@@ -46,6 +46,7 @@ from vidsage.contracts.ids import new_id
 from vidsage.contracts.permissions import ACCESS
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.contracts.search import SearchHit, SearchReply, SearchRequest
+from vidsage.kvkeys import live_keys
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.search_client import ask
 from vidsage.settings import Settings, WorkerSettings
@@ -325,8 +326,11 @@ async def test_the_chat_service_reads_the_catalog_but_cannot_write_it(
         assert found.id == video_id
         with pytest.raises(nats.errors.TimeoutError):
             await chat.catalog.delete(video_id)
-    [refused] = provisioned.violations(mark, "chat")
+        with pytest.raises(nats.errors.TimeoutError):  # the gateway's API keys are not its business
+            await chat.js.key_value(names.KEYS_BUCKET)
+    refused, keys = provisioned.violations(mark, "chat")
     assert f'Publish Violation - Subject "{names.kv_subjects("videos")[:-1]}{video_id}"' in refused
+    assert f'Publish Violation - Subject "{names.js_api("STREAM", "INFO", names.kv_stream("keys"))}"' in keys
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,6 +391,12 @@ async def test_the_gateway_does_its_part_with_its_credentials(
         await rt.nc.publish(names.chat_cancel_subject(names.CHAT_SUBJECT, "r1"), b"")
         assert (await cancels.next_msg(timeout=2)).subject.endswith(".cancel.r1")
         assert await rt.catalog.delete(video_id)
+        # the buckets it alone uses, it creates itself (and reads, writes, watches)
+        for bucket in names.GATEWAY_BUCKETS:
+            kv = await provision_kv(rt.js, bucket, ttl_s=3600)
+            await kv.put("k1", b"v")
+            assert (await kv.get("k1")).value == b"v"
+            assert await live_keys(kv) == ["k1"]
     assert provisioned.violations(mark) == []
 
 

@@ -231,3 +231,14 @@ def test_nats_settings_credentials() -> None:
     with pytest.raises(ValueError, match="go together"):
         NatsSettings(user="ingest")
     assert "pw" not in repr(signed_in)
+
+
+def test_the_gateway_alone_owns_its_buckets() -> None:
+    for bucket in names.GATEWAY_BUCKETS:
+        stream = names.kv_stream(bucket)
+        for verb in ("CREATE", "UPDATE", "INFO"):
+            assert [u for u in ACCESS if may_publish(u, names.js_api("STREAM", verb, stream))] == ["gateway"]
+        assert [u for u in ACCESS if may_publish(u, f"$KV.{bucket}.k1")] == ["gateway"]
+        assert [u for u in ACCESS if may_publish(u, names.js_api("CONSUMER", "CREATE", stream))] == [
+            "gateway"
+        ]

@@ -32,56 +32,6 @@ def max_deliveries_advisory(stream: str, durable: str) -> str:
     return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{durable}"
 
 
-# --- durable consumers and queue groups: named after the service that owns them -----------------
-
-INGEST_CONSUMER = "ingest"
-"""Durable pull consumer of the ingest service (``vidsage.video.uploaded``)."""
-TRANSCRIBER_CONSUMER = "transcriber"
-"""Durable pull consumer of the transcriber (``vidsage.video.ingested``); KEDA scales on its lag."""
-INDEXER_CONSUMER = "indexer"
-"""Durable pull consumer of the indexer (``vidsage.video.transcribed`` and ``.deleted``)."""
-
-SEARCH_QUEUE = "indexer"
-"""Queue group of the indexer replicas answering search requests."""
-CHAT_QUEUE = "chat"
-"""Queue group of the chat service replicas answering chat requests."""
-
-
-# --- core NATS subjects ---------------------------------------------------------------------------
-
-PROGRESS_SUBJECT_PREFIX = "vidsage.progress"
-"""Ephemeral progress of a video's stages: ``vidsage.progress.<video_id>``."""
-
-
-def progress_subject(video_id: str) -> str:
-    """``vidsage.progress.<video_id>``."""
-    return f"{PROGRESS_SUBJECT_PREFIX}.{video_id}"
-
-
-SEARCH_SUBJECT = "vidsage.search"
-"""Search requests (request-reply, queue group :data:`SEARCH_QUEUE`; setting ``indexer.search_subject``)."""
-
-CHAT_SUBJECT = "vidsage.chat"
-"""Chat requests (queue group :data:`CHAT_QUEUE`, a reply inbox each; setting ``chat.subject``)."""
-
-
-def chat_cancel_subject(subject: str, request_id: str) -> str:
-    """``<chat subject>.cancel.<request_id>``: stop generating that answer (``*``: every request)."""
-    return f"{subject}.cancel.{request_id}"
-
-
-CACHE_INVALIDATE_SUBJECT = "vidsage.cache.invalidate"
-"""Broadcast of a cache key prefix that every process drops from its in-process LRU."""
-
-
-# --- KV buckets -------------------------------------------------------------------------------------
-
-VIDEOS_BUCKET = "videos"
-"""The catalog: one video record per key (setting ``nats.videos_bucket``)."""
-CACHE_BUCKET = "cache"
-"""The shared cache, its max age the cache TTL (setting ``nats.cache_bucket``)."""
-
-
 # --- who connects: the NATS users (subject permissions: vidsage.contracts.permissions) -------------
 
 SERVICE_USERS = ("gateway", "ingest", "transcriber", "indexer", "chat")
@@ -131,6 +81,67 @@ def kv_stream(bucket: str) -> str:
 def kv_subjects(bucket: str) -> str:
     """``$KV.<bucket>.>``: the subjects a KV bucket's writes are published on."""
     return f"$KV.{bucket}.>"
+
+
+# --- durable consumers and queue groups: named after the service that owns them -----------------
+
+INGEST_CONSUMER = "ingest"
+"""Durable pull consumer of the ingest service (``vidsage.video.uploaded``)."""
+TRANSCRIBER_CONSUMER = "transcriber"
+"""Durable pull consumer of the transcriber (``vidsage.video.ingested``); KEDA scales on its lag."""
+INDEXER_CONSUMER = "indexer"
+"""Durable pull consumer of the indexer (``vidsage.video.transcribed`` and ``.deleted``)."""
+
+SEARCH_QUEUE = "indexer"
+"""Queue group of the indexer replicas answering search requests."""
+CHAT_QUEUE = "chat"
+"""Queue group of the chat service replicas answering chat requests."""
+
+
+# --- core NATS subjects ---------------------------------------------------------------------------
+
+PROGRESS_SUBJECT_PREFIX = "vidsage.progress"
+"""Ephemeral progress of a video's stages: ``vidsage.progress.<video_id>``."""
+
+
+def progress_subject(video_id: str) -> str:
+    """``vidsage.progress.<video_id>``."""
+    return f"{PROGRESS_SUBJECT_PREFIX}.{video_id}"
+
+
+SEARCH_SUBJECT = "vidsage.search"
+"""Search requests (request-reply, queue group :data:`SEARCH_QUEUE`; setting ``indexer.search_subject``)."""
+
+CHAT_SUBJECT = "vidsage.chat"
+"""Chat requests (queue group :data:`CHAT_QUEUE`, a reply inbox each; setting ``chat.subject``)."""
+
+
+def chat_cancel_subject(subject: str, request_id: str) -> str:
+    """``<chat subject>.cancel.<request_id>``: stop generating that answer (``*``: every request)."""
+    return f"{subject}.cancel.{request_id}"
+
+
+CACHE_INVALIDATE_SUBJECT = "vidsage.cache.invalidate"
+"""Broadcast of a cache key prefix that every process drops from its in-process LRU."""
+
+
+# --- KV buckets -------------------------------------------------------------------------------------
+
+VIDEOS_BUCKET = "videos"
+"""The catalog: one video record per key (setting ``nats.videos_bucket``)."""
+CACHE_BUCKET = "cache"
+"""The shared cache, its max age the cache TTL (setting ``nats.cache_bucket``)."""
+KEYS_BUCKET = "keys"
+"""API keys by key id, stored hashed. Only the gateway opens it (as it does the three below); their
+names are fixed, not settings."""
+SESSIONS_BUCKET = "sessions"
+"""Browser sessions by the HMAC of the session id; its max age is the session lifetime."""
+USAGE_BUCKET = "usage"
+"""Stored bytes, video count and upload reservations per owner."""
+RATES_BUCKET = "rates"
+"""Windowed request and upload counters per owner; max age two hours."""
+GATEWAY_BUCKETS = (KEYS_BUCKET, SESSIONS_BUCKET, USAGE_BUCKET, RATES_BUCKET)
+"""The buckets only the gateway uses (the other services never open them)."""
 
 
 # --- object keys (one S3 bucket; everything of a video under its prefix) ---------------------------

@@ -109,6 +109,7 @@ ACCESS: dict[str, Access] = {
             "gateway",
             events=("uploaded", "deleted"),
             kv_write=(VIDEOS, CACHE),
+            kv_own=names.GATEWAY_BUCKETS,  # API keys, sessions, usage, rate counters
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
         ),
