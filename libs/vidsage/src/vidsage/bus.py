@@ -50,8 +50,15 @@ CONSUMERS: dict[str, ConsumerSpec] = {
 
 
 async def _on_nats_error(exc: Exception) -> None:
-    """nats-py's asynchronous errors (a permissions violation, a slow consumer...), as log lines."""
-    log.error("nats_error", error=str(exc) or type(exc).__name__)
+    """nats-py's asynchronous errors as log lines: a refused publish or subscription (this service
+    tried a subject its NATS user may not use: a bug, or a permission missing from
+    ``vidsage.contracts.permissions``) as an error; the rest (a failed reconnect, a slow consumer)
+    as a warning."""
+    text = str(exc) or type(exc).__name__
+    if "permissions violation" in text.lower():
+        log.error("nats_permission_violation", error=text)
+    else:
+        log.warning("nats_error", error=text)
 
 
 async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) -> NATS:
