@@ -80,8 +80,9 @@ fmt: ## Format and auto-fix (ruff)
 bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore, auth (some: BENCH="search auth")
 	$(PY) -m benchmarks $(BENCH)
 
-schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/
+schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/, the NATS permissions to the chart
 	$(PY) -m vidsage_dev.schemas export docs
+	$(PY) -m vidsage_dev.natsauth export charts/vidsage/files/nats-permissions.json
 
 clean: ## Remove local runtime state (NATS, S3 data, logs, caches) but keep the models and wheel cache
 	@if [ -d $(STATE_DIR) ]; then \

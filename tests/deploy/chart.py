@@ -47,16 +47,20 @@ GPU_KEDA: Values = {
         "auth": {
             "bootstrapAdminKey": {"existingSecret": "vidsage-admin"},
             "metricsToken": {"existingSecret": "vidsage-metrics", "key": "token"},
-        }
+        },
+        "signingSecret": {"existingSecret": "vidsage-links", "key": "hmac"},
     },
+    "nats": {"auth": {"existingSecret": "vidsage-nats"}},
     "serviceMonitor": {"skipCapabilityCheck": True},
     "ingress": {"enabled": True, "className": "nginx", "host": "videos.example.org"},
 }
 
-# Everything external: NATS, Qdrant and S3 run elsewhere; CPU transcriber; Gateway API route.
+# Everything external: NATS (an open one: no users), Qdrant and S3 run elsewhere; CPU
+# transcriber; Gateway API route; the links' signing secret inline.
 EXTERNAL: Values = {
     "nats": {
         "enabled": False,
+        "auth": {"enabled": False},
         "url": "nats://nats.messaging.svc:4222",
         "monitoringEndpoint": "nats-headless.messaging.svc.cluster.local:8222",
         "externalPeers": [
@@ -71,6 +75,7 @@ EXTERNAL: Values = {
         "externalPeers": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
     },
     "indexer": {"qdrantApiKey": {"existingSecret": "qdrant-key"}},
+    "gateway": {"signingSecret": {"value": "example-signing-secret-at-least-32-chars"}},
     "transcriber": {"gpu": {"enabled": False}, "tolerations": [], "keda": {"skipCapabilityCheck": True}},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "public", "namespace": "gateways"}]},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -311,14 +312,18 @@ def test_secrets_by_existing_secret_and_inline() -> None:
     }
     assert "VIDSAGE_CHAT__LLM_API_KEY" not in env(render(DEFAULTS), "chat")  # offline extractive mode
     external = render(EXTERNAL)
-    [secret] = find(external, "Secret")
+    secret, signing = find(external, "Secret")
     assert secret["stringData"] == {"access-key": "AKIAEXAMPLE", "secret-key": "example-secret"}
     assert env(external, "ingest")["VIDSAGE_S3__SECRET_KEY"] == {
         "secretKeyRef": {"name": secret["metadata"]["name"], "key": "secret-key"}
     }
+    assert signing["metadata"]["name"] == f"{RELEASE}-signing-secret"
+    inline_signing_secret = EXTERNAL["gateway"]["signingSecret"]["value"]
+    assert base64.b64decode(signing["data"]["signing-secret"]).decode() == inline_signing_secret
     # secret values never appear in a Deployment
     for o in find(external, "Deployment"):
         assert "example-secret" not in json.dumps(o)
+        assert inline_signing_secret not in json.dumps(o)
 
 
 @pytest.mark.parametrize(
@@ -327,6 +332,10 @@ def test_secrets_by_existing_secret_and_inline() -> None:
         ({"s3": {"accessKey": "a", "secretKey": "b"}}, "s3.existingSecret or the inline"),
         ({"chat": {"llmApiKey": {"existingSecret": "llm", "value": "sk-1"}}}, "chat.llmApiKey"),
         ({"indexer": {"qdrantApiKey": {"existingSecret": "q", "value": "k"}}}, "indexer.qdrantApiKey"),
+        (
+            {"gateway": {"signingSecret": {"existingSecret": "s", "value": "v" * 32}}},
+            "gateway.signingSecret",
+        ),
     ],
 )
 def test_inline_and_existing_secret_together_fail_to_render(override: dict[str, Any], message: str) -> None:
@@ -514,6 +523,7 @@ def test_values_schema_accepts_the_value_sets_and_rejects_bad_types() -> None:
         {"gateway": {"port": 70000}},
         {"logLevel": "verbose"},
         {"s3": {"endpoint": "s3.example.com"}},
+        {"gateway": {"signingSecret": {"value": "shorter-than-32-characters"}}},  # the gateway refuses it
     ):
         with pytest.raises(helm.HelmValuesError):
             chart.validate_schema(merge(DEFAULTS, bad))

@@ -357,6 +357,11 @@ def test_vidsage_dev_runs_the_system_until_ctrl_c(tmp_path: Path) -> None:
         assert f"Sign in to the web page: {url}/#key={key}" in printed  # to the terminal...
         for logged in (state / "logs").iterdir():  # ... never to a log
             assert key not in logged.read_text(), logged
+        # the banner says where the generated secrets are, and nothing prints them
+        secrets_file = state / "secrets.json"
+        assert f"secrets    {secrets_file}" in printed
+        generated = json.loads(secrets_file.read_text())
+        assert not [v for group in generated.values() for v in group.values() if v in printed]
     finally:
         if runner.poll() is None:
             runner.kill()

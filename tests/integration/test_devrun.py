@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -51,10 +52,10 @@ def _wait_gone(pids: list[int], timeout: float) -> list[int]:
     return alive
 
 
-def _minio(endpoint: str, secret: str = SECRET_KEY) -> Minio:
+def _minio(endpoint: str, secret: str = SECRET_KEY, access_key: str = ACCESS_KEY) -> Minio:
     return Minio(
         endpoint.removeprefix("http://"),
-        access_key=ACCESS_KEY,
+        access_key=access_key,
         secret_key=secret,
         secure=False,
         region="us-east-1",
@@ -214,6 +215,8 @@ _FAKE_SERVICE = textwrap.dedent(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(NAME, "nats", os.environ["VIDSAGE_NATS__URL"], flush=True)
+    print(NAME, "nats user", os.environ.get("VIDSAGE_NATS__USER"), flush=True)
+    print(NAME, "signing secret", "VIDSAGE_GATEWAY__SIGNING_SECRET" in os.environ, flush=True)
     if NAME == "gateway":
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
@@ -306,6 +309,72 @@ def test_dev_system_start_fails_cleanly_when_the_gateway_never_gets_ready(
     assert len(pids) == 4
     assert not _wait_gone(pids, 5)
     assert not system.run_file.exists()
+
+
+async def _nats_sign_in(url: str, user: str | None = None, password: str | None = None) -> None:
+    nc = await nats.connect(
+        url, user=user, password=password, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
+    )
+    await nc.close()
+
+
+@pytest.mark.timeout(90)
+def test_secrets_are_generated_on_first_start_and_reused_and_every_client_signs_in(
+    tmp_path: Path, fake_services: Path
+) -> None:
+    state = tmp_path / "state"
+    config = _config(state, fake_services)
+    config.access_key = config.secret_key = None  # as `make run`: generated, not given
+    lines: list[str] = []
+    with DevSystem(config, sink=lines) as system:
+        secrets_file = state / "secrets.json"
+        assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+        first = secrets_file.read_bytes()
+        generated = json.loads(first)
+        access, secret = generated["s3"]["access_key"], generated["s3"]["secret_key"]
+        assert system.s3_keys == (access, secret)
+        # rclone serves with the generated keys, and no longer with the old fixed ones
+        assert _minio(system.s3_endpoint, access_key=access, secret=secret).bucket_exists(config.bucket)
+        with pytest.raises(S3Error):
+            _minio(system.s3_endpoint, access_key="vidsage", secret="vidsage-secret").bucket_exists(
+                config.bucket
+            )
+        # NATS takes no anonymous client, and each user with its own password only
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            asyncio.run(_nats_sign_in(system.nats_url))
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            asyncio.run(_nats_sign_in(system.nats_url, "subscriber", generated["nats"]["gateway"]))
+        asyncio.run(_nats_sign_in(system.nats_url, "subscriber", generated["nats"]["subscriber"]))
+        run_json = system.run_file.read_text()
+        assert json.loads(run_json)["secrets_file"] == str(secrets_file)
+    text = "\n".join(lines)
+    # the service known to the permissions gets its own NATS user (and the gateway the signing secret)
+    assert "gateway nats user gateway" in text
+    assert "gateway signing secret True" in text
+    assert "worker nats user None" in text
+    assert "worker signing secret False" in text
+    assert "stream and KV buckets provisioned" in text
+    values = [v for group in generated.values() for v in group.values()]
+    assert not [v for v in values if v in text or v in run_json]
+
+    with DevSystem(_config(state, fake_services), sink=io.StringIO()) as again:  # the second start
+        assert (state / "secrets.json").read_bytes() == first
+        assert _minio(again.s3_endpoint, access_key=ACCESS_KEY).bucket_exists(config.bucket)  # env keys win
+    config = _config(state, fake_services)
+    config.access_key = config.secret_key = None
+    with DevSystem(config, sink=io.StringIO()) as third:
+        assert (state / "secrets.json").read_bytes() == first
+        assert _minio(third.s3_endpoint, access_key=access, secret=secret).bucket_exists(config.bucket)
+
+
+def test_the_runner_can_run_nats_open(tmp_path: Path, fake_services: Path) -> None:
+    config = _config(tmp_path / "state", fake_services)
+    config.nats_auth = False
+    lines: list[str] = []
+    with DevSystem(config, sink=lines) as system:
+        asyncio.run(_jetstream_roundtrip(system.nats_url))
+    assert "worker nats user None" in "\n".join(lines)
+    assert "gateway nats user None" in "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,8 +31,12 @@ FINISHED = ("ready", "failed")
 
 
 @contextlib.contextmanager
-def dev_system(state_dir: Path, **extra_env: str) -> Iterator[DevSystem]:
-    """Start it, yield it, stop it, and check that no process outlives it."""
+def dev_system(
+    state_dir: Path, *, output: io.StringIO | None = None, **extra_env: str
+) -> Iterator[DevSystem]:
+    """Start it, yield it, stop it, and check that no process outlives it and that NATS refused
+    no service anything (every service runs as its own NATS user, with least privilege).
+    ``output`` receives the runner's output (every process's lines, name-prefixed)."""
     config = DevConfig(
         nats_port=free_port(),
         nats_monitor_port=free_port(),
@@ -42,7 +46,7 @@ def dev_system(state_dir: Path, **extra_env: str) -> Iterator[DevSystem]:
         models_dir=MODELS,
         extra_env={"VIDSAGE_LOG_FORMAT": "json", **extra_env},
     )
-    dev = DevSystem(config, sink=io.StringIO())
+    dev = DevSystem(config, sink=output if output is not None else io.StringIO())
     dev.start()
     pids = [p.pid for p in dev.processes()]
     assert len(pids) == 7, pids  # nats, s3 and five services
@@ -54,6 +58,14 @@ def dev_system(state_dir: Path, **extra_env: str) -> Iterator[DevSystem]:
             [psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=10
         )
         assert not alive, f"processes left after stop: {alive}"
+        refused = permission_violations(dev)
+        assert not refused, "NATS refused a service:\n" + "\n".join(refused)
+
+
+def permission_violations(dev: DevSystem) -> list[str]:
+    """The lines of the NATS log where the server refused a client a publish or a subscription."""
+    log = dev.logs_dir / "nats.log"
+    return [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
 
 
 def _call(method: str, url: str, key: str) -> tuple[int, Any]:

@@ -252,7 +252,6 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("transcriber", "receive", v + "ingested"),
         ("indexer", "receive", v + "transcribed"),
         ("indexer", "receive", v + "deleted"),
-        ("gateway", "receive", progress),
         ("gateway", "receive", "/ws/chat/{video_id}"),
         ("gateway", "send", "/ws/chat/{video_id}"),
         ("gateway", "receive", "/ws/chat"),

@@ -125,12 +125,52 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- end }}
 {{- end -}}
 
-{{/* Environment every service shares: bus, storage, logging, writable paths. */}}
-{{- define "vidsage.commonEnv" -}}
+{{/*
+NATS users (nats.auth): the permissions exported from vidsage.contracts.permissions by
+`make schemas` into files/nats-permissions.json, one password per user in a Secret.
+*/}}
+{{- define "vidsage.natsPermissions" -}}
+{{- $doc := .Files.Get "files/nats-permissions.json" | fromJson -}}
+{{- if and .Values.nats.auth.enabled (ne .Values.nats.stream $doc.stream) -}}
+{{- fail (printf "nats.stream %q: the NATS permissions (files/nats-permissions.json) are for the stream %q; regenerate them for yours or turn nats.auth.enabled off" .Values.nats.stream $doc.stream) -}}
+{{- end -}}
+{{- toJson $doc -}}
+{{- end -}}
+
+{{- define "vidsage.natsCredentialsSecret" -}}
+{{- .Values.nats.auth.existingSecret | default (printf "%s-nats-credentials" .Release.Name) -}}
+{{- end -}}
+
+{{/* The environment of a NATS user: the bus, and with nats.auth the user's name and password. Call with (list $ <user>). */}}
+{{- define "vidsage.natsEnv" -}}
+{{- $root := index . 0 -}}{{- $user := index . 1 -}}
 - name: VIDSAGE_NATS__URL
-  value: {{ include "vidsage.natsUrl" . | quote }}
+  value: {{ include "vidsage.natsUrl" $root | quote }}
 - name: VIDSAGE_NATS__STREAM
-  value: {{ .Values.nats.stream | quote }}
+  value: {{ $root.Values.nats.stream | quote }}
+{{- if $root.Values.nats.auth.enabled }}
+- name: VIDSAGE_NATS__USER
+  value: {{ $user | quote }}
+- name: VIDSAGE_NATS__PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ include "vidsage.natsCredentialsSecret" $root }}, key: {{ $user }}}
+{{- end }}
+{{- end -}}
+
+{{- define "vidsage.signingSecret" -}}
+{{- $s := .Values.gateway.signingSecret -}}
+{{- if and $s.existingSecret $s.value -}}
+{{- fail "gateway.signingSecret: give either existingSecret or value, not both" -}}
+{{- else if $s.existingSecret -}}{{ $s.existingSecret }}
+{{- else -}}{{ .Release.Name }}-signing-secret
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every service shares: bus (as NATS user <service>), storage, logging, writable paths. Call with (list $ <service>). */}}
+{{- define "vidsage.commonEnv" -}}
+{{- $root := index . 0 -}}{{- $service := index . 1 -}}
+{{ include "vidsage.natsEnv" (list $root $service) }}
+{{- with $root }}
 - name: VIDSAGE_S3__ENDPOINT
   value: {{ include "vidsage.s3Endpoint" . | quote }}
 - name: VIDSAGE_S3__BUCKET
@@ -151,6 +191,7 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
   value: /tmp/vidsage
 - name: HOME
   value: /tmp
+{{- end }}
 {{- end -}}
 
 {{/*

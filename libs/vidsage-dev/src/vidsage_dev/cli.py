@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidsage.argtypes import port, positive_seconds
+from vidsage.contracts.names import SUBSCRIBER_USER
 from vidsage_dev.admin_key import sign_in_link
 from vidsage_dev.processes import DevRunError
 from vidsage_dev.system import SERVICE_NAME_RE, SERVICES, DevConfig, DevSystem
@@ -34,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m vidsage_dev",
         description="Run vidsage locally: nats-server, an S3 server (rclone) and the services. Ctrl-C stops.",
-        epilog="S3 keys and bucket default to VIDSAGE_S3__ACCESS_KEY / __SECRET_KEY / __BUCKET "
-        "(or the built-in defaults).",
+        epilog="The S3 keys, the NATS passwords and the gateway's signing secret are generated on first "
+        "start into STATE_DIR/secrets.json (mode 0600) and reused; VIDSAGE_S3__ACCESS_KEY / __SECRET_KEY "
+        "set the S3 keys instead. The bucket defaults to VIDSAGE_S3__BUCKET or 'vidsage'.",
     )
     p.add_argument("--host", default=d["host"].default, help="address everything listens on (%(default)s)")
     p.add_argument("--nats-port", type=port, default=d["nats_port"].default, help="NATS port (%(default)s)")
@@ -61,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--bucket", default=None, help="S3 bucket (default: VIDSAGE_S3__BUCKET or 'vidsage')")
     p.add_argument(
+        "--no-nats-auth",
+        dest="nats_auth",
+        action="store_false",
+        help="run NATS open, without a user per service (any client may publish and subscribe anything)",
+    )
+    p.add_argument(
         "--ready-timeout",
         type=positive_seconds,
         default=d["ready_timeout"].default,
@@ -82,10 +90,17 @@ def _banner(system: DevSystem) -> str:
         rows.append(("gateway", f"{system.gateway_url}  (web page, API, ws://…/ws/chat/<id>)"))
         made = "made just now" if system.admin_key_created else "kept from an earlier start"
         rows.append(("admin key", f"{system.admin_key_file}  ({made}; owner local; mode 0600)"))
+    secrets_file = system.secrets.path if system.secrets else "-"
+    nats_users = (
+        f"a user per service; `{SUBSCRIBER_USER}` for your own consumers"
+        if cfg.nats_auth
+        else "open: no authorization"
+    )
     rows += [
-        ("NATS", f"{system.nats_url}  (monitoring {system.nats_monitor_url})"),
+        ("NATS", f"{system.nats_url}  (monitoring {system.nats_monitor_url}; {nats_users})"),
         ("S3", f"{system.s3_endpoint}  bucket {cfg.bucket}  (region us-east-1, path style)"),
         ("services", ", ".join(system.services) or "(none)"),
+        ("secrets", f"{secrets_file}  (S3 keys, NATS passwords, signing secret)"),
         ("state dir", str(system.state_dir)),
         ("logs", str(system.logs_dir)),
     ]
@@ -93,6 +108,18 @@ def _banner(system: DevSystem) -> str:
     lines = ["", "vidsage is running:"]
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
     return "\n".join(lines)
+
+
+def announce(system: DevSystem) -> None:
+    """What a started system prints: the banner, the sign-in link (the one line that holds the admin
+    key: to the terminal only, never to ``logs/devrun.log``) and how to stop."""
+    system.say(_banner(system))
+    if "gateway" in system.services and system.admin_key is not None:
+        system.say(
+            f"Sign in to the web page: {sign_in_link(system.gateway_url, system.admin_key)}", log=False
+        )
+        system.say(f"Command line: export VIDSAGE_API_KEY=$(cat {system.admin_key_file})")
+    system.say("Press Ctrl-C to stop.\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             services=args.services,
             ready_timeout=args.ready_timeout,
             stop_timeout=args.stop_timeout,
+            nats_auth=args.nats_auth,
             **kwargs,  # type: ignore[arg-type]
         )
     except ValueError as exc:
@@ -127,14 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (DevRunError, OSError):
             # already reported and everything stopped; an interrupted startup is a clean exit
             return 0 if system._stop_requested.is_set() else 1
-        system.say(_banner(system))
-        if "gateway" in system.services and system.admin_key is not None:
-            # holds the key: to the terminal only, never to logs/devrun.log
-            system.say(
-                f"Sign in to the web page: {sign_in_link(system.gateway_url, system.admin_key)}", log=False
-            )
-            system.say(f"Command line: export VIDSAGE_API_KEY=$(cat {system.admin_key_file})")
-        system.say("Press Ctrl-C to stop.\n")
+        announce(system)
         return system.wait()
     finally:
         system.stop()

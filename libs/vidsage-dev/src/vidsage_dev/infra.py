@@ -13,16 +13,20 @@ import io
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+from vidsage_dev.natsauth import write_server_config
 from vidsage_dev.ports import url_host
 from vidsage_dev.processes import DevRunError, LineSink, ManagedProcess, Probe, Sink, find_binary, wait_until
 
-__all__ = ["LOGS_DIR", "NatsServer", "S3Server", "start_nats", "start_s3"]
+__all__ = ["LOGS_DIR", "NATS_CONFIG", "NatsServer", "S3Server", "start_nats", "start_s3"]
 
 LOGS_DIR = "logs"
 """Where the children's logs go, under the state folder."""
+NATS_CONFIG = "nats.conf"
+"""The nats-server configuration with the users, under the state folder (mode 0600)."""
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -54,11 +58,16 @@ def start_nats(
     timeout: float = 15.0,
     cancel: threading.Event | None = None,
     color: bool | None = None,
+    authorization: Mapping[str, Any] | None = None,
 ) -> NatsServer:
     """Start ``nats-server`` with JetStream stored in ``<state_dir>/nats``; return once healthy.
 
-    Ready means the monitoring endpoint's ``/healthz?js-enabled-only=true`` answers 200. On
-    failure the server is stopped and :class:`DevRunError` carries the tail of its log.
+    With ``authorization`` (nats-server's ``authorization`` block: users, passwords, subject
+    permissions; see :func:`vidsage_dev.natsauth.authorization`) the server runs with the
+    configuration file ``<state_dir>/nats.conf`` (mode 0600) that holds it, and every client must
+    sign in; without, it is open. Ready means the monitoring endpoint's
+    ``/healthz?js-enabled-only=true`` answers 200. On failure the server is stopped and
+    :class:`DevRunError` carries the tail of its log.
     """
     state_dir = Path(state_dir).absolute()
     store = state_dir / "nats"
@@ -71,6 +80,10 @@ def start_nats(
         "-sd", str(store),
         "-m", str(monitor_port),
     ]  # fmt: skip
+    if authorization is not None:
+        config = state_dir / NATS_CONFIG
+        write_server_config(config, authorization)
+        argv += ["-c", str(config)]
     proc = NatsServer("nats", argv, log_dir=state_dir / LOGS_DIR, sink=sink, color=color)
     proc.url = f"nats://{url_host(host)}:{port}"
     proc.monitor_url = f"http://{url_host(host)}:{monitor_port}"

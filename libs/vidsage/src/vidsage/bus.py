@@ -9,6 +9,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 import structlog
@@ -20,7 +21,7 @@ from nats.js.kv import KeyValue
 
 from vidsage.contracts import names
 from vidsage.contracts.events import Event, EventError, EventType, parse_event
-from vidsage.logging import get_logger
+from vidsage.logging import get_logger, redact_url, scrub
 from vidsage.settings import NatsSettings, WorkerSettings
 
 log = get_logger("vidsage.bus")
@@ -48,10 +49,30 @@ CONSUMERS: dict[str, ConsumerSpec] = {
 }
 
 
+async def _on_nats_error(exc: Exception) -> None:
+    """nats-py's asynchronous errors as log lines: a refused publish or subscription (this service
+    tried a subject its NATS user may not use: a bug, or a permission missing from
+    ``vidsage.contracts.permissions``) as an error; the rest (a failed reconnect, a slow consumer)
+    as a warning."""
+    text = str(exc) or type(exc).__name__
+    if "permissions violation" in text.lower():
+        log.error("nats_permission_violation", error=text)
+    else:
+        log.warning("nats_error", error=text)
+
+
 async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) -> NATS:
-    """Connect to NATS, retrying the first connection for up to ``wait_s`` seconds."""
+    """Connect to NATS, retrying the first connection for up to ``wait_s`` seconds.
+
+    With ``settings.user`` the connection authenticates as that user and its reply inboxes are
+    ``settings.inbox`` (``_INBOX.<user>``), the only ones its permissions let it subscribe to.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    credentials: dict[str, Any] = {}
+    if settings.user is not None and settings.password is not None:
+        credentials = {"user": settings.user, "password": settings.password.get_secret_value()}
+    where = redact_url(settings.url)
     while True:
         try:
             return await nats.connect(
@@ -61,11 +82,15 @@ async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) ->
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
+                inbox_prefix=settings.inbox,
+                error_cb=_on_nats_error,
+                **credentials,
             )
         except Exception as exc:  # nats raises several unrelated types for "cannot connect"
+            reason = scrub(str(exc) or type(exc).__name__)
             if loop.time() >= deadline:
-                raise ConnectionError(f"cannot connect to NATS at {settings.url}: {exc}") from exc
-            log.warning("nats_connect_retry", url=settings.url, error=str(exc))
+                raise ConnectionError(f"cannot connect to NATS at {where}: {reason}") from None
+            log.warning("nats_connect_retry", url=where, error=reason)
             await asyncio.sleep(1)
 
 

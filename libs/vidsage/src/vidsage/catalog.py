@@ -13,7 +13,9 @@ are idempotent: applying a transition the record has already passed changes noth
 and its transitions are :mod:`vidsage.contracts.record`).
 
 :meth:`Catalog.migrate` moves records stored under a bare ``<video_id>`` key (before tenancy) to
-``<record.owner>.<video_id>``; every service runs it at startup, before it takes work.
+``<record.owner>.<video_id>``; every service that may write the catalog (the gateway and the
+workers, not chat: :func:`vidsage.contracts.permissions.writes_catalog`) runs it at startup,
+before it takes work.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """What every service does at startup and shutdown: settings → logging → resources → serve.
 
-:func:`open_runtime` opens the process's compute pool (:mod:`vidsage.compute`), NATS (and
-provisions the stream, the KV buckets and this service's own consumer), S3 (creating the bucket if
-needed) and the catalog, and closes them in reverse order. :func:`service_main` wraps a service
+:func:`open_runtime` opens the process's compute pool (:mod:`vidsage.compute`), NATS (the stream
+and the shared KV buckets — provisioned here without NATS credentials, else waited for, see
+:mod:`vidsage.provision` — and this service's own consumer), S3 (creating the bucket if needed)
+and the catalog (moving records from before tenancy to their owner's keys, in every service that
+may write it: not chat), and closes them in reverse order. :func:`service_main` wraps a service
 body with signal handling: SIGTERM or SIGINT set ``stop``; the body stops taking work, finishes
 what it holds and returns. A service's ``main()`` is ``return service_main(name, serve)``.
 
@@ -33,8 +35,6 @@ from vidsage.bus import (
     Worker,
     connect,
     provision_consumer,
-    provision_kv,
-    provision_stream,
     publish_event,
 )
 from vidsage.cache import Cache
@@ -42,10 +42,12 @@ from vidsage.catalog import Catalog
 from vidsage.compute import ComputePool, ModelUnavailable
 from vidsage.contracts import names
 from vidsage.contracts.events import VideoFailed
+from vidsage.contracts.permissions import writes_catalog
 from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.transcript import Transcript
 from vidsage.health import Heartbeat, remove_heartbeat
 from vidsage.logging import get_logger, setup_logging
+from vidsage.provision import open_shared
 from vidsage.settings import Settings, WorkerSettings
 from vidsage.storage import ObjectNotFound, Storage, StorageError, StorageUnavailable
 
@@ -165,11 +167,11 @@ async def open_runtime(
         nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
         opened.push_async_callback(_drain, nc)
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
-        await provision_stream(js, settings.nats)
-        videos = await provision_kv(js, settings.nats.videos_bucket, history=8)
+        shared = await open_shared(js, settings)  # provisions, or waits for the provisioner
+        videos, cache_kv = shared.videos, shared.cache
         catalog = Catalog(videos)
-        await catalog.migrate()  # records from before tenancy, before this service takes work
-        cache_kv = await provision_kv(js, settings.nats.cache_bucket, ttl_s=settings.cache.ttl_s)
+        if writes_catalog(name):  # not chat: it only reads the catalog
+            await catalog.migrate()  # records from before tenancy, before this service takes work
         if worker is not None:
             await provision_consumer(js, settings.nats.stream, CONSUMERS[name], worker)
         storage = Storage(settings.s3)
@@ -209,7 +211,7 @@ def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[
     except ValidationError as exc:
         sys.stderr.write(f"vidsage-{name}: invalid settings (VIDSAGE_* environment):\n{exc}\n")
         return 2
-    setup_logging(settings.log_level, settings.log_format, service=name)
+    setup_logging(settings.log_level, settings.log_format, service=name, settings=settings)
     if settings.health_file is not None:
         # A restarted container finds the previous one's file in its /tmp emptyDir: it must not
         # pass the probes while this process is still loading its model.

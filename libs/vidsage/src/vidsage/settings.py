@@ -41,6 +41,40 @@ class NatsSettings(BaseModel):
     """Timeout of the first connection attempt."""
     request_timeout_s: float = Field(default=5, gt=0)
     """Timeout of JetStream API calls and KV operations."""
+    user: str | None = None
+    """NATS user (nats-server ``authorization``), with ``password``. Unset: connect without
+    credentials (an open server, as the integration tests run one). Each service has its own user,
+    named after it, with the subject permissions of ``vidsage.contracts.permissions``."""
+    password: SecretStr | None = None
+    """Password of ``user``."""
+    inbox_prefix: str | None = None
+    """Prefix of this process's reply inboxes. Unset: ``_INBOX.<user>`` with a user (the only
+    inboxes that user may subscribe to, so no service reads another's replies), else ``_INBOX``."""
+    provision: bool | None = None
+    """Create the stream and the shared KV buckets at start-up when they are missing (and bring
+    the stream to these settings). Unset: only without credentials; with credentials the
+    ``provisioner`` user does it (``python -m vidsage.provision``) and the service waits until
+    they exist. Each worker always creates or updates its own durable consumer."""
+    provision_wait_s: float = Field(default=120, gt=0)
+    """How long a service that does not provision waits for the stream and buckets at start-up."""
+
+    @model_validator(mode="after")
+    def _user_and_password_together(self) -> NatsSettings:
+        if (self.user is None) != (self.password is None):
+            raise ValueError("nats.user and nats.password go together: set both or neither")
+        return self
+
+    @property
+    def provisions(self) -> bool:
+        """Does this process create the stream and the shared buckets (see ``provision``)?"""
+        return self.provision if self.provision is not None else self.user is None
+
+    @property
+    def inbox(self) -> str:
+        """The reply-inbox prefix this process uses (see ``inbox_prefix``)."""
+        if self.inbox_prefix:
+            return self.inbox_prefix
+        return names.inbox_prefix(self.user) if self.user else names.INBOX_ROOT
 
 
 class S3Settings(BaseModel):
@@ -49,7 +83,9 @@ class S3Settings(BaseModel):
     endpoint: str = "http://127.0.0.1:9000"
     """Endpoint URL; ``https://`` turns TLS on."""
     access_key: SecretStr = SecretStr("vidsage")
-    """Access key id."""
+    """Access key id. The default (and ``secret_key``'s) only suits an S3 server of your own on
+    loopback; ``make run`` generates random keys (``.vidsage/secrets.json``), the chart takes them
+    from a Secret."""
     secret_key: SecretStr = SecretStr("vidsage-secret")
     """Secret access key."""
     bucket: str = names.S3_BUCKET

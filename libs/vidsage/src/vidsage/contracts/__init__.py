@@ -5,6 +5,8 @@ These modules import only the standard library and pydantic, so a client of the 
 
 - :mod:`vidsage.contracts.names`: every wire name (subjects, stream, consumers, queue groups, KV
   buckets, object and cache keys), spelled nowhere else;
+- :mod:`vidsage.contracts.permissions`: what each NATS user (every service, the provisioner, an
+  event subscriber) may publish and subscribe, derived from what it does;
 - :mod:`vidsage.contracts.ids`: time-sortable ids (UUIDv7);
 - :mod:`vidsage.contracts.events`: the ``vidsage.video.*`` events and progress messages;
 - :mod:`vidsage.contracts.record`: the video record, its statuses and stage transitions;

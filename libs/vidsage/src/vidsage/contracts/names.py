@@ -32,6 +32,57 @@ def max_deliveries_advisory(stream: str, durable: str) -> str:
     return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{durable}"
 
 
+# --- who connects: the NATS users (subject permissions: vidsage.contracts.permissions) -------------
+
+SERVICE_USERS = ("gateway", "ingest", "transcriber", "indexer", "chat")
+"""The services, each its own NATS user named after it (``VIDSAGE_NATS__USER``)."""
+PROVISIONER_USER = "provisioner"
+"""Creates and updates the stream and the shared KV buckets (``python -m vidsage.provision``)."""
+SUBSCRIBER_USER = "subscriber"
+"""Read-only access to the events for systems outside vidsage (their own consumers on the stream)."""
+
+INBOX_ROOT = "_INBOX"
+"""nats-py's default reply-inbox root; vidsage's users each get a prefix below it."""
+
+
+def inbox_prefix(user: str) -> str:
+    """``_INBOX.<user>``: the reply inboxes of one NATS user (nats-py ``inbox_prefix``), so that no
+    other user may subscribe to its replies."""
+    return f"{INBOX_ROOT}.{user}"
+
+
+# --- the JetStream API: NATS's own subjects, as nats-py 2.16 sends them ------------------------------
+
+JS_API_PREFIX = "$JS.API"
+"""Requests to the JetStream API: ``$JS.API.STREAM.INFO.<stream>``, ``$JS.API.CONSUMER...``."""
+
+
+def js_api(*tokens: str) -> str:
+    """``$JS.API.<token>.<token>...``: one JetStream API request subject (or a pattern of them)."""
+    return ".".join((JS_API_PREFIX, *tokens))
+
+
+def js_ack(stream: str, consumer: str) -> str:
+    """``$JS.ACK.<stream>.<consumer>.>``: where a consumer's messages are acked, nak'ed, extended
+    (``in_progress``) and terminated (the reply subject of each delivered message)."""
+    return f"$JS.ACK.{stream}.{consumer}.>"
+
+
+def js_flow_control(stream: str) -> str:
+    """``$JS.FC.<stream>.>``: flow-control replies of the push consumers on ``stream`` (KV watches)."""
+    return f"$JS.FC.{stream}.>"
+
+
+def kv_stream(bucket: str) -> str:
+    """``KV_<bucket>``: the JetStream stream behind a KV bucket."""
+    return f"KV_{bucket}"
+
+
+def kv_subjects(bucket: str) -> str:
+    """``$KV.<bucket>.>``: the subjects a KV bucket's writes are published on."""
+    return f"$KV.{bucket}.>"
+
+
 # --- durable consumers and queue groups: named after the service that owns them -----------------
 
 INGEST_CONSUMER = "ingest"
