@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestServer
 
 from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.paths import MODELS
-from tests.support.relevance import QUESTIONS, TALKS, transcribe_talks
+from tests.support.relevance import QUESTIONS, TALKS, find_phrase, transcribe_talks
+from tests.support.speech import normalise_words
 from tests.support.stored_videos import transcribed, wait_ready
 from vidsage.bus import publish_event
 from vidsage.contracts.events import VideoDeleted, VideoTranscribed
@@ -110,7 +111,12 @@ async def test_hybrid_search_finds_the_answer_in_the_top_3(
         assert status == 200, body
         hits = body["hits"]
         assert len(hits) <= 3
-        found = any(h["video_id"] == ids[talk] and answer.lower() in h["text"].lower() for h in hits)
+        # located as the corpus prescribes (tests.support.relevance): Whisper writes "60 eggs" as
+        # "sixty eggs", so an exact substring test fails on the transcription, not on the search
+        found = any(
+            h["video_id"] == ids[talk] and find_phrase(answer, normalise_words(h["text"])) is not None
+            for h in hits
+        )
         if not found:
             missed.append((question, [h["text"][:60] for h in hits]))
     assert not missed, f"{len(missed)}/{len(QUESTIONS)} questions missed their answer in the top 3: {missed}"
