@@ -52,6 +52,15 @@ def _wait_gone(pids: list[int], timeout: float) -> list[int]:
     return alive
 
 
+def _wait_printed(lines: list[str], text: str, timeout: float = 30) -> None:
+    """Wait until a process has printed ``text`` (the runner waits for the gateway only; a worker
+    may still be starting its interpreter when the test body is done)."""
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in lines):
+        assert time.monotonic() < deadline, f"nothing printed {text!r}"
+        time.sleep(0.05)
+
+
 def _minio(endpoint: str, secret: str = SECRET_KEY, access_key: str = ACCESS_KEY) -> Minio:
     return Minio(
         endpoint.removeprefix("http://"),
@@ -347,6 +356,7 @@ def test_secrets_are_generated_on_first_start_and_reused_and_every_client_signs_
         asyncio.run(_nats_sign_in(system.nats_url, "subscriber", generated["nats"]["subscriber"]))
         run_json = system.run_file.read_text()
         assert json.loads(run_json)["secrets_file"] == str(secrets_file)
+        _wait_printed(lines, "worker signing secret")
     text = "\n".join(lines)
     # the service known to the permissions gets its own NATS user (and the gateway the signing secret)
     assert "gateway nats user gateway" in text
@@ -373,6 +383,7 @@ def test_the_runner_can_run_nats_open(tmp_path: Path, fake_services: Path) -> No
     lines: list[str] = []
     with DevSystem(config, sink=lines) as system:
         asyncio.run(_jetstream_roundtrip(system.nats_url))
+        _wait_printed(lines, "worker nats user")
     assert "worker nats user None" in "\n".join(lines)
     assert "gateway nats user None" in "\n".join(lines)
 
