@@ -55,6 +55,9 @@ class ProgressReporter:
         self._loop = asyncio.get_running_loop()
         self._latest = 0.0
         self._sent = -1.0
+        self._highest = -1.0
+        """The highest percent published: progress never goes back (the final 100 % is published
+        directly, and the loop may wake after it with an older value)."""
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -91,6 +94,12 @@ class ProgressReporter:
 
     async def publish(self, percent: float) -> None:
         message = Progress(video_id=self._video_id, stage=STAGE, percent=round(percent, 1))
+        if message.percent <= self._highest:
+            return
+        self._highest = message.percent
+        await self._send(message)
+
+    async def _send(self, message: Progress) -> None:
         await self._rt.nc.publish(message.subject, message.model_dump_json().encode())
 
         def change(r: VideoRecord) -> VideoRecord | None:
