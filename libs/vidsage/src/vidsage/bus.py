@@ -48,8 +48,16 @@ CONSUMERS: dict[str, ConsumerSpec] = {
 }
 
 
-async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) -> NATS:
-    """Connect to NATS, retrying the first connection for up to ``wait_s`` seconds."""
+async def connect(
+    settings: NatsSettings, name: str, *, wait_s: float = 30.0, reconnect_buffer: bool = True
+) -> NATS:
+    """Connect to NATS, retrying the first connection for up to ``wait_s`` seconds.
+
+    ``reconnect_buffer``: nats-py keeps what is published while it reconnects (2 MiB) and sends it
+    after the reconnect, so a KV write whose caller already gave up (timed out) can still land
+    later. False turns the buffer off: publishing while disconnected raises
+    ``OutboundBufferLimitError`` at once, and nothing lands late. The gateway, which answers its
+    clients from the outcome of each write, uses False."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
@@ -61,6 +69,7 @@ async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) ->
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
+                **({} if reconnect_buffer else {"pending_size": 0}),
             )
         except Exception as exc:  # nats raises several unrelated types for "cannot connect"
             if loop.time() >= deadline:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidsage.contracts.events import utcnow
+from vidsage.contracts.reasons import public_reason
 
 
 class Status(StrEnum):
@@ -112,6 +113,9 @@ class VideoRecord(BaseModel):
         return record.model_copy(update=fields)
 
     def fail(self, stage: str, reason: str, attempts: int) -> VideoRecord | None:
+        """``failed`` at ``stage``; the reason is stored as :func:`~vidsage.contracts.reasons.public_reason`
+        of it (short, no internal addresses, keys or paths: clients and subscribers read it)."""
+        reason = public_reason(reason)
         if self.status is Status.FAILED or self.status is Status.READY or self.stages[stage].state == "done":
             return None
         record = self._with_stage(
