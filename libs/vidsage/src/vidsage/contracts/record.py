@@ -56,7 +56,10 @@ class StageState(BaseModel):
 
 class FailureInfo(BaseModel):
     stage: str
-    reason: str
+    reason: str = Field(
+        description="Why, in at most 200 characters, without internal addresses, object keys, file paths "
+        "or credentials (the full text is in the service's log)."
+    )
 
 
 def _new_stages() -> dict[str, StageState]:
