@@ -50,7 +50,18 @@ PROBE = textwrap.dedent(
 def test_the_contracts_package_has_the_expected_modules() -> None:
     assert [
         f"vidsage.contracts.{name}"
-        for name in ("chat", "events", "ids", "keys", "names", "record", "search", "transcript", "usage")
+        for name in (
+            "chat",
+            "events",
+            "ids",
+            "keys",
+            "names",
+            "reasons",
+            "record",
+            "search",
+            "transcript",
+            "usage",
+        )
     ] == CONTRACT_MODULES
 
 

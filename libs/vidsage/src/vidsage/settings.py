@@ -140,9 +140,10 @@ class GatewaySettings(BaseModel):
     """An upload during which the client sends nothing for this long is cut off with 408
     ``upload_timeout`` (and leaves nothing behind): a slow or stalled client cannot hold an upload
     slot, spool space and an S3 multipart upload open forever."""
-    max_concurrent_uploads: int = Field(default=8, ge=1, le=1024)
+    max_concurrent_uploads: int = Field(default=16, ge=1, le=1024)
     """Uploads one gateway process receives at once; more get 503 ``overloaded`` with
-    ``Retry-After`` at once (each holds a spool file, about three S3 parts of memory and a probe)."""
+    ``Retry-After`` at once. Each holds a spool file (up to ``max_upload_bytes`` on disk), about
+    three S3 parts in memory (15 MiB) and, at its end, a probe: 16 fit the chart's 512 MiB."""
     spool_min_free_bytes: int = Field(default=256 * MiB, ge=0)
     """Free space the spool folder must keep beyond the upload's own size: an upload that would
     leave less gets 503 ``spool_full`` with ``Retry-After`` before it is read (and a disk that fills
