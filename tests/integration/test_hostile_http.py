@@ -6,6 +6,7 @@ is the API's JSON error, and nothing is left behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import signal
@@ -248,6 +249,36 @@ async def test_a_stalled_upload_times_out_and_leaves_nothing(
         assert status == 201
 
 
+async def test_a_trickling_upload_is_cut_off_at_its_deadline(
+    nats_server: NatsServer, s3_server: Any, media: dict[str, Path]
+) -> None:
+    """A byte now and then beats any read timeout; the upload's deadline still ends it."""
+    settings = make_settings(
+        nats_server.url, s3_server.endpoint, gateway={"upload_read_timeout_s": 5, "upload_max_s": 1.5}
+    )
+    async for gw in _start(settings):
+        body = multipart(
+            b'Content-Disposition: form-data; name="file"; filename="x.mp4"', media["mp4"].read_bytes()
+        )
+        host, port = gw.url("/").removeprefix("http://").rstrip("/").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(upload_head(gw, len(body)) + body[:5000])
+        await writer.drain()
+        answer = asyncio.ensure_future(reader.read())
+        for offset in range(5000, len(body)):  # one byte every 0.2 s, until the gateway answers
+            if answer.done():
+                break
+            writer.write(body[offset : offset + 1])
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            await asyncio.wait([answer], timeout=0.2)
+        raw = await asyncio.wait_for(answer, 20)
+        writer.close()
+        assert raw.startswith(b"HTTP/1.1 408"), raw[:200]
+        json_error(raw.partition(b"\r\n\r\n")[2], "upload_timeout")
+        await gw.assert_nothing_left()
+
+
 async def test_uploads_beyond_the_limit_get_503_with_retry_after_at_once(
     nats_server: NatsServer,
     s3_server: Any,
@@ -375,6 +406,28 @@ async def test_an_upload_refused_while_nats_is_down_leaves_no_ghost_record(
             assert status == 201
     finally:
         nats.stop()
+
+
+async def test_a_record_whose_creation_seemed_to_fail_is_undone(gw: Gateway) -> None:
+    """The create reached the server but its answer was lost: the background undo removes it."""
+    from vidsage.contracts.ids import new_id
+    from vidsage.contracts.record import VideoRecord
+    from vidsage_gateway.upload import _undo_record
+
+    record = VideoRecord(
+        id=new_id(),
+        owner=ADMIN_OWNER,
+        filename="x.mp4",
+        size=1,
+        mime="video/mp4",
+        format="mp4",
+        duration_s=1.0,
+        objects={"source": "videos/x/source.mp4"},
+    )
+    await gw.rt.catalog.create(record)
+    await _undo_record(gw.rt, record, window_s=10)
+    assert await gw.rt.catalog.ids(ANY_OWNER) == []
+    await _undo_record(gw.rt, record, window_s=10)  # nothing there: returns, does not loop
 
 
 async def _until(check: Any, within_s: float = 20) -> None:

@@ -119,3 +119,30 @@ def test_a_failed_record_carries_the_public_reason() -> None:
     assert failed.error is not None
     assert "10.0.0.9" not in failed.error.reason
     assert failed.error.reason == failed.stages["ingest"].error
+
+
+def test_the_api_shows_old_records_reasons_public_too() -> None:
+    """A record failed before reasons were cleaned at the source is cleaned when shown."""
+    from vidsage_gateway.videos import record_json
+
+    record = VideoRecord(
+        id="01890a5d-ac96-774b-bcce-b302099a8057",
+        owner="acme",
+        filename="a.mp4",
+        size=1,
+        mime="video/mp4",
+        format="mp4",
+        duration_s=1.0,
+        objects={},
+    )
+    failed = record.fail("ingest", "x", 1)
+    assert failed is not None
+    assert failed.error is not None
+    raw = "S3 at http://10.0.0.9:9000 said NoSuchKey videos/x/source.mp4"
+    stages = {**failed.stages, "ingest": failed.stages["ingest"].model_copy(update={"error": raw})}
+    old = failed.model_copy(
+        update={"error": failed.error.model_copy(update={"reason": raw}), "stages": stages}
+    )
+    shown = record_json(old)
+    assert "10.0.0.9" not in json.dumps(shown)
+    assert "videos/x" not in json.dumps(shown)

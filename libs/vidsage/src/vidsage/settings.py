@@ -140,6 +140,10 @@ class GatewaySettings(BaseModel):
     """An upload during which the client sends nothing for this long is cut off with 408
     ``upload_timeout`` (and leaves nothing behind): a slow or stalled client cannot hold an upload
     slot, spool space and an S3 multipart upload open forever."""
+    upload_max_s: float = Field(default=600, gt=0)
+    """An upload whose body is not all in after this long (from its admission) is cut off with 408
+    ``upload_timeout``: a client trickling a byte now and then cannot hold an upload slot either
+    (600 s for 100 MiB is 170 KiB/s)."""
     max_concurrent_uploads: int = Field(default=16, ge=1, le=1024)
     """Uploads one gateway process receives at once; more get 503 ``overloaded`` with
     ``Retry-After`` at once. Each holds a spool file (up to ``max_upload_bytes`` on disk), about

@@ -135,7 +135,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         "parsed, such as control characters or a header line that is too long)",
         403: "This Origin may not open the chat WebSocket (`origin_not_allowed`)",
         404: "Unknown video id",
-        408: "The client sent nothing for `gateway.upload_read_timeout_s` (`upload_timeout`); nothing kept",
+        408: "The client stalled or trickled (`upload_timeout`: `upload_read_timeout_s`, `upload_max_s`)",
         409: "Not ready yet (`not_ready`, with the current status)",
         413: "Upload larger than the limit (`too_large`)",
         415: "Not an MP4, MOV or AVI file, decided by content (`unsupported_type`)",

@@ -13,9 +13,10 @@
 Overload is answered, not absorbed: beyond ``gateway.max_concurrent_uploads`` uploads at once, or
 when the spool folder would keep less than ``gateway.spool_min_free_bytes`` free (or fills up
 during the upload), the answer is 503 (``overloaded`` / ``spool_full``) with ``Retry-After``, at
-once. A client that sends nothing for ``gateway.upload_read_timeout_s`` gets 408
-``upload_timeout``. A multipart body aiohttp cannot parse (control characters in a part header, a
-part header over 8190 bytes) is 400 ``malformed_request``.
+once. A client that sends nothing for ``gateway.upload_read_timeout_s``, or has not sent the whole
+body after ``gateway.upload_max_s`` (a trickle), gets 408 ``upload_timeout``. A multipart body
+aiohttp cannot parse (control characters in a part header, a part header over the line limit) is
+400 ``malformed_request``.
 
 A record whose creation timed out may still have been stored (the request reached the server,
 the answer did not): the gateway then deletes it in the background as soon as the bus answers
@@ -90,12 +91,19 @@ class _Incomplete(Exception):
 
 
 class _Stalled(Exception):
-    """The client sent nothing for ``gateway.upload_read_timeout_s``."""
+    """The client sent nothing for ``gateway.upload_read_timeout_s``, or the body is still not in
+    after ``gateway.upload_max_s``."""
+
+
+_DEADLINE = web.RequestKey("upload_deadline", float)
 
 
 async def _timed(request: web.Request, step: Awaitable[T]) -> T:
+    """``step`` (a read from the client), bounded by the read timeout and the upload's deadline."""
+    cfg = request.app[RUNTIME].settings.gateway
+    left = request[_DEADLINE] - asyncio.get_running_loop().time()
     try:
-        return await asyncio.wait_for(step, request.app[RUNTIME].settings.gateway.upload_read_timeout_s)
+        return await asyncio.wait_for(step, max(0.0, min(cfg.upload_read_timeout_s, left)))
     except TimeoutError:
         raise _Stalled from None
 
@@ -174,16 +182,18 @@ async def handle_upload(request: web.Request) -> web.Response:
     that stalls 408 ``upload_timeout``."""
     cfg = request.app[RUNTIME].settings.gateway
     with request.app[UPLOADS].take(cfg.max_concurrent_uploads):
+        request[_DEADLINE] = asyncio.get_running_loop().time() + cfg.upload_max_s
         try:
             return await _upload(request)
         except _Incomplete as exc:
             raise ApiError(400, "upload_incomplete", f"the upload ended early: {exc}") from exc
         except _Stalled:
-            log.info("upload_stalled", timeout_s=cfg.upload_read_timeout_s)
+            log.info("upload_stalled", timeout_s=cfg.upload_read_timeout_s, max_s=cfg.upload_max_s)
             raise ApiError(
                 408,
                 "upload_timeout",
-                f"the client sent nothing for {cfg.upload_read_timeout_s:g} s; the upload was dropped",
+                f"the client sent nothing for {cfg.upload_read_timeout_s:g} s, or took longer than "
+                f"{cfg.upload_max_s:g} s to send the upload; it was dropped",
                 headers={"Connection": "close"},
             ) from None
 
