@@ -10,10 +10,10 @@ import statistics
 import time
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 
 from benchmarks._servers import local_servers
 from tests.support.auth import ADMIN_KEY, bearer, gateway_auth_settings
+from tests.support.gateway import GatewayTestServer
 from tests.support.paths import MODELS
 from tests.support.stored_videos import announce_transcribed, transcribed, wait_status
 from vidsage.contracts.ids import new_id
@@ -142,7 +142,7 @@ async def run() -> dict[str, float]:
                         duration_s=800,
                     )
                 )
-            gateway = TestServer(create_app(settings), host="127.0.0.1")
+            gateway = GatewayTestServer(create_app(settings), host="127.0.0.1")
             await gateway.start_server()
             try:
                 async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:

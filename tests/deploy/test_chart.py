@@ -555,3 +555,27 @@ def test_readme_documents_every_top_level_value() -> None:
         assert f"`{key}" in readme, key
     for topic in ("helm dependency update", "KEDA", "nvidia.com/gpu", "existingSecret", "SIGTERM"):
         assert topic in readme, topic
+
+
+def test_the_gateway_serves_its_own_host_names_only() -> None:
+    """DNS rebinding: the Host allow-list holds loopback, the Service's names, the ingress host and
+    the extras, and the settings accept it."""
+    svc = f"{RELEASE}-gateway"
+    hosts = json.loads(env(render(GPU_KEDA), "gateway")["VIDSAGE_GATEWAY__ALLOWED_HOSTS"])
+    assert hosts[:7] == [
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        svc,
+        f"{svc}.{NAMESPACE}",
+        f"{svc}.{NAMESPACE}.svc",
+        f"{svc}.{NAMESPACE}.svc.cluster.local",
+    ]
+    assert "videos.example.org" in hosts
+    extra = render(merge(DEFAULTS, {"gateway": {"allowedHosts": [".cdn.example", "videos.example.org"]}}))
+    extra_hosts = json.loads(env(extra, "gateway")["VIDSAGE_GATEWAY__ALLOWED_HOSTS"])
+    assert extra_hosts[-2:] == [".cdn.example", "videos.example.org"]
+    assert len(extra_hosts) == len(set(extra_hosts))
+    assert (
+        Settings(_env_file=None, gateway={"allowed_hosts": extra_hosts}).gateway.allowed_hosts == extra_hosts
+    )  # type: ignore[call-arg]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from tests.support.auth import gateway_auth_settings
+from tests.support.media import make_video, make_wav, truncate
 from vidsage.bus import connect
 from vidsage.contracts.ids import new_id
 from vidsage.runtime import Runtime, open_runtime
@@ -64,6 +66,26 @@ def make_settings(nats_url: str, s3_endpoint: str, **overrides: object) -> Setti
         else:
             env[key] = value
     return Settings(_env_file=None, **env)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    files = {
+        "mp4": make_video(d / "clip.mp4", "mp4", duration_s=3.0),
+        "mov": make_video(d / "clip.mov", "mov", duration_s=2.0, width=256, height=144),
+        "avi": make_video(d / "clip.avi", "avi", duration_s=2.0, width=160, height=120),
+        "long": make_video(d / "long.mp4", "mp4", duration_s=181, width=64, height=48, fps=1, audio=False),
+        "wav": make_wav(d / "sound.wav", 1.0),
+    }
+    files["truncated"] = truncate(files["mp4"], d / "truncated.mp4", 0.5)
+    (d / "page.mp4").write_text("<!DOCTYPE html><html><body><h1>not a video</h1></body></html>\n" * 20)
+    files["html"] = d / "page.mp4"
+    files["elf"] = d / "true.mp4"
+    shutil.copyfile("/bin/true", files["elf"])
+    (d / "notes.mp4").write_text("just some plain text, renamed to look like a video\n" * 50)
+    files["text"] = d / "notes.mp4"
+    return files
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tests.support.auth import ADMIN_KEY, ADMIN_OWNER, bearer
-from tests.support.media import make_video, make_wav, truncate
+from tests.support.gateway import GatewayTestServer
 from vidsage.contracts.names import ANY_OWNER
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings
@@ -31,28 +29,8 @@ from .conftest import ACCESS_KEY, SECRET_KEY, make_settings
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="session")
-def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("media")
-    files = {
-        "mp4": make_video(d / "clip.mp4", "mp4", duration_s=3.0),
-        "mov": make_video(d / "clip.mov", "mov", duration_s=2.0, width=256, height=144),
-        "avi": make_video(d / "clip.avi", "avi", duration_s=2.0, width=160, height=120),
-        "long": make_video(d / "long.mp4", "mp4", duration_s=181, width=64, height=48, fps=1, audio=False),
-        "wav": make_wav(d / "sound.wav", 1.0),
-    }
-    files["truncated"] = truncate(files["mp4"], d / "truncated.mp4", 0.5)
-    (d / "page.mp4").write_text("<!DOCTYPE html><html><body><h1>not a video</h1></body></html>\n" * 20)
-    files["html"] = d / "page.mp4"
-    files["elf"] = d / "true.mp4"
-    shutil.copyfile("/bin/true", files["elf"])
-    (d / "notes.mp4").write_text("just some plain text, renamed to look like a video\n" * 50)
-    files["text"] = d / "notes.mp4"
-    return files
-
-
 class Gateway:
-    def __init__(self, server: TestServer, session: aiohttp.ClientSession, runtime: Runtime) -> None:
+    def __init__(self, server: GatewayTestServer, session: aiohttp.ClientSession, runtime: Runtime) -> None:
         self.server = server
         self.session = session
         self.rt = runtime
@@ -88,7 +66,7 @@ class Gateway:
 
 async def _start(settings: Settings) -> AsyncIterator[Gateway]:
     app = create_app(settings)
-    server = TestServer(app, host="127.0.0.1")
+    server = GatewayTestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         async with aiohttp.ClientSession(headers=bearer(ADMIN_KEY)) as session:

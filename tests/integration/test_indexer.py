@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tests.support.auth import ADMIN_KEY, bearer
+from tests.support.gateway import GatewayTestServer
 from tests.support.paths import MODELS
 from tests.support.relevance import QUESTIONS, TALKS, find_phrase, transcribe_talks
 from tests.support.speech import normalise_words
@@ -60,7 +60,9 @@ def isettings(nats_server, s3_server, tmp_path: Path) -> Settings:  # type: igno
 
 
 class Setup:
-    def __init__(self, rt: Runtime, indexer: Indexer, gateway: TestServer, session: aiohttp.ClientSession):
+    def __init__(
+        self, rt: Runtime, indexer: Indexer, gateway: GatewayTestServer, session: aiohttp.ClientSession
+    ):
         self.rt = rt
         self.indexer = indexer
         self.gateway = gateway
@@ -77,7 +79,7 @@ async def setup(isettings: Settings, embedder: Embedder) -> AsyncIterator[Setup]
     store = open_store(isettings.indexer, isettings.state_dir)
     store.ensure(embedder.dim)
     app = create_app(isettings)
-    gateway = TestServer(app, host="127.0.0.1")
+    gateway = GatewayTestServer(app, host="127.0.0.1")
     try:
         async with open_runtime("indexer", isettings, stop, worker=isettings.indexer, wait_s=5) as rt:
             indexer = Indexer(rt, embedder, store)
@@ -200,7 +202,7 @@ async def test_search_edges(setup: Setup) -> None:
 @pytest.mark.timeout(60)
 async def test_search_without_an_indexer_is_503(isettings: Settings) -> None:
     app = create_app(isettings)
-    server = TestServer(app, host="127.0.0.1")
+    server = GatewayTestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         async with (

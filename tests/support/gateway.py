@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -15,11 +16,20 @@ from vidsage.settings import Settings
 from vidsage_gateway.app import create_app
 from vidsage_gateway.auth import AUTH, Authenticator
 from vidsage_gateway.keys import RUNTIME
+from vidsage_gateway.server import GatewayRunner
+
+
+class GatewayTestServer(TestServer):
+    """aiohttp's ``TestServer`` served like ``python -m vidsage_gateway`` serves: with
+    :class:`~vidsage_gateway.server.GatewayRunner` (JSON errors for unparsable requests)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return GatewayRunner(self.app, **kwargs)
 
 
 @dataclass
 class RunningGateway:
-    server: TestServer
+    server: GatewayTestServer
     app: web.Application
 
     @property
@@ -40,7 +50,7 @@ class RunningGateway:
 async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     """A started gateway (NATS, S3, the key watch all open); closed on exit."""
     app = create_app(settings)
-    server = TestServer(app, host="127.0.0.1")
+    server = GatewayTestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         yield RunningGateway(server, app)

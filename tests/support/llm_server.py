@@ -6,7 +6,8 @@ so a test can assert what the model was given. What it answers is set by :class:
 - ``reply``: a callable (request body → answer text); the answer is streamed as server-sent
   events, one chunk per word (whitespace kept), ``data: [DONE]`` at the end;
 - ``ttft_s`` / ``token_delay_s``: delay before the first chunk and between chunks;
-- ``status``: answer with this HTTP status and an OpenAI-style error body instead (401, 429...);
+- ``status``: answer with this HTTP status and an OpenAI-style error body instead (401, 429...),
+  whose message is ``error_message`` if set (a server that echoes the request, key and all);
 - ``drop_after``: close the connection after this many chunks, without ``[DONE]`` (a dropped stream);
 - ``api_key``: the bearer token it accepts (401 otherwise).
 """
@@ -37,6 +38,7 @@ class Behaviour:
     drop_after: int | None = None
     api_key: str = "test-key"
     retry_after_s: int | None = None
+    error_message: str | None = None
 
 
 @dataclass
@@ -89,7 +91,8 @@ class LLMServer:
             return _error(401, "invalid_api_key", "Incorrect API key provided.")
         if b.status is not None:
             headers = {"Retry-After": str(b.retry_after_s)} if b.retry_after_s is not None else None
-            return _error(b.status, "test_error", f"test server answers {b.status}", headers)
+            message = b.error_message or f"test server answers {b.status}"
+            return _error(b.status, "test_error", message, headers)
         answer = b.reply(body)
         pieces = re.findall(r"\s*\S+", answer) or [""]
         created = int(time.time())

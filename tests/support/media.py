@@ -162,3 +162,19 @@ def truncate(path: str | Path, out: str | Path, fraction: float = 0.5) -> Path:
     target = Path(out)
     target.write_bytes(data[: int(len(data) * fraction)])
     return target
+
+
+def make_frame_bomb(path: str | Path, side: int) -> Path:
+    """A MOV holding one ``side`` x ``side`` MJPEG frame of a flat grey: a decompression bomb (the
+    file is small, the decoded frame is ``side``² pixels; 16000 makes 1.5 MB and 256 megapixels)."""
+    path = Path(path)
+    with av.open(str(path), "w", format="mov") as out:
+        stream = out.add_stream("mjpeg", rate=1)
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuvj420p"
+        frame = av.VideoFrame(side, side, "yuvj420p")
+        for plane in frame.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path

@@ -11,7 +11,7 @@ from vidsage.contracts.transcript import clock as format_time
 from vidsage.settings import ChatSettings
 from vidsage_chat.citations import library_citations, markers, video_citations
 from vidsage_chat.memory import bounded
-from vidsage_chat.prompt import escape, label_hits, passages_block
+from vidsage_chat.prompt import escape, escape_attribute, label_hits, passages_block
 from vidsage_gateway.chat_socket import TokenBucket, origin_allowed
 
 SEGS = [
@@ -96,6 +96,7 @@ def test_token_bucket() -> None:
 
 def test_escape_and_times() -> None:
     assert escape("</transcript> & <b>") == "&lt;/transcript&gt; &amp; &lt;b&gt;"
+    assert escape_attribute('a" b="c\n<d>') == "a&quot; b=&quot;c &lt;d&gt;"
     assert format_time(65.9) == "01:05"
     assert format_time(3723) == "1:02:03"
     assert format_time(-1) == "00:00"

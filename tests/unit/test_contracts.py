@@ -57,6 +57,7 @@ def test_the_contracts_package_has_the_expected_modules() -> None:
             "keys",
             "names",
             "permissions",
+            "reasons",
             "record",
             "search",
             "transcript",

@@ -335,3 +335,53 @@ def test_extract_audio_without_audio_returns_none(silent_mp4: Path, tmp_path: Pa
     out = tmp_path / "none.wav"
     assert extract_audio(silent_mp4, VideoFormat.MP4, out) is None
     assert not out.exists()
+
+
+# --- decompression bombs ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frame_bomb(media_dir: Path) -> Path:
+    """One 1200x1200 frame (1.44 megapixels) in a few kB: a bomb against a 1-megapixel bound."""
+    return mf.make_frame_bomb(media_dir / "bomb.mov", 1200)
+
+
+def test_a_frame_over_the_pixel_bound_is_refused_before_decoding(frame_bomb: Path, tmp_path: Path) -> None:
+    assert frame_bomb.stat().st_size < 100_000
+    err = error_of(probe, frame_bomb, VideoFormat.MOV, max_pixels=1_000_000)
+    assert err.code == "frame_too_large"
+    assert "1200x1200" in err.message
+    out = tmp_path / "thumb.jpg"
+    assert error_of(make_thumbnail, frame_bomb, VideoFormat.MOV, out, max_pixels=1_000_000).code == (
+        "frame_too_large"
+    )
+    assert not out.exists()
+    # under the bound the same file is a fine (if grey) video
+    assert probe(frame_bomb, VideoFormat.MOV, max_pixels=2_000_000).width == 1200
+
+
+def test_the_decoder_is_given_the_pixel_bound_too(videos: dict[str, Path]) -> None:
+    """A header that understates the frames cannot make FFmpeg allocate more than the bound."""
+    from vidsage.media._container import first_video_stream, open_input
+    from vidsage.settings import MAX_FRAME_PIXELS
+
+    with open_input(videos["mp4"], VideoFormat.MP4) as container:
+        video = first_video_stream(container, VideoFormat.MP4)
+        assert video.codec_context.options["max_pixels"] == str(MAX_FRAME_PIXELS)
+        assert MAX_FRAME_PIXELS == 7680 * 4320
+
+
+def test_ingest_bounds_the_frame_size_it_decodes(frame_bomb: Path, tmp_path: Path) -> None:
+    from vidsage_ingest.process import process_video
+
+    err = error_of(
+        process_video,
+        frame_bomb,
+        VideoFormat.MOV,
+        tmp_path,
+        thumbnail_width=64,
+        sample_rate=16000,
+        max_pixels=1_000_000,
+    )
+    assert err.code == "frame_too_large"
+    assert list(tmp_path.iterdir()) == []

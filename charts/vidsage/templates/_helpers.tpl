@@ -114,6 +114,17 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- if or $s.existingSecret $s.value -}}{{ $s.key }}{{- else -}}api-key{{- end -}}
 {{- end -}}
 
+{{/* The gateway's Host allow-list (JSON): loopback, the Service's names, ingress and route hosts, extras. */}}
+{{- define "vidsage.gatewayAllowedHosts" -}}
+{{- $svc := include "vidsage.name" (list . "gateway") -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list "localhost" "127.0.0.1" "::1" $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
+{{- if .Values.ingress.enabled }}{{ $hosts = append $hosts .Values.ingress.host }}{{ end -}}
+{{- if .Values.httpRoute.enabled }}{{ $hosts = concat $hosts .Values.httpRoute.hostnames }}{{ end -}}
+{{- $hosts = concat $hosts (.Values.gateway.allowedHosts | default list) -}}
+{{- $hosts | uniq | toJson -}}
+{{- end -}}
+
 {{/* VIDSAGE_<GROUP>__<FIELD> from a map of settings fields. */}}
 {{- define "vidsage.settingsEnv" -}}
 {{- $group := index . 0 -}}{{- $settings := index . 1 -}}

@@ -61,12 +61,19 @@ async def _on_nats_error(exc: Exception) -> None:
         log.warning("nats_error", error=text)
 
 
-async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) -> NATS:
+async def connect(
+    settings: NatsSettings, name: str, *, wait_s: float = 30.0, reconnect_buffer: bool = True
+) -> NATS:
     """Connect to NATS, retrying the first connection for up to ``wait_s`` seconds.
 
     With ``settings.user`` the connection authenticates as that user and its reply inboxes are
     ``settings.inbox`` (``_INBOX.<user>``), the only ones its permissions let it subscribe to.
-    """
+
+    ``reconnect_buffer``: nats-py keeps what is published while it reconnects (2 MiB) and sends it
+    after the reconnect, so a KV write whose caller already gave up (timed out) can still land
+    later. False turns the buffer off: publishing while disconnected raises
+    ``OutboundBufferLimitError`` at once, and nothing lands late. The gateway, which answers its
+    clients from the outcome of each write, uses False."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     credentials: dict[str, Any] = {}
@@ -85,6 +92,7 @@ async def connect(settings: NatsSettings, name: str, *, wait_s: float = 30.0) ->
                 inbox_prefix=settings.inbox,
                 error_cb=_on_nats_error,
                 **credentials,
+                **({} if reconnect_buffer else {"pending_size": 0}),
             )
         except Exception as exc:  # nats raises several unrelated types for "cannot connect"
             reason = scrub(str(exc) or type(exc).__name__)

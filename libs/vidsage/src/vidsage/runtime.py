@@ -154,17 +154,20 @@ async def open_runtime(
     worker: WorkerSettings | None = None,
     wait_s: float = 30.0,
     ready: bool = True,
+    reconnect_buffer: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Open the compute pool, NATS, S3, catalog and cache for service ``name``; close them in
     reverse order.
 
     ``ready``: call :meth:`Runtime.ready` (start the heartbeat) as soon as all is open; False
     leaves that to the service. The heartbeat stops and its file goes before anything closes.
+    ``reconnect_buffer``: False makes every publish and request fail at once while NATS is
+    reconnecting instead of being buffered and sent after the reconnect (see :func:`vidsage.bus.connect`).
     """
     async with contextlib.AsyncExitStack() as opened:  # closes in reverse order of opening
         compute = ComputePool(settings.compute_threads)
         opened.callback(compute.close)
-        nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s)
+        nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s, reconnect_buffer=reconnect_buffer)
         opened.push_async_callback(_drain, nc)
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
         shared = await open_shared(js, settings)  # provisions, or waits for the provisioner

@@ -21,6 +21,10 @@ from vidsage.contracts.keys import OWNER_PATTERN, is_valid_owner
 
 MiB = 1024 * 1024
 
+MAX_FRAME_PIXELS = 7680 * 4320
+"""Default bound on a video's decoded frame size: 8K UHD (33.2 megapixels; a frame then needs at
+most ~50 MB as YUV 4:2:0 and ~130 MB as RGBA). A larger frame is refused before anything decodes it."""
+
 
 class NatsSettings(BaseModel):
     """The NATS JetStream bus: stream, KV buckets, connection."""
@@ -164,6 +168,26 @@ class GatewaySettings(BaseModel):
     """Longest accepted video in seconds."""
     spool_dir: Path | None = None
     """Folder for the short-lived copy used to probe an upload (default: the system temp dir)."""
+    max_frame_pixels: int = Field(default=MAX_FRAME_PIXELS, ge=64 * 64)
+    """Largest decoded frame (width x height) of an upload; a larger one is 422 ``frame_too_large``,
+    refused from the container's header before any frame is decoded (a decompression bomb: a small
+    file with one huge frame), and enforced again by the decoder itself."""
+    upload_read_timeout_s: float = Field(default=30, gt=0)
+    """An upload during which the client sends nothing for this long is cut off with 408
+    ``upload_timeout`` (and leaves nothing behind): a slow or stalled client cannot hold an upload
+    slot, spool space and an S3 multipart upload open forever."""
+    upload_max_s: float = Field(default=600, gt=0)
+    """An upload whose body is not all in after this long (from its admission) is cut off with 408
+    ``upload_timeout``: a client trickling a byte now and then cannot hold an upload slot either
+    (600 s for 100 MiB is 170 KiB/s)."""
+    max_concurrent_uploads: int = Field(default=16, ge=1, le=1024)
+    """Uploads one gateway process receives at once; more get 503 ``overloaded`` with
+    ``Retry-After`` at once. Each holds a spool file (up to ``max_upload_bytes`` on disk), about
+    three S3 parts in memory (15 MiB) and, at its end, a probe: 16 fit the chart's 512 MiB."""
+    spool_min_free_bytes: int = Field(default=256 * MiB, ge=0)
+    """Free space the spool folder must keep beyond the upload's own size: an upload that would
+    leave less gets 503 ``spool_full`` with ``Retry-After`` before it is read (and a disk that fills
+    up during an upload gives the same answer)."""
     page_size: int = Field(default=20, ge=1, le=200)
     """Default page size of ``GET /api/videos``."""
     stream_chunk_bytes: int = Field(default=1 * MiB, ge=64 * 1024)
@@ -192,6 +216,12 @@ class GatewaySettings(BaseModel):
     allowed_origins: list[str] = []
     """Web origins (``https://app.example``) besides the gateway's own that may send state-changing
     requests with the session cookie and open the chat WebSocket; ``*`` allows any."""
+    allowed_hosts: list[str] = ["localhost", "127.0.0.1", "::1"]
+    """Host names (no port) the gateway serves; any other ``Host`` gets 421 ``host_not_allowed``
+    (against DNS rebinding: a foreign web page pointing its own name at the gateway).
+    ``.example.com`` matches the domain and its subdomains, ``*`` any host. The default is the
+    loopback names ``make run`` serves; the chart adds the ingress host and the service names.
+    ``/healthz``, ``/readyz`` and ``/metrics`` answer any host (probes and scrapes use pod IPs)."""
     trusted_proxies: list[str] = []
     """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-Proto`` is
     believed (for the cookie's ``Secure`` flag and the own-origin check)."""
@@ -266,6 +296,10 @@ class IngestSettings(WorkerSettings):
     """Sample rate of the extracted mono audio."""
     work_dir: Path | None = None
     """Folder for temporary files (default: the system temp dir)."""
+    max_frame_pixels: int = Field(default=MAX_FRAME_PIXELS, ge=64 * 64)
+    """Largest decoded frame (width x height) ingest decodes for the thumbnail; a larger one fails
+    the video (``frame_too_large``) before any frame is decoded. The gateway refuses such uploads
+    already (``gateway.max_frame_pixels``); this guards videos stored before or by other means."""
 
 
 class TranscriberSettings(WorkerSettings):

@@ -115,7 +115,7 @@ class _AsyncChunkReader(io.RawIOBase):
         self._eof = False
         self.size = 0
         self.error: BaseException | None = None
-        """The exception the chunk iterator raised, if any (re-raised as is by the caller)."""
+        """The exception the chunk iterator or the tee raised, if any (re-raised as is by the caller)."""
 
     def readable(self) -> bool:
         return True
@@ -147,7 +147,11 @@ class _AsyncChunkReader(io.RawIOBase):
             return b""
         data = asyncio.run_coroutine_threadsafe(self._gather(n), self._loop).result()
         if self._tee is not None and data:
-            self._tee.write(data)
+            try:
+                self._tee.write(data)
+            except BaseException as exc:  # the copy's disk is full: the caller's problem, not S3's
+                self.error = exc
+                raise
         self.size += len(data)
         return data
 

@@ -30,22 +30,30 @@ class ChatFailure(Exception):
 
 
 def failure_from(exc: openai.OpenAIError, *, streaming_started: bool) -> ChatFailure:
-    """Map an ``openai`` exception to a protocol error."""
+    """Map an ``openai`` exception to a protocol error.
+
+    The upstream server's own words (its error message, the URL it was reached at) never reach
+    the client or the log: an error body may echo the request, the API key included. The message
+    names the kind of failure and the HTTP status only."""
     if isinstance(exc, openai.APITimeoutError):  # a subclass of APIConnectionError: test it first
         return ChatFailure("llm_timeout", "the language model did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
         if streaming_started:
             return ChatFailure("llm_stream_interrupted", "the language model server dropped the stream")
-        return ChatFailure("llm_unavailable", f"the language model server cannot be reached: {exc}")
+        return ChatFailure("llm_unavailable", "the language model server cannot be reached")
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return ChatFailure("llm_auth", "the language model server refused the API key")
     if isinstance(exc, openai.RateLimitError):
         return ChatFailure("llm_rate_limited", "the language model server is rate limiting; try again later")
     if isinstance(exc, openai.BadRequestError | openai.NotFoundError | openai.UnprocessableEntityError):
-        return ChatFailure("llm_bad_request", f"the language model server rejected the request: {exc}")
+        return ChatFailure(
+            "llm_bad_request", f"the language model server rejected the request ({exc.status_code})"
+        )
     if isinstance(exc, openai.APIStatusError):
         return ChatFailure("llm_error", f"the language model server failed ({exc.status_code})")
-    return ChatFailure("llm_error", f"unexpected answer from the language model server: {exc}")
+    return ChatFailure(
+        "llm_error", f"unexpected answer from the language model server ({type(exc).__name__})"
+    )
 
 
 class LLM:

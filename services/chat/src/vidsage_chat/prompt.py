@@ -3,7 +3,8 @@ delimited untrusted data, the conversation so far, and the question.
 
 The instructions are constants: nothing from a transcript, a passage or a question is ever put in
 the system message. Transcript text is escaped (``<`` and ``>``), so it cannot close its own
-delimiter and pose as instructions.
+delimiter and pose as instructions; titles and file names also have ``"`` escaped, so they cannot
+close the quotes they sit in.
 """
 
 from __future__ import annotations
@@ -48,10 +49,16 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def escape_attribute(text: str) -> str:
+    """A value inside ``"..."`` (a tag attribute, a quoted file name): :func:`escape` and ``"``, so
+    a file name cannot close the quotes and add attributes or instructions of its own."""
+    return escape(" ".join(text.split())).replace('"', "&quot;")
+
+
 def transcript_block(transcript: Transcript, title: str) -> str:
     lines = [f"[{clock(s.start)}] {escape(' '.join(s.text.split()))}" for s in transcript.segments if s.text]
     body = "\n".join(lines) if lines else "(the video has no speech)"
-    return f'<transcript title="{escape(title)}">\n{body}\n</transcript>'
+    return f'<transcript title="{escape_attribute(title)}">\n{body}\n</transcript>'
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def label_hits(hits: Sequence[SearchHit]) -> list[Labelled]:
 
 def passages_block(passages: Sequence[Labelled]) -> str:
     lines = [
-        f'[{p.label} {clock(p.hit.start)}] (video "{escape(p.hit.filename)}") '
+        f'[{p.label} {clock(p.hit.start)}] (video "{escape_attribute(p.hit.filename)}") '
         f"{escape(' '.join(p.hit.text.split()))}"
         for p in passages
     ]

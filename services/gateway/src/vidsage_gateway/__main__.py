@@ -10,13 +10,14 @@ from vidsage.logging import get_logger
 from vidsage.runtime import service_main
 from vidsage.settings import Settings
 from vidsage_gateway.app import create_app
+from vidsage_gateway.server import GatewayRunner
 
 log = get_logger("vidsage.gateway")
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(settings, stop)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=15)
+    runner = GatewayRunner(app, access_log=None, shutdown_timeout=15)
     await runner.setup()
     site = web.TCPSite(runner, settings.gateway.host, settings.gateway.port)
     await site.start()

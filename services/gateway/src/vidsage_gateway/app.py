@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import nats.errors
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -30,11 +31,14 @@ from vidsage_gateway import (
     videos,
 )
 from vidsage_gateway.auth import AUTH, authenticate, open_authenticator
-from vidsage_gateway.errors import HTTP_CODES, ApiError, error_response
-from vidsage_gateway.keys import RUNTIME
+from vidsage_gateway.errors import HTTP_CODES, ApiError, bus_unavailable, error_response
+from vidsage_gateway.hosts import check_host
+from vidsage_gateway.keys import RUNTIME, UPLOADS
 from vidsage_gateway.metrics import METRICS, Metrics
 from vidsage_gateway.openapi import openapi_document
+from vidsage_gateway.overload import UploadSlots
 from vidsage_gateway.security_headers import add_security_headers
+from vidsage_gateway.server import parser_error_message
 from vidsage_gateway.web import add_routes as add_web_page_routes
 
 log = get_logger("vidsage.gateway")
@@ -45,6 +49,8 @@ the tests' servers get them alike): a header line up to 32 KiB reaches the appli
 oversized ``Authorization`` or cookie gets the API's own JSON 401 instead of the parser's plain 400.
 A longer line is still the parser's 400 (which quotes its first 100 bytes back to the sender); the
 log line says only that the request was unparsable."""
+
+RETRY_SOON = {"Retry-After": "5"}
 
 _BOUND = ("request_id", "trace_id", "video_id", "owner", "key_id", "via")
 
@@ -78,6 +84,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         structlog.contextvars.bind_contextvars(video_id=video_id)
     started = time.perf_counter()
     try:
+        check_host(request)
         response = await handler(request)
     except ApiError as exc:
         response = exc.response()
@@ -91,7 +98,14 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
     except StorageUnavailable:
-        response = error_response(503, "storage_unavailable", "object storage is unavailable; try again")
+        response = error_response(
+            503, "storage_unavailable", "object storage is unavailable; try again", headers=RETRY_SOON
+        )
+    except HttpProcessingError as exc:  # the multipart parser, reading inside a handler
+        response = error_response(400, "malformed_request", parser_error_message(exc))
+    except nats.errors.Error as exc:  # the bus is down or reconnecting (JetStream errors included)
+        log.warning("bus_error", method=request.method, path=request.path, error=type(exc).__name__)
+        response = bus_unavailable().response()
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -155,16 +169,25 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     """
     app = web.Application(middlewares=[observe, authenticate], handler_args=HANDLER_ARGS)
     app[METRICS] = Metrics()
+    app[UPLOADS] = UploadSlots()
     add_security_headers(app, settings.gateway)
     stop = stop if stop is not None else asyncio.Event()
     if _PARSER_FILTER not in logging.getLogger("aiohttp.server").filters:
         logging.getLogger("aiohttp.server").addFilter(_PARSER_FILTER)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        async with open_runtime("gateway", settings, stop) as rt, open_authenticator(rt) as auth:
+        # no write is buffered while NATS reconnects: a buffered KV create or event would land
+        # after the request it belonged to was answered 503 (a record nobody uploaded)
+        async with (
+            open_runtime("gateway", settings, stop, reconnect_buffer=False) as rt,
+            open_authenticator(rt) as auth,
+        ):
             app[RUNTIME] = rt
             app[AUTH] = auth
-            yield
+            try:
+                yield
+            finally:
+                await app[UPLOADS].close()
 
     app.cleanup_ctx.append(resources)
     r = app.router

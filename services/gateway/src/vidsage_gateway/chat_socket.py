@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from typing import Any
 
@@ -49,9 +48,10 @@ from vidsage.contracts.record import Status
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.settings import ChatSettings
-from vidsage_gateway import origins
+from vidsage_gateway import json_input, origins
 from vidsage_gateway.auth import AUTH, Authenticator, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
+from vidsage_gateway.json_input import TooDeep
 from vidsage_gateway.keys import RUNTIME
 from vidsage_gateway.metrics import METRICS, Metrics
 from vidsage_gateway.principal import Principal
@@ -179,7 +179,10 @@ class ChatSession:
             )
             return
         try:
-            payload = json.loads(data)
+            payload = json_input.loads(data)
+        except TooDeep as exc:
+            await self.error("bad_request", f"the frame is not acceptable: {exc}")
+            return
         except ValueError:
             await self.error("bad_request", "the frame is not valid JSON")
             return

@@ -46,6 +46,11 @@ def not_found(what: str = "video") -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
+def bus_unavailable(what: str = "the message bus") -> ApiError:
+    """503 ``bus_unavailable`` with ``Retry-After``: NATS is down or reconnecting."""
+    return ApiError(503, "bus_unavailable", f"{what} is unavailable; try again", headers={"Retry-After": "5"})
+
+
 # aiohttp's own HTTP errors (unknown route, wrong method...) get these codes.
 HTTP_CODES = {
     400: "bad_request",

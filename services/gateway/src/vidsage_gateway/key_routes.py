@@ -14,6 +14,7 @@ from vidsage.contracts.events import utcnow
 from vidsage.contracts.keys import KeyCreate, KeyCreated, KeyList
 from vidsage_gateway.auth import AUTH, require_admin, scope_owner
 from vidsage_gateway.errors import ApiError
+from vidsage_gateway.json_input import TooDeep, parse_model
 
 MAX_BODY_BYTES = 4096
 
@@ -30,7 +31,9 @@ async def create_key(request: web.Request) -> web.Response:
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        wanted = KeyCreate.model_validate_json(body or b"{}")
+        wanted = parse_model(KeyCreate, body or b"{}")
+    except TooDeep as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
     except ValidationError as exc:
         raise ApiError(400, "bad_request", _first_problem(exc)) from None
     expires_at = utcnow() + timedelta(days=wanted.expires_in_days) if wanted.expires_in_days else None

@@ -20,6 +20,7 @@ from vidsage.auth.signing import LinkClaims, sign_link
 from vidsage.contracts.keys import LinkCreate, SignedLinks
 from vidsage_gateway.auth import AUTH, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
+from vidsage_gateway.json_input import TooDeep, parse_model
 from vidsage_gateway.keys import RUNTIME
 
 MAX_BODY_BYTES = 1024
@@ -33,7 +34,9 @@ async def create_links(request: web.Request) -> web.Response:
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        wanted = LinkCreate.model_validate_json(body or b"{}")
+        wanted = parse_model(LinkCreate, body or b"{}")
+    except TooDeep as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ApiError(

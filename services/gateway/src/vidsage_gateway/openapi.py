@@ -27,6 +27,7 @@ from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Transcript
 from vidsage.contracts.usage import Usage, UsageList
 from vidsage_gateway.auth import Policy, policy_for
+from vidsage_gateway.hosts import ANY_HOST_PATHS
 from vidsage_gateway.sessions import SESSION_COOKIE
 
 REF = "#/components/schemas/{model}"
@@ -129,15 +130,20 @@ def _json(ref: str, description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Bad request (missing `file`, empty file, malformed body or parameters, unknown format)",
+        400: "Bad request (missing `file`, empty file, malformed body or parameters, unknown format, JSON "
+        "nested deeper than 32 levels; `malformed_request`: HTTP or multipart part headers that cannot be "
+        "parsed, such as control characters or a header line that is too long)",
         403: "This Origin may not open the chat WebSocket (`origin_not_allowed`)",
         404: "Unknown video id",
+        408: "The client stalled or trickled (`upload_timeout`: `upload_read_timeout_s`, `upload_max_s`)",
         409: "Not ready yet (`not_ready`, with the current status)",
         413: "Upload larger than the limit (`too_large`)",
         415: "Not an MP4, MOV or AVI file, decided by content (`unsupported_type`)",
         416: "Range outside the video (`range_not_satisfiable`), with `Content-Range: bytes */size`",
-        422: "Too long (`too_long`, with the measured duration), undecodable or truncated",
-        503: "A dependency (object storage, bus, the search service) is unavailable",
+        422: "Too long (`too_long`, with the measured duration), undecodable, truncated, or frames larger "
+        "than `gateway.max_frame_pixels` (`frame_too_large`, decided before decoding)",
+        503: "A dependency is unavailable (`storage_unavailable`, `bus_unavailable`, the search service), "
+        "with `Retry-After`",
     }
     return {str(c): _json("Error", text[c]) for c in codes}
 
@@ -250,7 +256,14 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _json("VideoRecord", "Stored; processing starts"),
-                        **_errors(400, 413, 415, 422, 503),
+                        **_errors(400, 408, 413, 415, 422),
+                        "503": _json(
+                            "Error",
+                            "Refused at once, with `Retry-After`: `overloaded` (more than "
+                            "`gateway.max_concurrent_uploads` uploads in progress), `spool_full` (the "
+                            "spool folder would keep less than `gateway.spool_min_free_bytes`, or filled "
+                            "up), `storage_unavailable`, `bus_unavailable`",
+                        ),
                     },
                 }
             },
@@ -471,6 +484,7 @@ def openapi_document() -> dict[str, Any]:
     }
     _add_owner_parameters(doc["paths"])
     _add_security(doc["paths"])
+    _add_host_check(doc["paths"])
     return doc
 
 
@@ -565,6 +579,23 @@ def _add_security(paths: dict[str, Any]) -> None:
                 responses.setdefault(status, answer)
             responses["403"] = _json("Error", _FORBIDDEN[policy])
             operation["responses"] = dict(sorted(responses.items()))
+
+
+_HOST_NOT_ALLOWED = _json(
+    "Error",
+    "The `Host` header is not one of `gateway.allowed_hosts` (`host_not_allowed`; against DNS rebinding), "
+    "decided before authentication",
+)
+
+
+def _add_host_check(paths: dict[str, Any]) -> None:
+    """421 on every operation except those that answer any host (probes, the scrape)."""
+    for path, item in paths.items():
+        if path in ANY_HOST_PATHS:
+            continue
+        for operation in item.values():
+            operation["responses"]["421"] = _HOST_NOT_ALLOWED
+            operation["responses"] = dict(sorted(operation["responses"].items()))
 
 
 def _body(model: str) -> dict[str, Any]:

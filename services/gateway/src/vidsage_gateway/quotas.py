@@ -172,7 +172,12 @@ class Quotas:
         except ApiError:
             raise
         except Exception as exc:  # NATS down: refuse rather than serve uncounted
-            raise ApiError(503, "rate_unavailable", "the rate counters are unavailable; try again") from exc
+            raise ApiError(
+                503,
+                "rate_unavailable",
+                "the rate counters are unavailable; try again",
+                headers={"Retry-After": "5"},
+            ) from exc
         if counted is None:
             raise _rate_limited("requests per minute", limit, max(1, math.ceil((minute + 1) * 60 - now)))
 

@@ -13,6 +13,7 @@ from vidsage.contracts.events import utcnow
 from vidsage.contracts.keys import SessionCreate, SessionInfo
 from vidsage_gateway.auth import AUTH, Authenticator, bearer_token, unauthorized
 from vidsage_gateway.errors import ApiError
+from vidsage_gateway.json_input import TooDeep, parse_model
 from vidsage_gateway.origins import is_https
 from vidsage_gateway.principal import PRINCIPAL
 from vidsage_gateway.sessions import SESSION_COOKIE, Session
@@ -34,7 +35,9 @@ async def _key_from_request(request: web.Request) -> str:
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        return SessionCreate.model_validate_json(body or b"{}").key
+        return parse_model(SessionCreate, body or b"{}").key
+    except TooDeep as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
     except ValidationError:
         raise unauthorized(
             "missing_credentials",

@@ -10,6 +10,20 @@
 4. Only then the record is created and ``vidsage.video.uploaded`` published. Any failure on the
    way removes what was written: a rejected upload leaves no object, no record and no event.
 
+Overload is answered, not absorbed: beyond ``gateway.max_concurrent_uploads`` uploads at once, or
+when the spool folder would keep less than ``gateway.spool_min_free_bytes`` free (or fills up
+during the upload), the answer is 503 (``overloaded`` / ``spool_full``) with ``Retry-After``, at
+once. A client that sends nothing for ``gateway.upload_read_timeout_s``, or has not sent the whole
+body after ``gateway.upload_max_s`` (a trickle), gets 408 ``upload_timeout``. A multipart body
+aiohttp cannot parse (control characters in a part header, a part header over the line limit) is
+400 ``malformed_request``.
+
+A record whose creation timed out may still have been stored (the request reached the server,
+the answer did not): the gateway then deletes it in the background as soon as the bus answers
+again (:func:`_undo_record`), so a refused upload leaves no record behind; the gateway's NATS
+connection never buffers writes while reconnecting (a buffered create would land after its
+upload was refused).
+
 Before anything is read, the upload is counted against the tenant's uploads per hour and reserves
 its bytes against the storage quota (:mod:`vidsage_gateway.quotas`: 429 / 403 ``quota_exceeded``);
 a stored upload settles with its real size, a refused one releases the reservation and the count.
@@ -19,14 +33,17 @@ The video belongs to the request's owner (an admin's ``?owner=NAME`` uploads for
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import re
+import shutil
 import tempfile
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from vidsage.bus import publish_event
 from vidsage.contracts import names
@@ -38,8 +55,9 @@ from vidsage.media import SNIFF_BYTES, MediaError, ProbeResult, VideoFormat, pro
 from vidsage.runtime import Runtime
 from vidsage.storage import StorageError
 from vidsage_gateway.auth import AUTH, principal_of, scope_owner
-from vidsage_gateway.errors import ApiError
-from vidsage_gateway.keys import RUNTIME
+from vidsage_gateway.errors import ApiError, bus_unavailable
+from vidsage_gateway.keys import RUNTIME, UPLOADS
+from vidsage_gateway.overload import RETRY_AFTER_S, UploadSlots
 from vidsage_gateway.videos import record_json
 
 log = get_logger("vidsage.gateway.upload")
@@ -55,7 +73,13 @@ _MEDIA_STATUS = {
     "undecodable": 422,
     "truncated": 422,
     "no_video_stream": 422,
+    "frame_too_large": 422,
 }
+
+UNDO_WINDOW_S = 600.0
+"""How long a refused upload's record is looked for (and deleted) once the bus answers again."""
+
+T = TypeVar("T")
 
 
 class _TooLarge(Exception):
@@ -66,11 +90,50 @@ class _Incomplete(Exception):
     """The client stopped sending before the upload was complete."""
 
 
-async def _read(part: BodyPartReader) -> bytes:
+class _Stalled(Exception):
+    """The client sent nothing for ``gateway.upload_read_timeout_s``, or the body is still not in
+    after ``gateway.upload_max_s``."""
+
+
+_DEADLINE = web.RequestKey("upload_deadline", float)
+
+
+async def _timed(request: web.Request, step: Awaitable[T]) -> T:
+    """``step`` (a read from the client), bounded by the read timeout and the upload's deadline."""
+    cfg = request.app[RUNTIME].settings.gateway
+    left = request[_DEADLINE] - asyncio.get_running_loop().time()
     try:
-        return await part.read_chunk(READ_CHUNK)
+        return await asyncio.wait_for(step, max(0.0, min(cfg.upload_read_timeout_s, left)))
+    except TimeoutError:
+        raise _Stalled from None
+
+
+async def _read(request: web.Request, part: BodyPartReader) -> bytes:
+    try:
+        return await _timed(request, part.read_chunk(READ_CHUNK))
+    except _Stalled:
+        raise
     except Exception as exc:  # connection reset, bad chunked encoding, short body...
         raise _Incomplete(str(exc) or type(exc).__name__) from exc
+
+
+def _spool_full() -> ApiError:
+    return ApiError(
+        503,
+        "spool_full",
+        "the gateway has no room for the upload right now; try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _check_spool_room(spool_dir: Path, needed: int, keep_free: int) -> None:
+    try:
+        free = shutil.disk_usage(spool_dir).free
+    except OSError:
+        return  # cannot tell: writing will tell
+    if free - needed < keep_free:
+        log.warning("spool_full", free=free, needed=needed, keep_free=keep_free)
+        raise _spool_full()
 
 
 def clean_filename(name: str | None) -> str:
@@ -91,7 +154,7 @@ async def _file_part(request: web.Request) -> BodyPartReader:
     try:
         reader: MultipartReader = await request.multipart()
         while True:
-            part = await reader.next()
+            part = await _timed(request, reader.next())
             if part is None:
                 break
             if isinstance(part, BodyPartReader) and part.name == "file":
@@ -99,21 +162,40 @@ async def _file_part(request: web.Request) -> BodyPartReader:
             # Skip other fields, bounded: they are not used (yet).
             if isinstance(part, BodyPartReader):
                 skipped = 0
-                while chunk := await _read(part):
+                while chunk := await _read(request, part):
                     skipped += len(chunk)
                     if skipped > MULTIPART_SLACK:
-                        raise ApiError(400, "bad_request", f"form field {part.name!r} is too large")
+                        raise ApiError(400, "bad_request", "a form field besides 'file' is too large")
+    except HttpProcessingError as exc:  # a part header with control characters, or over 8190 bytes
+        raise ApiError(
+            400,
+            "malformed_request",
+            "malformed multipart part headers (control characters, or a header over 8190 bytes)",
+        ) from exc
     except (ValueError, AssertionError) as exc:
-        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
+        raise ApiError(400, "bad_request", "malformed multipart body") from exc
     raise ApiError(400, "missing_file", "no form field named 'file' in the upload")
 
 
 async def handle_upload(request: web.Request) -> web.Response:
-    """The upload endpoint; a client that stops sending midway gets 400 ``upload_incomplete``."""
-    try:
-        return await _upload(request)
-    except _Incomplete as exc:
-        raise ApiError(400, "upload_incomplete", f"the upload ended early: {exc}") from exc
+    """The upload endpoint; a client that stops sending midway gets 400 ``upload_incomplete``, one
+    that stalls 408 ``upload_timeout``."""
+    cfg = request.app[RUNTIME].settings.gateway
+    with request.app[UPLOADS].take(cfg.max_concurrent_uploads):
+        request[_DEADLINE] = asyncio.get_running_loop().time() + cfg.upload_max_s
+        try:
+            return await _upload(request)
+        except _Incomplete as exc:
+            raise ApiError(400, "upload_incomplete", f"the upload ended early: {exc}") from exc
+        except _Stalled:
+            log.info("upload_stalled", timeout_s=cfg.upload_read_timeout_s, max_s=cfg.upload_max_s)
+            raise ApiError(
+                408,
+                "upload_timeout",
+                f"the client sent nothing for {cfg.upload_read_timeout_s:g} s, or took longer than "
+                f"{cfg.upload_max_s:g} s to send the upload; it was dropped",
+                headers={"Connection": "close"},
+            ) from None
 
 
 async def _upload(request: web.Request) -> web.Response:
@@ -122,6 +204,8 @@ async def _upload(request: web.Request) -> web.Response:
     cap = cfg.max_upload_bytes
     if request.content_length is not None and request.content_length > cap + MULTIPART_SLACK:
         raise _too_large(cap)
+    spool_dir = cfg.spool_dir or Path(tempfile.gettempdir())
+    _check_spool_room(spool_dir, min(request.content_length or cap, cap), cfg.spool_min_free_bytes)
     owner = scope_owner(request)
     quotas = request.app[AUTH].quotas
     # what the upload may add: its length, or the cap when it is not known (chunked)
@@ -144,7 +228,7 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
 
     head = b""
     while len(head) < SNIFF_BYTES:
-        chunk = await _read(part)
+        chunk = await _read(request, part)
         if not chunk:
             break
         head += chunk
@@ -162,7 +246,7 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
     async def chunks() -> AsyncIterator[bytes]:
         nonlocal size
         yield head
-        while chunk := await _read(part):
+        while chunk := await _read(request, part):
             size += len(chunk)
             if size > cap:
                 raise _TooLarge
@@ -179,8 +263,17 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
                 stored = True
             except _TooLarge:
                 raise _too_large(cap) from None
-            spool.flush()
-            result = await _probe(rt, spool.name, fmt, cfg.max_duration_s)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise _spool_full() from exc
+            try:
+                spool.flush()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise _spool_full() from exc
+            result = await _probe(rt, spool.name, fmt, cfg.max_duration_s, cfg.max_frame_pixels)
         record = VideoRecord(
             id=video_id,
             owner=owner,
@@ -197,7 +290,7 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
             has_audio=result.has_audio,
             objects={"source": key},
         )
-        await _commit(rt, record, key)
+        await _commit(rt, request.app[UPLOADS], record, key)
     except BaseException:
         if stored:
             await _remove_quietly(rt, key)
@@ -213,19 +306,28 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
     return response, info.size
 
 
-async def _probe(rt: Runtime, path: str, fmt: VideoFormat, max_duration_s: float) -> ProbeResult:
+async def _probe(
+    rt: Runtime, path: str, fmt: VideoFormat, max_duration_s: float, max_pixels: int
+) -> ProbeResult:
     try:
-        return await rt.run_blocking(probe, path, fmt, max_duration_s=max_duration_s)
+        return await rt.run_blocking(probe, path, fmt, max_duration_s=max_duration_s, max_pixels=max_pixels)
     except MediaError as exc:
         raise ApiError(_MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message) from exc
 
 
-async def _commit(rt: Runtime, record: VideoRecord, key: str) -> None:
-    """Create the record, then publish the event; undo the record if the event cannot be sent."""
+async def _commit(rt: Runtime, slots: UploadSlots, record: VideoRecord, key: str) -> None:
+    """Create the record, then publish the event; undo the record if the event cannot be sent.
+
+    A create or delete that fails may still have been stored (the answer was lost): the record is
+    then deleted in the background once the bus answers again, so a refused upload leaves none.
+    """
+    if not rt.nc.is_connected:
+        raise bus_unavailable("the catalog")
     try:
         await rt.catalog.create(record)
     except Exception as exc:
-        raise ApiError(503, "bus_unavailable", "the catalog is unavailable; try again") from exc
+        _undo_later(rt, slots, record)
+        raise bus_unavailable("the catalog") from exc
     event = VideoUploaded(
         video_id=record.id,
         owner=record.owner,
@@ -239,9 +341,38 @@ async def _commit(rt: Runtime, record: VideoRecord, key: str) -> None:
     try:
         await publish_event(rt.js, event)
     except Exception as exc:
-        with contextlib.suppress(Exception):
+        try:
             await rt.catalog.delete(record.owner, record.id)
-        raise ApiError(503, "bus_unavailable", "the event bus is unavailable; try again") from exc
+        except Exception:
+            _undo_later(rt, slots, record)
+        raise bus_unavailable("the event bus") from exc
+
+
+def _undo_later(rt: Runtime, slots: UploadSlots, record: VideoRecord) -> None:
+    task = asyncio.create_task(_undo_record(rt, record))
+    slots.undo.add(task)
+    task.add_done_callback(slots.undo.discard)
+
+
+async def _undo_record(rt: Runtime, record: VideoRecord, window_s: float = UNDO_WINDOW_S) -> None:
+    """Delete the record of a refused upload once the bus answers (retrying for ``window_s``):
+    its creation may have reached the server although the gateway saw it fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + window_s
+    delay = 0.5
+    while True:
+        try:
+            if rt.nc.is_connected:
+                if await rt.catalog.delete(record.owner, record.id) is not None:
+                    log.warning("refused_upload_record_removed", video_id=record.id)
+                return
+        except Exception as exc:
+            log.info("refused_upload_undo_retry", video_id=record.id, error=type(exc).__name__)
+        if loop.time() + delay > deadline:
+            log.error("refused_upload_undo_gave_up", video_id=record.id, window_s=window_s)
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 async def _remove_quietly(rt: Runtime, key: str) -> None:

@@ -20,6 +20,7 @@ from aiohttp import web
 from vidsage.bus import publish_event
 from vidsage.contracts import names
 from vidsage.contracts.events import VideoDeleted
+from vidsage.contracts.reasons import public_reason
 from vidsage.contracts.record import Status, VideoRecord, status_rank
 from vidsage.contracts.transcript import CONTENT_TYPES, RENDERERS
 from vidsage.logging import get_logger
@@ -48,6 +49,12 @@ def record_json(record: VideoRecord, acting_owner: str | None = None) -> dict[st
     """The record as the API shows it, with its links; for a record of another owner than the one
     the request acts as (an admin's), the links carry ``?owner=``."""
     data = record.model_dump(mode="json")
+    # reasons are stored public (VideoRecord.fail); records written before that are cleaned here
+    if data.get("error"):
+        data["error"]["reason"] = public_reason(data["error"]["reason"])
+    for stage in data["stages"].values():
+        if stage.get("error"):
+            stage["error"] = public_reason(stage["error"])
     base = f"/api/videos/{record.id}"
     owner = "" if acting_owner in (None, record.owner) else f"?owner={record.owner}"
     data["links"] = {

@@ -57,6 +57,7 @@ class IngestHandler(Stage[VideoUploaded, IngestResult]):
                     work,
                     thumbnail_width=cfg.thumbnail_width,
                     sample_rate=cfg.audio_sample_rate,
+                    max_pixels=cfg.max_frame_pixels,
                 )
             except MediaError as exc:
                 raise PermanentError(f"{exc.code}: {exc.message}") from exc

@@ -119,7 +119,10 @@ class VideoFailed(Event):
 
     type: ClassVar[EventType] = EventType.FAILED
     stage: str = Field(description="ingest, transcribe or index.")
-    reason: str
+    reason: str = Field(
+        description="Why, in at most 200 characters, without internal addresses, object keys, file paths "
+        "or credentials (the full text is in the service's log)."
+    )
     attempts: int = Field(ge=0, description="Deliveries made before giving up.")
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidsage.contracts.events import utcnow
+from vidsage.contracts.reasons import public_reason
 
 
 class Status(StrEnum):
@@ -55,7 +56,10 @@ class StageState(BaseModel):
 
 class FailureInfo(BaseModel):
     stage: str
-    reason: str
+    reason: str = Field(
+        description="Why, in at most 200 characters, without internal addresses, object keys, file paths "
+        "or credentials (the full text is in the service's log)."
+    )
 
 
 def _new_stages() -> dict[str, StageState]:
@@ -112,6 +116,9 @@ class VideoRecord(BaseModel):
         return record.model_copy(update=fields)
 
     def fail(self, stage: str, reason: str, attempts: int) -> VideoRecord | None:
+        """``failed`` at ``stage``; the reason is stored as :func:`~vidsage.contracts.reasons.public_reason`
+        of it (short, no internal addresses, keys or paths: clients and subscribers read it)."""
+        reason = public_reason(reason)
         if self.status is Status.FAILED or self.status is Status.READY or self.stages[stage].state == "done":
             return None
         record = self._with_stage(

@@ -14,8 +14,9 @@ import av
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from vidsage.media.errors import NO_VIDEO_STREAM, TRUNCATED, UNDECODABLE, MediaError
+from vidsage.media.errors import FRAME_TOO_LARGE, NO_VIDEO_STREAM, TRUNCATED, UNDECODABLE, MediaError
 from vidsage.media.sniff import VideoFormat
+from vidsage.settings import MAX_FRAME_PIXELS
 
 SAFE_OPTIONS: Final[dict[str, str]] = {"protocol_whitelist": "file"}
 """FFmpeg options for every input we open: local files only, no network or nested protocols."""
@@ -86,13 +87,31 @@ def open_input(path: str | os.PathLike[str], fmt: VideoFormat) -> Iterator[Input
         container.close()
 
 
-def first_video_stream(container: InputContainer, fmt: VideoFormat) -> VideoStream:
-    """The first video stream; ``undecodable`` if no streams at all were found, else ``no_video_stream``."""
+def first_video_stream(
+    container: InputContainer, fmt: VideoFormat, *, max_pixels: int = MAX_FRAME_PIXELS
+) -> VideoStream:
+    """The first video stream, its decoded frame size bounded by ``max_pixels``.
+
+    ``undecodable`` if no streams at all were found, else ``no_video_stream``. A frame size in the
+    container's header over ``max_pixels`` is ``frame_too_large`` before anything is decoded (a
+    decompression bomb: a small file with one huge, highly compressible frame); and the decoder is
+    given the same bound (FFmpeg's ``max_pixels``), so a header that understates the size of the
+    frames in the data fails their decoding instead of allocating them.
+    """
     if not container.streams:
         raise undecodable(fmt, "no audio or video streams were found")
     if not container.streams.video:
         raise MediaError(NO_VIDEO_STREAM, "the file contains no video stream")
-    return container.streams.video[0]
+    video = container.streams.video[0]
+    ctx = video.codec_context
+    if ctx.width * ctx.height > max_pixels:
+        raise MediaError(
+            FRAME_TOO_LARGE,
+            f"the video's frames are {ctx.width}x{ctx.height} pixels; the limit is {max_pixels} pixels "
+            f"({max_pixels / 1e6:.1f} megapixels)",
+        )
+    ctx.options = {**ctx.options, "max_pixels": str(max_pixels)}
+    return video
 
 
 def declared_duration(container: InputContainer) -> float | None:

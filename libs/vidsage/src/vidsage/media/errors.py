@@ -11,6 +11,7 @@ MediaErrorCode = Literal[
     "truncated",
     "too_long",
     "no_video_stream",
+    "frame_too_large",
 ]
 
 UNSUPPORTED_TYPE: Final = "unsupported_type"
@@ -19,6 +20,7 @@ UNDECODABLE: Final = "undecodable"
 TRUNCATED: Final = "truncated"
 TOO_LONG: Final = "too_long"
 NO_VIDEO_STREAM: Final = "no_video_stream"
+FRAME_TOO_LARGE: Final = "frame_too_large"
 
 
 class MediaError(Exception):

@@ -23,6 +23,7 @@ from vidsage.media._container import (
 )
 from vidsage.media.errors import TOO_LONG, TRUNCATED, MediaError
 from vidsage.media.sniff import VideoFormat
+from vidsage.settings import MAX_FRAME_PIXELS
 
 TRUNCATION_RATIO: Final = 0.9
 """Media data must cover at least this share of the declared duration ..."""
@@ -67,6 +68,7 @@ def probe(
     *,
     max_duration_s: float | None = None,
     check_integrity: bool = True,
+    max_pixels: int = MAX_FRAME_PIXELS,
 ) -> ProbeResult:
     """Open a video with the demuxer of ``fmt`` forced (local files only) and validate it.
 
@@ -84,18 +86,21 @@ def probe(
         fmt: the format from :func:`vidsage.media.sniff_format`.
         max_duration_s: reject longer videos with ``too_long``; None means no limit.
         check_integrity: demux the whole file to detect truncation (reads the file once).
+        max_pixels: the largest frame (width x height) that may be decoded; a larger one is
+            ``frame_too_large``, from the header, before any decoding.
 
     Returns:
         A :class:`ProbeResult`.
 
     Raises:
-        MediaError: ``undecodable``, ``truncated``, ``too_long`` or ``no_video_stream``.
+        MediaError: ``undecodable``, ``truncated``, ``too_long``, ``no_video_stream`` or
+            ``frame_too_large``.
             No other exception type escapes. A cut-off MP4/MOV whose ``moov`` box was lost cannot
             be opened at all; it is reported as ``truncated`` when a top-level box visibly runs
             past the end of the file, else as ``undecodable``.
     """
     with open_input(path, fmt) as container, translate_errors(fmt):
-        video = first_video_stream(container, fmt)
+        video = first_video_stream(container, fmt, max_pixels=max_pixels)
         duration = declared_duration(container)
         if duration is None or duration <= 0:
             raise undecodable(fmt, "the duration is unknown or zero")

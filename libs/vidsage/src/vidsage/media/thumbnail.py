@@ -24,6 +24,7 @@ from vidsage.media._container import (
     undecodable,
 )
 from vidsage.media.sniff import VideoFormat
+from vidsage.settings import MAX_FRAME_PIXELS
 
 CANDIDATE_FRACTIONS: Final = (0.10, 0.25, 0.40, 0.55, 0.70)
 """Where candidate frames are taken, as fractions of the duration."""
@@ -73,6 +74,7 @@ def make_thumbnail(
     *,
     max_width: int = 640,
     quality: int = 85,
+    max_pixels: int = MAX_FRAME_PIXELS,
 ) -> tuple[int, int]:
     """Write a JPEG of a representative frame of the video and return its (width, height).
 
@@ -92,15 +94,17 @@ def make_thumbnail(
         out_path: where to write the JPEG (overwritten if it exists).
         max_width: the thumbnail is at most this wide; smaller videos are not upscaled.
         quality: JPEG quality (1-95).
+        max_pixels: the largest frame (width x height) that may be decoded (see
+            :func:`~vidsage.media._container.first_video_stream`).
 
     Raises:
-        MediaError: ``undecodable`` or ``no_video_stream`` (``truncated`` if a cut-off MP4/MOV
-            cannot even be opened). A partially written file is removed.
+        MediaError: ``undecodable``, ``no_video_stream`` or ``frame_too_large`` (``truncated`` if a
+            cut-off MP4/MOV cannot even be opened). A partially written file is removed.
         OSError: if ``out_path`` cannot be written (not the upload's fault).
     """
     out = Path(out_path)
     with open_input(path, fmt) as container, translate_errors(fmt):
-        video = first_video_stream(container, fmt)
+        video = first_video_stream(container, fmt, max_pixels=max_pixels)
         _enable_threads(video)
         frame = _pick_frame(container, video, fmt)
         image, size = _render(frame, video, max_width)
