@@ -46,9 +46,10 @@ log = get_logger("vidsage.gateway")
 HANDLER_ARGS: dict[str, Any] = {"max_field_size": 32 * 1024}
 """aiohttp's HTTP parser limits for the gateway (the application carries them, so its runner and
 the tests' servers get them alike): a header line up to 32 KiB reaches the application, so an
-oversized ``Authorization`` or cookie gets the API's own JSON 401 instead of the parser's plain 400.
-A longer line is still the parser's 400 (which quotes its first 100 bytes back to the sender); the
-log line says only that the request was unparsable."""
+oversized ``Authorization`` or cookie gets the API's own JSON 401 instead of the parser's 400.
+A longer line (and a multipart part header over the same limit) is still refused by the parser:
+400 ``malformed_request`` from :mod:`vidsage_gateway.server`, whose log line says only that the
+request was unparsable."""
 
 RETRY_SOON = {"Retry-After": "5"}
 

@@ -166,11 +166,11 @@ async def _file_part(request: web.Request) -> BodyPartReader:
                     skipped += len(chunk)
                     if skipped > MULTIPART_SLACK:
                         raise ApiError(400, "bad_request", "a form field besides 'file' is too large")
-    except HttpProcessingError as exc:  # a part header with control characters, or over 8190 bytes
+    except HttpProcessingError as exc:  # a part header with control characters, or over 32 KiB
         raise ApiError(
             400,
             "malformed_request",
-            "malformed multipart part headers (control characters, or a header over 8190 bytes)",
+            "malformed multipart part headers (control characters, or a header over 32 KiB)",
         ) from exc
     except (ValueError, AssertionError) as exc:
         raise ApiError(400, "bad_request", "malformed multipart body") from exc
