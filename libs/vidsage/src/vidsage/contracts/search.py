@@ -7,7 +7,9 @@ request and the reply are JSON. A reply is either ``{"hits": [...]}`` or ``{"err
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -45,6 +47,17 @@ class SearchHit(BaseModel):
         description="`[start, end)` character offsets of the best-matching sentence in `text` "
         "(Unicode code points): `text[start:end]` is the sentence."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_passage_by_default(cls, data: Any) -> Any:
+        """A hit without a match (from an older indexer) matches as a whole."""
+        if isinstance(data, dict):
+            data = dict(data)
+            data.setdefault("match_start", data.get("start"))
+            data.setdefault("match_end", data.get("end"))
+            data.setdefault("match_chars", (0, len(str(data.get("text", "")))))
+        return data
     segment_ids: list[int] = Field(description="Transcript segments this passage covers.")
     link: str = Field(description="Plays the matching sentence: /api/videos/<id>#t=<match_start>.")
 
