@@ -58,15 +58,16 @@ from tests.support.citation_cases import cases, transcript_segments
 from tests.support.paths import MODELS, ROOT
 from tests.support.relevance import cached_transcripts, find_phrase
 from tests.support.speech import normalise_words
+from vidsage.contracts.chat import Citation
 from vidsage.contracts.search import SearchHit, SearchRequest
 from vidsage.contracts.transcript import Segment
-from vidsage.settings import IndexerSettings, Settings
-from vidsage_indexer.embedder import DEFAULT_MODEL_DIR, Embedder
 from vidsage.sentences import Sentence, split_sentences
+from vidsage.settings import IndexerSettings, Settings
 from vidsage_chat.citations import video_cited
 from vidsage_chat.extractive import compose
 from vidsage_chat.followup import retrieval_query
 from vidsage_chat.support import check
+from vidsage_indexer.embedder import DEFAULT_MODEL_DIR, Embedder
 from vidsage_indexer.passages import PassageConfig, passage_config
 from vidsage_indexer.search import prepare, search
 from vidsage_indexer.search_handler import similarities
@@ -123,7 +124,8 @@ class Scores:
     recall: int = 0
 
     def add(self, hits: Sequence[SearchHit], q: Question, video_ids: dict[str, str]) -> None:
-        assert q.talk is not None and q.answer is not None
+        assert q.talk is not None
+        assert q.answer is not None
         self.n += 1
         rank = next(
             (
@@ -250,7 +252,9 @@ def chosen() -> System:
     """The configuration the settings default to (the system)."""
     settings = Settings(_env_file=None).indexer
     model = settings.model.strip() or DEFAULT_MODEL_DIR
-    return System("system (defaults)", passage_config(settings), fusion_config(settings), model=Path(model).name)
+    return System(
+        "system (defaults)", passage_config(settings), fusion_config(settings), model=Path(model).name
+    )
 
 
 def baselines(system: System) -> list[System]:
@@ -395,7 +399,8 @@ def threshold_report(r: Result, threshold: float, out: Callable[[str], None]) ->
         lost = sum(v < threshold for v, _ in some)
         lost_right = sum(v < threshold and ok for v, ok in some)
         out(
-            f"  {split:<8} unanswerable declined {declined}/{len(none)}; answerable declined {lost}/{len(some)} "
+            f"  {split:<8} unanswerable declined {declined}/{len(none)}; "
+            f"answerable declined {lost}/{len(some)} "
             f"({lost_right} of them had the right first hit)"
         )
 
@@ -417,14 +422,20 @@ def suggest_threshold(r: Result, out: Callable[[str], None]) -> None:
 # ---- offline answers, follow-ups, citation support ---------------------------------------------
 
 
-def offline_answers(library: Library, system: System, min_relevance: float, out: Callable[[str], None]) -> None:
+def offline_answers(
+    library: Library, system: System, min_relevance: float, out: Callable[[str], None]
+) -> None:
     """How often the extractive answer's first citation is the right sentence, and how often an
     unanswerable question is declined (no citation)."""
     for split in ("tune", "holdout"):
         right = answerable = declined = unanswerable = wrongly_declined = 0
         for q in questions(split):
-            hits = library.ask(q.question, video_id=None, fusion=system.fusion, dedupe=system.dedupe, keywords_only=False)
-            extract = compose(hits, library.sentences, scope="library", with_title=True, min_relevance=min_relevance)
+            hits = library.ask(
+                q.question, video_id=None, fusion=system.fusion, dedupe=system.dedupe, keywords_only=False
+            )
+            extract = compose(
+                hits, library.sentences, scope="library", with_title=True, min_relevance=min_relevance
+            )
             if q.talk is None or q.answer is None:
                 unanswerable += 1
                 declined += not extract.citations
@@ -432,12 +443,15 @@ def offline_answers(library: Library, system: System, min_relevance: float, out:
             answerable += 1
             wrongly_declined += not extract.citations
             first = extract.citations[0] if extract.citations else None
-            right += first is not None and first.video_id == library.video_ids[q.talk] and any(
-                same_sentence(part, q.answer) for part in [first.text, *_sentences_of(first.text)]
+            right += (
+                first is not None
+                and first.video_id == library.video_ids[q.talk]
+                and any(same_sentence(part, q.answer) for part in [first.text, *_sentences_of(first.text)])
             )
         out(
             f"  {split:<8} first citation right {right}/{answerable} ({right / answerable:.3f}); "
-            f"unanswerable declined {declined}/{unanswerable}; answerable declined {wrongly_declined}/{answerable}"
+            f"unanswerable declined {declined}/{unanswerable}; "
+            f"answerable declined {wrongly_declined}/{answerable}"
         )
 
 
@@ -445,30 +459,46 @@ def _sentences_of(text: str) -> list[str]:
     return [p for p in text.replace("? ", ". ").split(". ") if p]
 
 
+def _offline(
+    library: Library, system: System, query: str, video_id: str | None, min_relevance: float
+) -> list[Citation]:
+    hits = library.ask(
+        query, video_id=video_id, fusion=system.fusion, dedupe=system.dedupe, keywords_only=False
+    )
+    scope = "video" if video_id else "library"
+    extract = compose(
+        hits, library.sentences, scope=scope, with_title=video_id is None, min_relevance=min_relevance
+    )
+    return extract.citations
+
+
 def follow_ups(library: Library, system: System, min_relevance: float, out: Callable[[str], None]) -> None:
     """Follow-up questions answered offline, with the conversation's context and without it."""
     for scope in ("video", "library"):
-        with_ctx = without = 0
+        with_context = without = 0
         for f in FOLLOW_UPS:
             video_id = library.video_ids[f.talk] if scope == "video" else None
-
-            def answer(query: str) -> list:  # type: ignore[type-arg]
-                hits = library.ask(query, video_id=video_id, fusion=system.fusion, dedupe=system.dedupe, keywords_only=False)
-                return compose(hits, library.sentences, scope=scope, with_title=video_id is None, min_relevance=min_relevance).citations
-
-            first = answer(f.first)
-            history = [{"role": "user", "content": f.first}]
-            history.append({"role": "assistant", "content": " ".join(c.text for c in first[:1])})
-
-            def right(citations: list) -> bool:  # type: ignore[type-arg]
-                return bool(citations) and citations[0].video_id == library.video_ids[f.talk] and same_sentence(
-                    citations[0].text, f.answer
+            first = _offline(library, system, f.first, video_id, min_relevance)
+            history = [
+                {"role": "user", "content": f.first},
+                {"role": "assistant", "content": " ".join(c.text for c in first[:1])},
+            ]
+            for query, counts in ((retrieval_query(f.follow_up, history), True), (f.follow_up, False)):
+                got = _offline(library, system, query, video_id, min_relevance)
+                right = (
+                    bool(got)
+                    and got[0].video_id == library.video_ids[f.talk]
+                    and same_sentence(got[0].text, f.answer)
                 )
-
-            with_ctx += right(answer(retrieval_query(f.follow_up, history)))
-            without += right(answer(f.follow_up))
+                if counts:
+                    with_context += right
+                else:
+                    without += right
         n = len(FOLLOW_UPS)
-        out(f"  {scope:<8} follow-ups answered right: {with_ctx}/{n} with the conversation's context, {without}/{n} without")
+        out(
+            f"  {scope:<8} follow-ups answered right: {with_context}/{n} with the conversation's context, "
+            f"{without}/{n} without"
+        )
 
 
 def support_check(embedder: Embedder, threshold: float, out: Callable[[str], None]) -> None:
@@ -496,11 +526,13 @@ def support_check(embedder: Embedder, threshold: float, out: Callable[[str], Non
         recall = tp / len(truly_bad) if truly_bad else 1.0
         kept = sum(r[2] and r[3] >= t for r in subset) / max(1, sum(r[2] for r in subset))
         by_kind = ", ".join(
-            f"{kind} {sum(r[3] < t for r in subset if r[1] == kind)}/{sum(r[1] == kind for r in subset)} flagged"
+            f"{kind} {sum(r[3] < t for r in subset if r[1] == kind)}/"
+            f"{sum(r[1] == kind for r in subset)} flagged"
             for kind in ("correct", "shifted", "invented")
         )
         return (
-            f"  {label}: unsupported flagged with precision {precision:.3f}, recall {recall:.3f}; correct citations "
+            f"  {label}: unsupported flagged with precision {precision:.3f}, recall {recall:.3f}; "
+            "correct citations "
             f"kept {kept:.3f} ({by_kind})"
         )
 
@@ -512,7 +544,9 @@ def support_check(embedder: Embedder, threshold: float, out: Callable[[str], Non
     for t in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
         flagged = [r for r in tune if r[3] < t]
         tp = sum(not r[2] for r in flagged)
-        sweep_cells.append(f"{t:.2f}: P {tp / max(1, len(flagged)):.2f} R {tp / max(1, sum(not r[2] for r in tune)):.2f}")
+        sweep_cells.append(
+            f"{t:.2f}: P {tp / max(1, len(flagged)):.2f} R {tp / max(1, sum(not r[2] for r in tune)):.2f}"
+        )
     out("  thresholds on tune: " + "; ".join(sweep_cells))
 
 
@@ -536,8 +570,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     transcripts, cached = cached_transcripts(TALKS, CACHE)
     out(
-        f"relevance: {len(TALKS)} talks, {len(questions('tune'))} tune / {len(questions('holdout'))} holdout questions; "
-        f"transcripts {'from the cache' if cached else 'made by Whisper'} in {time.perf_counter() - started:.1f} s"
+        f"relevance: {len(TALKS)} talks, {len(questions('tune'))} tune / "
+        f"{len(questions('holdout'))} holdout questions; transcripts "
+        f"{'from the cache' if cached else 'made by Whisper'} in {time.perf_counter() - started:.1f} s"
     )
     models = {name: MODELS / name for name in (DEFAULT_MODEL_DIR, "all-MiniLM-L6-v2", "all-mpnet-base-v2")}
     for extra in args.model:

@@ -192,10 +192,17 @@ async def test_answer_streams_in_order_with_mapped_citations(chat: Chat) -> None
     assert done["conversation_id"]
     # [00:04] → segment 1 (starts at 4.2), [00:09 - 00:15] → segment 2 (contains 9, starts 9.8),
     # [00:15] → segment 3 (starts 15.5); [02:30] is past the end and [00:99] is no time: dropped
-    assert done["citations"] == [
-        {"video_id": vid, "start": s, "end": e, "text": " " + t}
+    assert [
+        {k: c[k] for k in ("video_id", "filename", "start", "end", "text")} for c in done["citations"]
+    ] == [
+        {"video_id": vid, "filename": "sourdough.mp4", "start": s, "end": e, "text": " " + t}
         for s, e, t in (SEGMENTS[1], SEGMENTS[2], SEGMENTS[3])
     ]
+    # each checked against the part of the answer that cites it (no indexer runs here: by the
+    # shared content words alone, all of them present in the cited segments)
+    assert [c["supported"] for c in done["citations"]] == [True, True, True]
+    assert all(0.5 <= c["support_score"] <= 1 for c in done["citations"])
+    assert done["unsupported"] == 0
 
     (request,) = chat.llm.requests
     body = request.body
@@ -593,14 +600,29 @@ async def test_extractive_mode_without_a_key(settings: Settings, tmp_path: Path)
             done = frames[-1]
             assert done["mode"] == "extractive", done
             text = tokens(frames)
-            assert text.startswith("Extractive answer (no language model is configured)")
-            assert {c["video_id"] for c in done["citations"]} == {bread}
-            assert "twelve hours" in done["citations"][0]["text"]
-            start = done["citations"][0]["start"]
-            assert f"[{int(start) // 60:02d}:{int(start) % 60:02d}]" in text
+            # the answering sentence first, with its time, then the note that it is quoted
+            assert text.startswith("Let the dough rest for twelve hours at room temperature. [00:09]"), text
+            assert text.endswith("(Quoted from the transcript: no language model is configured.)")
+            (citation,) = done["citations"]  # nothing else adds to it
+            assert citation["video_id"] == bread
+            assert "twelve hours" in citation["text"]
+            assert (citation["start"], citation["end"]) == (9.8, 15.5)
+            assert citation["supported"] is True
+            assert citation["filename"] == "sourdough.mp4"
+            # a follow-up is retrieved with the conversation's context
+            frames = await ask(
+                ws, "And how hot is the oven after that?", conversation_id=done["conversation_id"]
+            )
+            assert "two hundred and thirty degrees" in frames[-1]["citations"][0]["text"]
+            # nothing relevant: said plainly, nothing cited
+            frames = await ask(ws, "Which football team won the cup final?")
+            assert tokens(frames) == "The video does not seem to cover this."
+            assert frames[-1]["citations"] == []
         async with chat.connect(None) as ws:
             frames = await ask(ws, "How do I patch an inner tube?")
-        assert "bikes.mp4" in tokens(frames)
+        assert tokens(frames).startswith(
+            "Take the wheel off, find the hole in the inner tube and patch it. [bikes.mp4 00:05]"
+        )
         assert "inner tube" in frames[-1]["citations"][0]["text"]
 
 

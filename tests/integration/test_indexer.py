@@ -113,7 +113,8 @@ async def test_hybrid_search_finds_the_answer_in_the_top_3(
         # located as the corpus prescribes (tests.support.relevance): Whisper writes "60 eggs" as
         # "sixty eggs", so an exact substring test fails on the transcription, not on the search
         found = any(
-            h["video_id"] == ids[talk] and find_phrase(answer, normalise_words(h["text"])) is not None for h in hits
+            h["video_id"] == ids[talk] and find_phrase(answer, normalise_words(h["text"])) is not None
+            for h in hits
         )
         if not found:
             missed.append((question, [h["text"][:60] for h in hits]))

@@ -266,7 +266,8 @@ def test_hits_carry_each_channels_score(store: VectorStore, corpus: Corpus) -> N
     special = passage_id(*SPECIAL)
     keyword = store.search(_noise(300), encode_query("Reykjavik"), limit=3)
     assert keyword[0].id == special
-    assert keyword[0].keyword_score is not None and keyword[0].keyword_score > 0
+    assert keyword[0].keyword_score is not None
+    assert keyword[0].keyword_score > 0
 
 
 # -- persistence, threads -----------------------------------------------------------------------
@@ -377,7 +378,9 @@ def test_open_store_chooses_the_adapter(tmp_path: Path, monkeypatch: pytest.Monk
     assert edge.path == tmp_path / "qdrant-edge"
     edge.close()
     custom = open_store(
-        IndexerSettings(edge_path=tmp_path / "elsewhere", fusion="rrf", rrf_k=10, dense_weight=0.7, prefetch=7),
+        IndexerSettings(
+            edge_path=tmp_path / "elsewhere", fusion="rrf", rrf_k=10, dense_weight=0.7, prefetch=7
+        ),
         tmp_path,
     )
     assert isinstance(custom, EdgeStore)
@@ -402,7 +405,10 @@ def test_open_store_chooses_the_adapter(tmp_path: Path, monkeypatch: pytest.Monk
     assert open_store(server_settings, tmp_path) == "server-store"
     (args, kwargs) = calls[0]
     assert args == ("http://qdrant:6333", server_settings.qdrant_api_key, "c1")
-    assert kwargs == {"fusion": FusionConfig("score", rrf_k=5, dense_weight=0.9, keyword_half=4.0), "prefetch": 50}
+    assert kwargs == {
+        "fusion": FusionConfig("score", rrf_k=5, dense_weight=0.9, keyword_half=4.0),
+        "prefetch": 50,
+    }
     local = QdrantStore(QdrantClient(":memory:"), "c2")
     assert local.local
     local.close()

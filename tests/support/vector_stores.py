@@ -24,4 +24,6 @@ def open_adapter(kind: str, folder: Path) -> VectorStore:
     """A store of ``kind`` (one of :data:`ADAPTERS`) kept under ``folder``."""
     if kind == "edge":
         return EdgeStore(folder / "edge", fusion=FUSION, prefetch=PREFETCH)
-    return QdrantStore(QdrantClient(path=str(folder / "qdrant")), "passages", fusion=FUSION, prefetch=PREFETCH)
+    return QdrantStore(
+        QdrantClient(path=str(folder / "qdrant")), "passages", fusion=FUSION, prefetch=PREFETCH
+    )

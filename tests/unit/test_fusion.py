@@ -48,5 +48,5 @@ def test_ties_keep_the_dense_order_and_an_empty_channel_is_fine() -> None:
 
 @pytest.mark.parametrize("bad", [{"rrf_k": 0}, {"dense_weight": 1.5}, {"keyword_half": 0}])
 def test_bad_configs_are_refused(bad: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be"):
         FusionConfig(**bad)  # type: ignore[arg-type]

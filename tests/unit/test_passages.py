@@ -8,10 +8,8 @@ import itertools
 
 import pytest
 
-from vidsage.contracts.transcript import Word
+from vidsage.contracts.transcript import Segment, Word
 from vidsage.sentences import split_sentences
-
-from vidsage.contracts.transcript import Segment
 from vidsage_indexer.passages import PassageConfig, PassageDraft, build_passages
 
 SEGMENTS = PassageConfig("segments")
@@ -202,7 +200,8 @@ def test_fragments_are_mended_and_abbreviations_do_not_end_a_sentence() -> None:
 def test_segments_without_words_are_split_by_punctuation_and_share_their_time() -> None:
     sentences = split_sentences([seg(0, 0.0, 10.0, "First part is here. Second part is here too.")])
     assert [s.text for s in sentences] == ["First part is here.", "Second part is here too."]
-    assert sentences[0].start == 0.0 and sentences[-1].end == 10.0
+    assert sentences[0].start == 0.0
+    assert sentences[-1].end == 10.0
     assert 0 < sentences[0].end == sentences[1].start < 10.0
 
 
@@ -212,7 +211,8 @@ def test_sentence_passages_focus_on_one_sentence_with_its_neighbours() -> None:
     assert len(passages) == 4  # one per sentence
     first, second = passages[0], passages[1]
     assert first.text == "Sentence number 0 says something. Sentence number 1 says something."
-    assert second.text.startswith("Sentence number 0") and second.text.endswith("number 2 says something.")
+    assert second.text.startswith("Sentence number 0")
+    assert second.text.endswith("number 2 says something.")
     focus = second.sentences[second.focus or 0]
     assert second.text[focus.char_start : focus.char_end] == "Sentence number 1 says something."
     assert (focus.start, focus.end) == (10.0, 12.5)

@@ -136,7 +136,7 @@ MATCH_OPEN, MATCH_CLOSE = "»", "«"
 
 
 def matched_text(hit: SearchHit) -> str:
-    """The hit's passage with its best-matching sentence between :data:`MATCH_OPEN` and :data:`MATCH_CLOSE`."""
+    """The hit's passage with its best-matching sentence between ``»`` and ``«``."""
     text = hit.text
     a, b = hit.match_chars
     a, b = max(0, min(a, len(text))), max(0, min(b, len(text)))

@@ -49,8 +49,8 @@ from vidsage.settings import Settings
 __all__ = [
     "MINILM",
     "MINILM_WEIGHTS_SHA256",
-    "MPNET",
     "MODELS",
+    "MPNET",
     "WHISPER_BASE",
     "WHISPER_MODEL_BIN_SHA256",
     "WHISPER_MODEL_BIN_SIZE",

@@ -184,7 +184,9 @@ class Answerer:
 
         citations, used = await check(cited, meaning, self.cfg.support_threshold)
         if cited and not used:
-            log.warning("support_check_lexical_only", reason="the indexer did not answer the similarity request")
+            log.warning(
+                "support_check_lexical_only", reason="the indexer did not answer the similarity request"
+            )
         return citations
 
     async def _stream(self, messages: list[dict[str, str]], replier: Replier) -> str:

@@ -26,6 +26,7 @@ TIME = re.compile(r"(?:(?P<label>V\d{1,3})\s*[,:]?\s*)?(?P<time>(?:\d{1,2}:)?\d{
 T = TypeVar("T")
 
 RANGE_END = re.compile(r"^\s*[-–—]\s*(?:\d{1,2}:)?\d{1,3}:\d{2}")
+_MARK = re.compile(r"\[[^\[\]\n]{1,80}\]")  # a bracket, without capturing (for re.split)
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 
 
@@ -83,21 +84,33 @@ class Cited:
 
 
 def claim_at(answer: str, position: int) -> str:
-    """The sentence of ``answer`` that the marker at character ``position`` belongs to, without markers.
+    """What the marker at character ``position`` of ``answer`` cites, without markers: the part of
+    its sentence since the previous marker in that sentence (the whole sentence for a sentence with
+    one marker).
 
-    A marker is part of the sentence it stands in; one that opens a sentence (only markers or spaces
-    before it: "... 25 minutes. [00:45] Then ...") belongs to the sentence before.
+    A marker that opens a sentence (only markers or spaces before it: "... 25 minutes. [00:45] Then
+    ...") belongs to the sentence before.
     """
     chunks = [m for m in _SENTENCE.finditer(answer) if m.end() > m.start()]
     previous = ""
     for m in chunks:
-        text = " ".join(BRACKET.sub(" ", m.group(0)).split())
         if m.start() <= position < max(m.end(), m.start() + 1):
-            before = BRACKET.sub("", answer[m.start() : position]).strip()
-            return text if before or not previous else previous
-        if text:
+            head = answer[m.start() : position]
+            if not BRACKET.sub("", head).strip() and previous:
+                return previous
+            if len(BRACKET.findall(m.group(0))) <= 1:
+                return _plain(m.group(0))  # the sentence's only marker: the whole sentence
+            parts = [_plain(part) for part in _MARK.split(head)]
+            return next((part for part in reversed(parts) if part), _plain(m.group(0)))
+        if text := _plain(m.group(0)):
             previous = text
     return previous
+
+
+def _plain(text: str) -> str:
+    """``text`` without citation markers, whitespace runs collapsed, no space before punctuation."""
+    flat = " ".join(BRACKET.sub(" ", text).split())
+    return re.sub(r"\s+([.,;:!?])", r"\1", flat).strip(" ,;:-–—")
 
 
 def video_cited(
@@ -171,13 +184,18 @@ STOPWORDS = frozenset(
 )
 
 
-NUMBERS = {
-    word: str(value)
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "hundred": "100", "half": "0.5"}
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty"
+)
+NUMBERS = {word: str(value) for value, word in enumerate(_NUMBER_WORDS.split())} | {
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "hundred": "100",
+    "half": "0.5",
+}
 
 
 def _stem(word: str) -> str:

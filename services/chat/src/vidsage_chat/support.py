@@ -33,7 +33,6 @@ Similarity = Callable[[list[tuple[str, str]]], Awaitable[list[float]]]
 """Cosine similarity of each pair of texts, in order."""
 
 
-
 def overlap(claim: str, cited: str) -> float:
     """Share of the claim's content words that are in the cited text (0 when it has none)."""
     wanted = content_words(claim)

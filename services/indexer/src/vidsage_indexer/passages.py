@@ -3,9 +3,9 @@
 A Whisper segment is a subtitle cue: sometimes a whole sentence, sometimes half of one, sometimes
 two. Search answers "where is this said?", so a passage is built from **sentences**
 (:func:`vidsage.sentences.split_sentences`: the transcript's words cut at sentence ends, each
-with the exact times of its first and last word), and every passage records the time and character span of each
-of its sentences. A search hit can then point at the one sentence that answers (its ``match``),
-not at a 20-second stretch.
+with the exact times of its first and last word), and every passage records the time and
+character span of each of its sentences. A search hit can then point at the one sentence that
+answers (its ``match``), not at a 20-second stretch.
 
 Three ways to build passages (:class:`PassageConfig`, ``mode``), measured by
 ``python -m benchmarks relevance`` (the figures are in the README):

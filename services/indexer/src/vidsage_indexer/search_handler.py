@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -75,7 +76,7 @@ class SearchHandler:
     async def subscribe(self) -> Subscriptions:
         """Start answering searches and similarity requests; unsubscribe, then :meth:`drain`, to stop."""
 
-        def spawn(answer: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
+        def spawn(answer: Callable[[Msg], Coroutine[Any, Any, None]]) -> Callable[[Msg], Awaitable[None]]:
             async def on_request(msg: Msg) -> None:
                 task = asyncio.create_task(answer(msg))
                 self._tasks.add(task)

@@ -58,6 +58,7 @@ class SearchHit(BaseModel):
             data.setdefault("match_end", data.get("end"))
             data.setdefault("match_chars", (0, len(str(data.get("text", "")))))
         return data
+
     segment_ids: list[int] = Field(description="Transcript segments this passage covers.")
     link: str = Field(description="Plays the matching sentence: /api/videos/<id>#t=<match_start>.")
 

@@ -51,7 +51,7 @@ class FusionConfig:
 
 @dataclass(frozen=True)
 class Fused:
-    """One fused candidate: its point, fused score and the score of each channel (None: not a candidate there)."""
+    """One fused candidate: its point, fused score and each channel's score (None: not found there)."""
 
     id: str
     payload: Mapping[str, Any] | None
