@@ -7,7 +7,8 @@ chunks to its reply inbox out (:class:`Replier`), grounded in the video or the l
 - **No API key**: extractive mode (:mod:`vidsage_chat.extractive`): the sentence that answers,
   with its time, other moments only when they add something, or a plain "does not seem to cover
   this" below ``chat.min_relevance``; it says that it is quoted.
-- **Follow-ups** are retrieved with the conversation's context (:mod:`vidsage_chat.followup`).
+- **Follow-ups** in library chat look in the video the previous answer cited first
+  (:mod:`vidsage_chat.followup`).
 - **Citations of a language-model answer are checked for support** (:mod:`vidsage_chat.support`):
   each gets ``supported`` and ``support_score``, ``done`` counts the unsupported ones, and
   ``chat.drop_unsupported`` leaves them out.
@@ -41,7 +42,7 @@ from vidsage.sentences import Sentence, split_sentences
 from vidsage.storage import StorageUnavailable
 from vidsage_chat.citations import Cited, library_cited, video_cited
 from vidsage_chat.extractive import compose
-from vidsage_chat.followup import retrieval_query
+from vidsage_chat.followup import look_first_in
 from vidsage_chat.llm import LLM, ChatFailure
 from vidsage_chat.memory import Memory
 from vidsage_chat.prompt import (
@@ -103,16 +104,19 @@ class Answerer:
         )
         try:
             await replier.send("accepted")
-            history = await self.memory.history(request.video_id, request.conversation_id)
+            history, cited_video = await self.memory.context(request.video_id, request.conversation_id)
             if request.video_id is not None:
                 answer, citations = await self._video_answer(request, history, replier)
             else:
-                answer, citations = await self._library_answer(request, history, replier)
+                answer, citations = await self._library_answer(request, history, cited_video, replier)
             unsupported = sum(c.supported is False for c in citations)
             if self.cfg.drop_unsupported:
                 citations = [c for c in citations if c.supported is not False]
             # remembered before `done`, so a follow-up sent right after it sees this turn
-            await self.memory.append(request.video_id, request.conversation_id, request.content, answer)
+            first_video = citations[0].video_id if citations else None
+            await self.memory.append(
+                request.video_id, request.conversation_id, request.content, answer, first_video
+            )
             await replier.send("done", citations=citations, unsupported=unsupported, mode=self.mode)
             log.info(
                 "chat_answered",
@@ -142,8 +146,7 @@ class Answerer:
                 status=record.status.value,
             )
         if self.llm is None:
-            query = retrieval_query(request.content, history)
-            hits = await self._search(query, request.video_id, self.cfg.extractive_passages)
+            hits = await self._search(request.content, request.video_id, self.cfg.extractive_passages)
             return await self._extractive(hits, replier, scope="video", with_title=False)
         try:
             transcript = await self.rt.load_transcript(record)
@@ -159,16 +162,29 @@ class Answerer:
         return answer, await self._checked(cited)
 
     async def _library_answer(
-        self, request: ChatRequest, history: list[Message], replier: Replier
+        self, request: ChatRequest, history: list[Message], cited_video: str | None, replier: Replier
     ) -> tuple[str, list[Citation]]:
-        query = retrieval_query(request.content, history)
+        limit = self.cfg.context_passages if self.llm is not None else self.cfg.extractive_passages
+        hits = await self._library_search(request.content, cited_video if history else None, limit)
         if self.llm is None:
-            hits = await self._search(query, None, self.cfg.extractive_passages)
             return await self._extractive(hits, replier, scope="library", with_title=True)
-        passages = label_hits(await self._search(query, None, self.cfg.context_passages))
+        passages = label_hits(hits)
         messages = build_messages(LIBRARY_SYSTEM_PROMPT, passages_block(passages), history, request.content)
         answer = await self._stream(messages, replier)
         return answer, await self._checked(library_cited(answer, passages))
+
+    async def _library_search(self, question: str, cited_video: str | None, limit: int) -> list[SearchHit]:
+        """A follow-up looks in the video the previous answer cited first, then in the whole
+        library when nothing there is relevant enough (see :mod:`vidsage_chat.followup`)."""
+        first = look_first_in(question, cited_video)
+        if first is not None:
+            try:
+                hits = await self._search(question, first, limit)
+            except ChatFailure:
+                hits = []  # e.g. the video was deleted meanwhile
+            if hits and hits[0].relevance >= self.cfg.min_relevance:
+                return hits
+        return await self._search(question, None, limit)
 
     async def _checked(self, cited: list[Cited]) -> list[Citation]:
         """The citations with their support check (see :mod:`vidsage_chat.support`)."""

@@ -119,6 +119,7 @@ class Embedder:
                 ) from exc
             if not dim:
                 raise ModelUnavailable(f"embedding model {str(self.path)!r} reports no embedding dimension")
+            model.encode(["warm up"], show_progress_bar=False)  # the first call pays torch's set-up
             self._model, self._dim = model, int(dim)
         took = time.perf_counter() - started
         log.info(
