@@ -77,7 +77,7 @@ fmt: ## Format and auto-fix (ruff)
 	$(RUFF) check --fix $(LINT_PATHS)
 	$(RUFF) format $(LINT_PATHS)
 
-bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore (some: BENCH="search chat")
+bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore, relevance (some: BENCH="search chat")
 	$(PY) -m benchmarks $(BENCH)
 
 schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/

@@ -327,6 +327,7 @@ def sweep(model: str = "all-MiniLM-L6-v2") -> list[System]:
             "sentences ±1 embed focus, rrf k=60",
             "sentences ±1 embed focus, score w=0.8 half=4",
             "sentences ±1 embed focus, score w=0.9 half=4",
+            "sentences ±1 embed focus, score w=0.95 half=4",
             "sentences ±1 embed focus, dense only",
         )
         out = [s for s in out if s.name.startswith(keep)]

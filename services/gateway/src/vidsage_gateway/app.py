@@ -102,13 +102,19 @@ async def openapi(_: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
+MAX_REQUEST_LINE = 64 * 1024
+"""Longest request line (method, path and query string) the gateway reads, in bytes."""
+
+
 def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.Application:
     """The gateway application; NATS, S3 and the catalog open on startup and close on cleanup.
 
     ``stop`` is the process's stop event (the one SIGTERM sets, from
     :func:`~vidsage.runtime.service_main`); without one (tests) the runtime gets its own.
     """
-    app = web.Application(middlewares=[observe])
+    # A request line up to 64 KiB reaches the handlers (aiohttp's own limit, 8190 bytes, would answer
+    # a long search query with its plain-text 400): they refuse an overlong query in JSON.
+    app = web.Application(middlewares=[observe], handler_args={"max_line_size": MAX_REQUEST_LINE})
     app[METRICS] = Metrics()
     stop = stop if stop is not None else asyncio.Event()
 
