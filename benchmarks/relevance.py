@@ -62,10 +62,9 @@ from tests.support.speech import normalise_words
 from vidsage.contracts.chat import Citation
 from vidsage.contracts.search import SearchHit, SearchRequest
 from vidsage.contracts.transcript import Segment
-from vidsage.sentences import Sentence, split_sentences
 from vidsage.settings import IndexerSettings, Settings
 from vidsage_chat.citations import video_cited
-from vidsage_chat.extractive import compose
+from vidsage_chat.extractive import Transcript, compose
 from vidsage_chat.followup import look_first_in
 from vidsage_chat.support import Similarity, check
 from vidsage_indexer.embedder import DEFAULT_MODEL_DIR, Embedder
@@ -171,8 +170,8 @@ class Library:
         self, embedder: Embedder, transcripts: dict[str, list[Segment]], config: PassageConfig, folder: Path
     ) -> None:
         self.embedder = embedder
-        self.sentences: dict[str, list[Sentence] | None] = {
-            f"talk-{talk}": split_sentences(segments) for talk, segments in transcripts.items()
+        self.sentences: dict[str, Transcript | None] = {
+            f"talk-{talk}": Transcript.of(segments) for talk, segments in transcripts.items()
         }
         self.store = EdgeStore(folder, flush_on_write=False)
         self.store.ensure(embedder.dim)

@@ -264,7 +264,8 @@ async def test_chat_extractive_cites_the_segment_that_answers(
     assert final["type"] == "done", final
     assert final["mode"] == "extractive"
     text = "".join(f["content"] for f in frames if f["type"] == "token")
-    assert text.startswith("Extractive answer (no language model is configured)")
+    assert text.startswith(answer_segment["text"].strip()), text  # the answering sentence first
+    assert text.endswith("(Quoted from the transcript: no language model is configured.)")
     first = final["citations"][0]
     assert (first["video_id"], first["start"], first["end"], first["text"]) == (
         vid,

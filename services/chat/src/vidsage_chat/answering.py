@@ -38,10 +38,9 @@ from vidsage.contracts.search import (
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.search_client import ask, similarity
-from vidsage.sentences import Sentence, split_sentences
 from vidsage.storage import StorageUnavailable
 from vidsage_chat.citations import Cited, library_cited, video_cited
-from vidsage_chat.extractive import compose
+from vidsage_chat.extractive import Transcript, compose
 from vidsage_chat.followup import look_first_in
 from vidsage_chat.llm import LLM, ChatFailure
 from vidsage_chat.memory import Memory
@@ -228,19 +227,19 @@ class Answerer:
     ) -> tuple[str, list[Citation]]:
         """The offline answer (:func:`vidsage_chat.extractive.compose`), one token frame per part."""
         videos = dict.fromkeys(hit.video_id for hit in hits)  # each transcript read once, in order
-        sentences = {video_id: await self._sentences(video_id) for video_id in videos}
+        transcripts = {video_id: await self._transcript(video_id) for video_id in videos}
         extract = compose(
-            hits, sentences, scope=scope, with_title=with_title, min_relevance=self.cfg.min_relevance
+            hits, transcripts, scope=scope, with_title=with_title, min_relevance=self.cfg.min_relevance
         )
         for part in extract.parts:
             await replier.send("token", content=part)
         return extract.text, extract.citations
 
-    async def _sentences(self, video_id: str) -> list[Sentence] | None:
-        """The video's transcript sentences; None if its transcript cannot be read."""
+    async def _transcript(self, video_id: str) -> Transcript | None:
+        """The video's transcript, for quoting; None if it cannot be read."""
         try:
             record = await self.rt.catalog.get(video_id)
             transcript = await self.rt.load_transcript(record) if record is not None else None
         except StorageUnavailable:
             return None
-        return None if transcript is None else split_sentences(transcript.segments)
+        return None if transcript is None else Transcript.of(transcript.segments)

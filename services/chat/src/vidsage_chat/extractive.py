@@ -15,8 +15,9 @@ the search hits for a question into an answer that reads like one:
    is nearly as relevant as the best (within :data:`ALSO_MARGIN`), is not already quoted, and
    brings content words the answer does not have yet; at most :data:`MAX_ALSO` of them.
 
-Every citation is a sentence of the transcript, at the times of its own words, so none can point
-outside it. The last line says that the answer is quoted, not generated.
+The answer quotes whole sentences; each citation is the transcript segments those sentences come
+from (their own start, end and text: a sentence is usually one segment), so none can point
+outside the transcript. The last line says that the answer is quoted, not generated.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 
 from vidsage.contracts.chat import Citation
 from vidsage.contracts.search import SearchHit
-from vidsage.contracts.transcript import clock
-from vidsage.sentences import Sentence
+from vidsage.contracts.transcript import Segment, clock
+from vidsage.sentences import Sentence, split_sentences
 from vidsage_chat.citations import content_words
 
 ALSO_MARGIN = 0.08
@@ -56,6 +57,8 @@ class Quote:
     video_id: str
     filename: str
     sentences: tuple[Sentence, ...]
+    segments: tuple[Segment, ...] = ()
+    """The transcript segments the sentences come from (none: the hit's own text is quoted)."""
 
     @property
     def start(self) -> float:
@@ -69,6 +72,37 @@ class Quote:
     def text(self) -> str:
         return " ".join(s.text for s in self.sentences)
 
+    def citation(self) -> Citation:
+        """The segments quoted, at their own times and with their own text."""
+        if not self.segments:
+            start, end, text = self.start, self.end, self.text
+        elif len(self.segments) == 1:
+            start, end, text = self.segments[0].start, self.segments[0].end, self.segments[0].text
+        else:
+            start, end = self.segments[0].start, self.segments[-1].end
+            text = " ".join(seg.text.strip() for seg in self.segments)
+        return Citation(
+            video_id=self.video_id,
+            filename=self.filename,
+            start=start,
+            end=end,
+            text=text,
+            supported=True,
+            support_score=1.0,
+        )
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A video's transcript as the offline answer reads it: its segments and its sentences."""
+
+    segments: dict[int, Segment]
+    sentences: list[Sentence]
+
+    @classmethod
+    def of(cls, segments: Sequence[Segment]) -> Transcript:
+        return cls({s.id: s for s in segments}, split_sentences(segments))
+
 
 def _locate(hit: SearchHit, sentences: Sequence[Sentence]) -> int | None:
     """Index of the transcript sentence that is ``hit``'s match (same start, else containing it)."""
@@ -81,11 +115,12 @@ def _locate(hit: SearchHit, sentences: Sequence[Sentence]) -> int | None:
     return None
 
 
-def _quote(hit: SearchHit, sentences: Sequence[Sentence] | None, *, extend: bool) -> Quote:
+def _quote(hit: SearchHit, transcript: Transcript | None, *, extend: bool) -> Quote:
     """``hit``'s matching sentence, joined by the neighbour it needs when ``extend`` (see the
     module docstring)."""
+    sentences = transcript.sentences if transcript is not None else []
     i = _locate(hit, sentences) if sentences else None
-    if sentences is None or i is None:
+    if transcript is None or i is None:
         text = hit.text[hit.match_chars[0] : hit.match_chars[1]].strip() or hit.text
         return Quote(hit.video_id, hit.filename, (Sentence(hit.match_start, hit.match_end, text, ()),))
     chosen = [sentences[i]]
@@ -93,7 +128,9 @@ def _quote(hit: SearchHit, sentences: Sequence[Sentence] | None, *, extend: bool
         chosen.insert(0, sentences[i - 1])
     elif extend and i + 1 < len(sentences) and _REFERS_BACK.match(sentences[i + 1].text):
         chosen.append(sentences[i + 1])
-    return Quote(hit.video_id, hit.filename, tuple(chosen))
+    ids = dict.fromkeys(seg_id for s in chosen for seg_id in s.segment_ids)
+    segments = tuple(transcript.segments[seg_id] for seg_id in ids if seg_id in transcript.segments)
+    return Quote(hit.video_id, hit.filename, tuple(chosen), segments)
 
 
 @dataclass(frozen=True)
@@ -110,7 +147,7 @@ class Extract:
 
 def compose(
     hits: Sequence[SearchHit],
-    sentences: Mapping[str, Sequence[Sentence] | None],
+    transcripts: Mapping[str, Transcript | None],
     *,
     scope: str,
     with_title: bool,
@@ -118,18 +155,18 @@ def compose(
 ) -> Extract:
     """The offline answer to a question from its search ``hits`` (best first).
 
-    ``sentences`` holds each hit video's transcript sentences (None when the transcript cannot be
-    read: the hit's own match is quoted then). ``scope`` is ``video`` or ``library``.
+    ``transcripts`` holds each hit video's transcript (None when it cannot be read: the hit's own
+    match is quoted then). ``scope`` is ``video`` or ``library``.
     """
     if not hits or hits[0].relevance < min_relevance:
         return Extract([not_covered(scope)], [])
     best = hits[0]
-    quotes = [_quote(best, sentences.get(best.video_id), extend=True)]
+    quotes = [_quote(best, transcripts.get(best.video_id), extend=True)]
     known = content_words(quotes[0].text)
     for hit in hits[1:]:
         if len(quotes) > MAX_ALSO or hit.relevance < max(min_relevance, best.relevance - ALSO_MARGIN):
             break
-        quote = _quote(hit, sentences.get(hit.video_id), extend=False)
+        quote = _quote(hit, transcripts.get(hit.video_id), extend=False)
         if any(q.video_id == quote.video_id and q.start <= quote.start < q.end + 1e-6 for q in quotes):
             continue
         new = content_words(quote.text) - known
@@ -144,16 +181,4 @@ def compose(
     parts = [f"{quotes[0].text} {mark(quotes[0])}"]
     parts += [f"\n\nAlso: {q.text} {mark(q)}" for q in quotes[1:]]
     parts.append(f"\n\n{TRAILER}")
-    citations = [
-        Citation(
-            video_id=q.video_id,
-            filename=q.filename,
-            start=q.start,
-            end=q.end,
-            text=q.text,
-            supported=True,
-            support_score=1.0,
-        )
-        for q in quotes
-    ]
-    return Extract(parts, citations)
+    return Extract(parts, [q.citation() for q in quotes])
