@@ -406,7 +406,7 @@ def test_open_store_chooses_the_adapter(tmp_path: Path, monkeypatch: pytest.Monk
     (args, kwargs) = calls[0]
     assert args == ("http://qdrant:6333", server_settings.qdrant_api_key, "c1")
     assert kwargs == {
-        "fusion": FusionConfig("score", rrf_k=5, dense_weight=0.9, keyword_half=4.0),
+        "fusion": FusionConfig("score", rrf_k=5, dense_weight=0.95, keyword_half=4.0),
         "prefetch": 50,
     }
     local = QdrantStore(QdrantClient(":memory:"), "c2")

@@ -201,7 +201,7 @@ class IndexerSettings(WorkerSettings):
     weighted sum of the cosine similarity and the saturated BM25 score."""
     rrf_k: int = Field(default=60, ge=1)
     """Reciprocal rank fusion constant."""
-    dense_weight: float = Field(default=0.9, ge=0, le=1)
+    dense_weight: float = Field(default=0.95, ge=0, le=1)
     """Weight of the meaning ranking in the fusion (the keywords get the rest)."""
     keyword_half: float = Field(default=4.0, gt=0)
     """``score`` fusion: the BM25 score that counts as half a keyword match."""
