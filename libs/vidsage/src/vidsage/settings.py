@@ -167,7 +167,7 @@ class IndexerSettings(WorkerSettings):
     """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
     model: str = ""
-    """A sentence-transformers model folder; empty: the offline all-mpnet-base-v2 under ``models_dir``."""
+    """A sentence-transformers model folder; empty: the offline all-MiniLM-L6-v2 under ``models_dir``."""
     device: Literal["auto", "cpu", "cuda"] = "cpu"
     """Where embeddings are computed."""
     batch_size: int = Field(default=64, ge=1, le=1024)

@@ -4,8 +4,8 @@ Everything here blocks (the worker runs it in an executor). Embeddings are L2-no
 cosine similarity of two of them is their dot product.
 
 Throughput: :meth:`Embedder.encode` is one ``SentenceTransformer.encode`` call plus a conversion
-to plain lists, so it runs at the speed of the raw call: on 2 CPU cores about 70 sentences per
-second with the default all-mpnet-base-v2 (about 400 with all-MiniLM-L6-v2). Calls are serialised by a
+to plain lists, so it runs at the speed of the raw call: on 2 CPU cores about 300 sentences per
+second with the default all-MiniLM-L6-v2 (about 55 with all-mpnet-base-v2). Calls are serialised by a
 lock: one call already uses every core torch is given, so two concurrent calls would only fight
 over them.
 """
@@ -24,15 +24,17 @@ from vidsage.settings import IndexerSettings
 
 log = get_logger("vidsage.indexer.embedder")
 
-DEFAULT_MODEL_DIR = "all-mpnet-base-v2"
-"""The offline default (chosen by ``python -m benchmarks relevance``; all-MiniLM-L6-v2 is also set up)."""
+DEFAULT_MODEL_DIR = "all-MiniLM-L6-v2"
+"""The offline default, kept by ``python -m benchmarks relevance``: all-mpnet-base-v2 ranks as well
+at the top and finds the right sentence more often, but its query embedding alone costs about 4x as
+much and breaks the search latency target (see the README's Benchmarks section)."""
 
 _threads_lock = threading.Lock()
 _threads_set = False
 
 
 def resolve_model_path(settings: IndexerSettings, models_dir: Path) -> Path:
-    """The model folder to load: ``settings.model``, or ``models_dir/all-mpnet-base-v2`` when empty.
+    """The model folder to load: ``settings.model``, or ``models_dir/all-MiniLM-L6-v2`` when empty.
 
     Raises:
         ModelUnavailable: the folder does not exist.
@@ -134,7 +136,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        """Length of every embedding (768 for all-mpnet-base-v2); loads the model if needed."""
+        """Length of every embedding (384 for all-MiniLM-L6-v2); loads the model if needed."""
         if self._model is None:
             self.load()
         return self._dim
