@@ -1,4 +1,4 @@
-"""Retrieval quality on spoken talks: ``python -m benchmarks relevance [--sweep] [--models DIR ...]``.
+"""Retrieval quality on spoken talks: ``python -m benchmarks relevance [--sweep] [--model DIR ...]``.
 
 The corpus is :mod:`benchmarks.relevance_corpus`: 7 talks spoken by espeak-ng, 115 answerable
 questions (each with the one sentence that answers it) and 14 unanswerable ones, split ``tune`` /
@@ -35,9 +35,16 @@ Rules
   design (``segments`` passages of 60 words, RRF k=60) is the "before" row.
 * Tune on ``tune`` only; ``holdout`` is reported, never chosen on.
 
-Costs: embedding throughput when indexing (passages per second, the whole corpus), and search
-latency per question through ``search`` on this small index (p50 / p95, ms; the 10,000-passage
-latency is ``python -m benchmarks search``). The machine is shared: times are indicative.
+Models: the default (all-MiniLM-L6-v2) and every other one found: all-mpnet-base-v2 when
+``python -m vidsage_dev.setup_models --only all-mpnet-base-v2`` has put it under ``.vidsage/models``,
+and any ``--model DIR``.
+
+Costs: the words each configuration embeds to index the corpus (its indexing cost for a given
+model), and, for each model's first configuration, the embedding throughput when indexing
+(passages per second) and the search latency per question through ``search`` on this small index
+(p50 / p95, ms; the 10,000-passage latency through the gateway is ``python -m benchmarks search``).
+``--sweep`` reuses a model's vectors across its configurations (same model, same texts, same
+vectors), so only those first rows are timed. The machine is shared: times are indicative.
 """
 
 from __future__ import annotations
@@ -439,6 +446,15 @@ def line(r: Result) -> str:
     )
 
 
+def video_table(results: Sequence[Result], out: Callable[[str], None]) -> None:
+    """Each question asked within its own talk's video (the search of a video's page)."""
+    columns = "top1  sent1 MRR@5 rec@5"
+    out(f"  {'configuration':<46} {'model':<17} | tune: {columns} | holdout: {columns}")
+    for r in results:
+        name, model = r.system.name, r.system.model[:17]
+        out(f"  {name:<46} {model:<17} | {r.video['tune'].row()} | {r.video['holdout'].row()}")
+
+
 def threshold_report(r: Result, threshold: float, out: Callable[[str], None]) -> None:
     for split in ("tune", "holdout"):
         rows = r.top_relevance[split]
@@ -602,6 +618,15 @@ def support_check(embedder: Embedder, threshold: float, out: Callable[[str], Non
             f"{t:.2f}: P {tp / max(1, len(flagged)):.2f} R {tp / max(1, sum(not r[2] for r in tune)):.2f}"
         )
     out("  thresholds on tune: " + "; ".join(sweep_cells))
+    # the cost in the indexer of one answer's check: 10 citations, 20 texts embedded
+    all_cases = cases()
+    pairs = [(c.claim, " ".join(s.text for s in transcript_segments(c.talk)[:2])) for c in all_cases[:10]]
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        similarities(embedder, pairs)
+        times.append((time.perf_counter() - started) * 1000)
+    out(f"  similarity of 10 citations in the indexer: median {statistics.median(times):.1f} ms")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -619,7 +644,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="another sentence-transformers folder to compare",
     )
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    out = print
+
+    def out(text: str) -> None:
+        print(text, flush=True)  # a long run: each row as soon as it is measured
+
     settings = Settings(_env_file=None)
     started = time.perf_counter()
     transcripts, cached = cached_transcripts(TALKS, CACHE)
@@ -636,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in models:
         if name != system.model:
             systems.append(dataclasses.replace(system, name=f"system with {name}", model=name))
+    main_rows = list(systems)
     if args.sweep:
 
         def key(s: System) -> tuple[object, ...]:
@@ -647,6 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out(HEADER)
     results = run(systems, transcripts, {k: v for k, v in models.items() if v.is_dir()}, out)
     main_result = results[0]
+    out("within one video (the question asked in its talk's own video):")
+    video_table([r for r in results if r.system in main_rows], out)
     threshold = settings.chat.min_relevance
     out(f"unanswerable questions, threshold chat.min_relevance = {threshold}:")
     threshold_report(main_result, threshold, out)
