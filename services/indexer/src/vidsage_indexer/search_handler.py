@@ -4,7 +4,7 @@ replicas share the load) answered over NATS request-reply with the contract of
 :mod:`vidsage.search_client`. Text-similarity requests on ``indexer.similarity_subject`` (the
 chat's citation check) are answered alike, with the same embedding model: one process holds the
 model, and the chat service needs no torch (a check of 10 citations embeds 20 short texts:
-≈10-20 ms on 2 cores with all-MiniLM-L6-v2).
+45 ms median with all-MiniLM-L6-v2 on 2 heavily loaded cores, ``python -m benchmarks relevance``).
 
 A reply is ``{"hits": [...]}`` or ``{"error": {...}}`` (``bad_request`` for an invalid request,
 ``search_failed`` when the search raised); never no reply. At most 16 searches run at once per
