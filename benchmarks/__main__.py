@@ -1,8 +1,12 @@
-"""``python -m benchmarks [name ...]``: every benchmark (or the named ones), one after the other."""
+"""``python -m benchmarks [name ...]``: every benchmark (or the named ones), one after the other.
+
+``python -m benchmarks relevance [--sweep] [--model DIR]`` passes its options to the relevance
+benchmark (see :mod:`benchmarks.relevance`).
+"""
 
 import sys
 
-from benchmarks import auth, chat, search, transcription, upload_stream, vectorstore
+from benchmarks import auth, chat, relevance, search, transcription, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
@@ -11,11 +15,15 @@ ALL = {
     "chat": chat.main,
     "vectorstore": vectorstore.main,
     "auth": auth.main,
+    "relevance": lambda: relevance.main([]),
 }
 
 
 def main() -> int:
-    names = sys.argv[1:] or list(ALL)
+    args = sys.argv[1:]
+    if args[:1] == ["relevance"] and len(args) > 1:
+        return relevance.main(args[1:])
+    names = args or list(ALL)
     unknown = [n for n in names if n not in ALL]
     if unknown:
         sys.stderr.write(f"unknown benchmark(s) {unknown}; choose from {list(ALL)}\n")

@@ -315,8 +315,14 @@ class IndexerSettings(WorkerSettings):
     """Where embeddings are computed."""
     batch_size: int = Field(default=64, ge=1, le=1024)
     """Passages per encode call."""
+    passages: Literal["sentences", "windows", "segments"] = "sentences"
+    """How transcripts are cut into search passages: ``sentences`` (one per sentence, with
+    ``passage_context`` neighbours each side), ``windows`` (overlapping runs of sentences) or
+    ``segments`` (consecutive segments up to ``passage_max_words``). Re-index after a change."""
     passage_max_words: int = Field(default=60, ge=5, le=500)
-    """Passages join consecutive segments up to about this many words (a few sentences)."""
+    """A passage stays within about this many words (context is dropped first)."""
+    passage_context: int = Field(default=1, ge=0, le=5)
+    """``sentences``: neighbouring sentences on each side of a passage's sentence."""
     store: Literal["edge", "qdrant"] = "edge"
     """``edge``: Qdrant Edge in-process on ``edge_path`` (embedded default); ``qdrant``: a server."""
     edge_path: Path | None = None
@@ -329,10 +335,19 @@ class IndexerSettings(WorkerSettings):
     """Collection name on the Qdrant server."""
     search_subject: str = names.SEARCH_SUBJECT
     """NATS subject of search requests (request-reply, queue group ``indexer``)."""
+    similarity_subject: str = names.SIMILARITY_SUBJECT
+    """NATS subject of text-similarity requests (the chat's citation check; queue group ``indexer``)."""
     search_timeout_s: float = Field(default=5, gt=0)
     """How long the gateway waits for a search reply before answering 503."""
+    fusion: Literal["rrf", "score"] = "score"
+    """How the meaning (dense) and keyword (BM25) rankings are fused: reciprocal rank fusion, or a
+    weighted sum of the cosine similarity and the saturated BM25 score."""
     rrf_k: int = Field(default=60, ge=1)
     """Reciprocal rank fusion constant."""
+    dense_weight: float = Field(default=0.95, ge=0, le=1)
+    """Weight of the meaning ranking in the fusion (the keywords get the rest)."""
+    keyword_half: float = Field(default=4.0, gt=0)
+    """``score`` fusion: the BM25 score that counts as half a keyword match."""
     prefetch: int = Field(default=50, ge=1, le=1000)
     """Candidates taken from each of the dense and keyword searches before fusion."""
 
@@ -363,7 +378,16 @@ class ChatSettings(BaseModel):
     context_passages: int = Field(default=8, ge=1, le=50)
     """Passages retrieved for a library-wide question."""
     extractive_passages: int = Field(default=3, ge=1, le=20)
-    """Passages quoted by an answer in extractive mode."""
+    """Passages retrieved for an answer in extractive mode (it quotes the best, and others only
+    when they add something)."""
+    support_threshold: float = Field(default=0.5, ge=0, le=1)
+    """A citation of an LLM answer is ``supported`` when its support score (meaning and shared
+    content words of the citing sentence and the cited text) reaches this."""
+    drop_unsupported: bool = False
+    """Leave unsupported citations out of the ``done`` frame (they are still counted)."""
+    min_relevance: float = Field(default=0.3, ge=-1, le=1)
+    """Below this relevance (cosine similarity of the question and the best passage) the offline
+    answer says the video or library does not seem to cover the question, and cites nothing."""
     concurrency: int = Field(default=64, ge=1, le=4096)
     """Answers generated at once by one chat process; more get ``busy``."""
     first_chunk_timeout_s: float = Field(default=10, gt=0)

@@ -73,7 +73,7 @@ def label_hits(hits: Sequence[SearchHit]) -> list[Labelled]:
 
 def passages_block(passages: Sequence[Labelled]) -> str:
     lines = [
-        f'[{p.label} {clock(p.hit.start)}] (video "{escape(p.hit.filename)}") '
+        f'[{p.label} {clock(p.hit.match_start)}] (video "{escape(p.hit.filename)}") '
         f"{escape(' '.join(p.hit.text.split()))}"
         for p in passages
     ]

@@ -112,6 +112,10 @@ def progress_subject(video_id: str) -> str:
 SEARCH_SUBJECT = "vidsage.search"
 """Search requests (request-reply, queue group :data:`SEARCH_QUEUE`; setting ``indexer.search_subject``)."""
 
+SIMILARITY_SUBJECT = "vidsage.similarity"
+"""Text similarity requests to the indexer's embedding model (request-reply, queue group
+:data:`SEARCH_QUEUE`; setting ``indexer.similarity_subject``): the chat's citation check."""
+
 CHAT_SUBJECT = "vidsage.chat"
 """Chat requests (queue group :data:`CHAT_QUEUE`, a reply inbox each; setting ``chat.subject``)."""
 
