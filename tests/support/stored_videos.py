@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vidsage.bus import publish_event
 from vidsage.contracts import names
-from vidsage.contracts.events import VideoIngested, VideoTranscribed, VideoUploaded
+from vidsage.contracts.events import VideoTranscribed, VideoUploaded
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.contracts.transcript import Segment, Transcript
@@ -114,45 +114,6 @@ async def announce_transcribed(rt: Runtime, record: VideoRecord, segment_count: 
             duration_s=record.duration_s,
         ),
     )
-
-
-async def ingested(rt: Runtime, audio: Path | None, duration_s: float) -> VideoRecord:
-    """What ingest leaves behind: the audio object, an ingested record, the event."""
-    video_id = new_id()
-    prefix = f"videos/{video_id}/"
-    objects = {"source": prefix + "source.mp4", "thumbnail": prefix + "thumbnail.jpg"}
-    if audio is not None:
-        objects["audio"] = prefix + "audio.wav"
-        await rt.storage.put_file(objects["audio"], audio, content_type="audio/wav")
-    record = VideoRecord(
-        id=video_id,
-        owner="t",
-        filename="v.mp4",
-        size=1,
-        mime="video/mp4",
-        format="mp4",
-        duration_s=duration_s,
-        has_audio=audio is not None,
-        objects=objects,
-    )
-    record = record.begin("ingest", 1).finish("ingest")  # type: ignore[union-attr]
-    await rt.catalog.create(record)
-    await publish_event(
-        rt.js,
-        VideoIngested(
-            video_id=video_id,
-            owner="t",
-            source_key=objects["source"],
-            thumbnail_key=objects["thumbnail"],
-            audio_key=objects.get("audio"),
-            duration_s=duration_s,
-            width=320,
-            height=240,
-            video_codec="h264",
-            has_audio=audio is not None,
-        ),
-    )
-    return record
 
 
 async def uploaded(

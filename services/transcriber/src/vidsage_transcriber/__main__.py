@@ -23,16 +23,18 @@ from vidsage_transcriber.worker import STAGE, TranscribeHandler
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     engine = Engine(settings.transcriber, settings.models_dir)  # a missing model fails here
-    loading = asyncio.create_task(asyncio.to_thread(engine.load))
     async with (
-        open_runtime("transcriber", settings, stop, worker=settings.transcriber, ready=False) as rt,
+        open_runtime(
+            "transcriber", settings, stop, worker=settings.transcriber, ready=False, preload=engine.load
+        ) as rt,
         Scheduler(engine, rt.run_blocking) as scheduler,
     ):
         worker = asyncio.create_task(
             run_worker(rt, STAGE, TranscribeHandler(rt, scheduler), settings.transcriber)
         )
         try:
-            await loading
+            assert rt.preloaded is not None
+            await rt.preloaded
         except BaseException:
             stop.set()  # no model: take no more work, let the job held go back to the queue
             await worker

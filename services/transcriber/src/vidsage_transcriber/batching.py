@@ -3,14 +3,19 @@
 Each video in flight (:meth:`Scheduler.transcribe`) is cut into units by
 :meth:`~vidsage_transcriber.engine.Engine.units`: on CPU its windows shared out among the workers,
 so one video keeps every core busy; when batching across videos (on by default on CUDA), all its
-windows in order. Units wait in one first-in first-out queue. Each worker (one model replica, one
-thread of its own) takes the unit at the head; when batching across videos it keeps taking from
+windows in order. Units wait in one first-in first-out queue. Each worker (a task that runs one
+batch at a time on the process's compute pool, where CTranslate2 hands it to a free model replica)
+takes the unit at the head; when batching across videos it keeps taking from
 the following units, of other videos too, until the batch holds ``batch_size`` windows (the memory
 bound), splitting the last unit if needed. A video is done when its last window is decoded; its
 job then writes its own transcript and is acked, whatever the other videos of its batches do.
 
 A failed batch fails the videos it held (their jobs retry as usual); the windows still queued for
 them are dropped.
+
+The batches go to the compute pool in queue order, like every other blocking call of the process
+(downloads' audio decoding, VAD), so the process never runs more CPU-bound threads than its pool
+holds, and a batch that waits for a video's language always runs after the batch that detects it.
 """
 
 from __future__ import annotations
@@ -20,17 +25,16 @@ import collections
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from vidsage.logging import get_logger
 from vidsage_transcriber.engine import Engine, Plan, Result, Unit
 
 log = get_logger("vidsage.transcriber.batching")
 
-T = TypeVar("T")
 RunBlocking = Callable[..., Awaitable[Any]]
+"""``Runtime.run_blocking``: a blocking call on the process's compute pool."""
 
 
 @dataclass(eq=False)
@@ -56,13 +60,11 @@ class Scheduler:
         self._run_blocking = run_blocking
         self._queue: collections.deque[tuple[_Job, Unit]] = collections.deque()
         self._work_ready = asyncio.Event()
-        self._executor: ThreadPoolExecutor | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.batches = 0
 
     async def __aenter__(self) -> Scheduler:
         workers = self.engine.resolved.workers
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="whisper")
         self._workers = [asyncio.create_task(self._work(), name=f"whisper-{n}") for n in range(workers)]
         return self
 
@@ -75,8 +77,6 @@ class Scheduler:
         for job, _unit in self._queue:
             job.fail(RuntimeError("the transcriber is stopping"))
         self._queue.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def transcribe(self, plan: Plan, on_progress: Callable[[float], None] | None = None) -> Result:
         """The transcript of a prepared video, once its windows went through the workers."""
@@ -97,7 +97,6 @@ class Scheduler:
         return result
 
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._take()
             unit: Unit = [item for _, part in batch for item in part]
@@ -106,7 +105,7 @@ class Scheduler:
             for job in jobs:
                 job.first_batch = job.first_batch or started
             try:
-                outputs = await loop.run_in_executor(self._executor, self.engine.run_batch, unit)
+                outputs = await self._run_blocking(self.engine.run_batch, unit)
             except Exception as exc:
                 log.warning("batch_failed", windows=len(unit), videos=len(jobs), error=str(exc))
                 for job in jobs:

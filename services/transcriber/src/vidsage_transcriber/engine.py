@@ -23,7 +23,8 @@ with one thread, decoding its own share of the windows (:func:`vidsage_transcrib
 CTranslate2's beam search gains little from a second thread, so two one-thread replicas finish a
 video sooner than one two-thread replica (measured in ``python -m benchmarks transcription``).
 
-Everything here blocks; :class:`vidsage_transcriber.batching.Scheduler` runs it in threads.
+Everything here blocks; :class:`vidsage_transcriber.batching.Scheduler` runs it on the process's
+compute pool.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from vidsage.compute import ModelUnavailable, available_cores
+from vidsage.compute import ComputePool, ModelUnavailable, available_cores
 from vidsage.contracts.transcript import Segment, Word
 from vidsage.logging import get_logger
 from vidsage.settings import TranscriberSettings
@@ -522,12 +522,23 @@ class Engine:
         audio = source if isinstance(source, np.ndarray) else decode_audio(str(source), SAMPLE_RATE)
         plan = self.prepare(audio)
         units = self.units(plan)
-        with ThreadPoolExecutor(max(1, min(self.resolved.workers, len(units))), "whisper") as pool:
-            for unit, outputs in zip(units, pool.map(self.run_batch, units), strict=True):
+
+        def run(unit: Unit) -> list[WindowOutput | None]:
+            try:
+                return self.run_batch(unit)
+            except BaseException as exc:
+                plan.fail(exc)  # the other workers must not wait for its language
+                raise
+
+        pool = ComputePool(max(1, min(self.resolved.workers, len(units))))
+        try:
+            for unit, outputs in zip(units, pool.executor.map(run, units), strict=True):
                 for (_, i), out in zip(unit, outputs, strict=True):
                     plan.outputs[i] = out
                 if on_progress is not None:
                     on_progress(100.0 * plan.done_s / max(plan.duration_s, 1e-9))
+        finally:
+            pool.close()
         return self.assemble(plan)
 
 
