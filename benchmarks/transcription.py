@@ -194,7 +194,8 @@ def _ts(value: str | None) -> float:
 class System:
     """A whole vidsage system as ``make run`` starts it, on free ports, state in a temp folder."""
 
-    def __init__(self, state: Path, **env: str) -> None:
+    def __init__(self, state: Path, python: str | None = None, **env: str) -> None:
+        self.python = python
         config = DevConfig(
             nats_port=free_port(),
             nats_monitor_port=free_port(),
@@ -208,7 +209,13 @@ class System:
         self.base = self.dev.gateway_url
 
     def __enter__(self) -> System:
-        self.dev.start()
+        # DevSystem starts each service with this interpreter: another build's venv runs that build
+        saved = sys.executable
+        sys.executable = self.python or saved
+        try:
+            self.dev.start()
+        finally:
+            sys.executable = saved
         return self
 
     def __exit__(self, *_: Any) -> None:
@@ -438,14 +445,18 @@ def corpus_wer(clips: list[Clip], texts: dict[str, str]) -> float:
     return errors / sum(len(normalise_words(c.text)) for c in clips)
 
 
+VARIANTS = {
+    "a": "raw, peer's settings",
+    "b": "raw, + word timestamps",
+    "c": "vidsage upload → transcribed",
+    "d": "other build, upload → transcribed",
+}
+
+
 def print_table(clips: list[Clip], results: dict[str, dict[str, list[Run]]], rounds: int) -> None:
-    names = {
-        "a": "raw, peer's settings",
-        "b": "raw, + word timestamps",
-        "c": "vidsage upload → transcribed",
-    }
+    names = {v: label for v, label in VARIANTS.items() if results[clips[0].name].get(v)}
     print(f"\nper clip, median of {rounds} rounds (seconds; ratio to a in the same run; WER):")
-    header = f"  {'clip':<24}" + "".join(f"{names[v]:>32}" for v in names)
+    header = f"  {'clip':<24}" + "".join(f"{names[v]:>36}" for v in names)
     print(header)
     totals = dict.fromkeys(names, 0.0)
     for clip in clips:
@@ -457,18 +468,19 @@ def print_table(clips: list[Clip], results: dict[str, dict[str, list[Run]]], rou
             totals[v] += sec
             wer = word_error_rate(clip.text, runs[-1].text)
             cell = f"{sec:6.2f} s {sec / base:5.2f}x {wer * 100:4.1f} %"
-            line += f"{cell:>32}"
+            line += f"{cell:>36}"
         print(line)
     line = f"  {'all three clips':<24}"
     for v in names:
         wer = corpus_wer(clips, {c.name: results[c.name][v][-1].text for c in clips})
         cell = f"{totals[v]:6.2f} s {totals[v] / totals['a']:5.2f}x {wer * 100:4.1f} %"
-        line += f"{cell:>32}"
+        line += f"{cell:>36}"
     print(line)
 
 
-def print_breakdown(clips: list[Clip], results: dict[str, dict[str, list[Run]]]) -> None:
-    print("\nvidsage, where the seconds go (median per step; steps that ran side by side are not summed):")
+def print_breakdown(clips: list[Clip], results: dict[str, dict[str, list[Run]]], variant: str = "c") -> None:
+    name = VARIANTS[variant].split(",")[0]
+    print(f"\n{name}, where the seconds go (median per step; ingest ran beside them, not in the sum):")
 
     def row(label: str, variant: str, value: Callable[[Run], float]) -> str:
         cells = "".join(f"{median([value(r) for r in results[c.name][variant]]):10.3f}" for c in clips)
@@ -476,8 +488,8 @@ def print_breakdown(clips: list[Clip], results: dict[str, dict[str, list[Run]]])
 
     print(f"  {'step':<62}" + "".join(f"{c.name:>10}" for c in clips))
     for key, label in STEPS:
-        print(row(label, "c", lambda r, key=key: r.steps[key]))  # type: ignore[misc]
-    print(row("total", "c", lambda r: r.seconds))
+        print(row(label, variant, lambda r, key=key: r.steps[key]))  # type: ignore[misc]
+    print(row("total", variant, lambda r: r.seconds))
     print("  raw a, for comparison:")
     for key in ("decode", "vad", "whisper"):
         print(row("  " + key, "a", lambda r, key=key: r.steps[key]))  # type: ignore[misc]
@@ -494,6 +506,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--many", default="3,10", help="N videos at once, comma-separated")
     p.add_argument("--skip-many", action="store_true", help="skip the N-at-once part")
     p.add_argument("--skip-cold", action="store_true", help="skip the cold-start part")
+    p.add_argument(
+        "--compare-with",
+        metavar="PYTHON",
+        help="also measure another vidsage build end to end in the same run (variant d): the python of "
+        "its venv (e.g. a checkout of main after `make setup`), whose services it starts",
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--videos", type=int, default=32, help="--device cuda: videos in flight at once")
     p.add_argument(
@@ -518,26 +536,31 @@ def main(argv: list[str] | None = None) -> int:
         print("clips:", ", ".join(f"{c.name} {c.seconds:.1f} s, {len(c.text.split())} words" for c in clips))
         raw = Raw(cores)
         check_windows(raw, clips)
-        results: dict[str, dict[str, list[Run]]] = {c.name: {"a": [], "b": [], "c": []} for c in clips}
-        with System(folder / "state") as system:
-            asyncio.run(system.one(clips[0].path))  # warm-up: first requests, first job
+        results: dict[str, dict[str, list[Run]]] = {c.name: {v: [] for v in VARIANTS} for c in clips}
+        with contextlib.ExitStack() as stack:
+            systems = {"c": stack.enter_context(System(folder / "state"))}
+            if args.compare_with:
+                systems["d"] = stack.enter_context(System(folder / "state-other", python=args.compare_with))
+            for system in systems.values():
+                asyncio.run(system.one(clips[0].path))  # warm-up: first requests, first job
+            variants = ["a", "b", *systems]
             for r in range(args.rounds):
                 for i, clip in enumerate(clips):
-                    variants = ["a", "b", "c"]
-                    shift = (r + i) % 3
+                    shift = (r + i) % len(variants)
                     took = []
                     for v in variants[shift:] + variants[:shift]:
-                        if v == "c":
-                            run = asyncio.run(system.one(clip.path))
+                        if v in systems:
+                            run = asyncio.run(systems[v].one(clip.path))
                         else:
                             run = raw.run(clip.path, words=v == "b")
                         results[clip.name][v].append(run)
                         took.append(f"{v} {run.seconds:.2f}")
                     print(f"  round {r + 1} {clip.name}: {', '.join(took)} s; {uptime()}", flush=True)
             print_table(clips, results, args.rounds)
-            print_breakdown(clips, results)
+            for v in systems:
+                print_breakdown(clips, results, v)
             if not args.skip_many:
-                many(system, raw, clips, [int(n) for n in args.many.split(",")], args.rounds)
+                many(systems, raw, clips, [int(n) for n in args.many.split(",")], args.rounds)
         if not args.skip_cold:
             print(f"\ncold start, median of {args.rounds} (process start → ..., seconds):")
             for service in ("transcriber", "indexer"):
@@ -575,30 +598,32 @@ def _as_clip(sample: int) -> int:
     return int(sample / SAMPLE_RATE * SAMPLE_RATE)
 
 
-def many(system: System, raw: Raw, clips: list[Clip], counts: list[int], rounds: int) -> None:
-    print(f"\nN videos (clips cycled), median of {rounds}: until every one is transcribed")
-    print(
-        f"  {'N':>3} {'audio':>8} {'at once':>10} {'one by one':>11} {'raw a in a row':>15}"
-        f" {'at once / raw':>14} {'throughput':>11}"
-    )
+def many(systems: dict[str, System], raw: Raw, clips: list[Clip], counts: list[int], rounds: int) -> None:
+    print(f"\nN videos (clips cycled), median of {rounds}: first upload byte → all transcribed")
+    print(f"  {'N':>3} {'audio':>7}  {'variant':<34} {'seconds':>8} {'/ raw a in a row':>17} {'rt':>9}")
     for n in counts:
         paths = [clips[i % len(clips)].path for i in range(n)]
         audio = sum(clips[i % len(clips)].seconds for i in range(n))
-        at_once, one_by_one, raw_row = [], [], []
+        runs: dict[str, list[float]] = {}
+        order = [*(f"{v} at once" for v in systems), *(f"{v} one by one" for v in systems), "raw a in a row"]
         for r in range(rounds):
-            order = ["at once", "one by one", "raw"]
-            for what in order[r % 3 :] + order[: r % 3]:
-                if what == "at once":
-                    at_once.append(asyncio.run(system.many(paths, at_once=True)))
-                elif what == "one by one":
-                    one_by_one.append(asyncio.run(system.many(paths, at_once=False)))
-                else:
+            for what in order[r % len(order) :] + order[: r % len(order)]:
+                if what == "raw a in a row":
                     t = time.perf_counter()
                     for p in paths:
                         raw.run(p, words=False)
-                    raw_row.append(time.perf_counter() - t)
-        a, s, w = median(at_once), median(one_by_one), median(raw_row)
-        print(f"  {n:>3} {audio:7.0f}s {a:9.1f}s {s:10.1f}s {w:14.1f}s {a / w:13.2f}x {audio / a:9.1f}x rt")
+                    took = time.perf_counter() - t
+                else:
+                    v, _, how = what.partition(" ")
+                    took = asyncio.run(systems[v].many(paths, at_once=how == "at once"))
+                runs.setdefault(what, []).append(took)
+            done = ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items())
+            print(f"  N={n} round {r + 1}: {done}", flush=True)
+        base = median(runs["raw a in a row"])
+        for what in order:
+            label = what.replace("c ", "vidsage ", 1).replace("d ", "other build ", 1)
+            sec = median(runs[what])
+            print(f"  {n:>3} {audio:6.0f}s  {label:<34} {sec:7.1f}s {sec / base:16.2f}x {audio / sec:8.1f}x")
 
 
 # -------------------------------------------------------------------------------------------- GPU
