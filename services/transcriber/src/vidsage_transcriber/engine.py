@@ -40,15 +40,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vidsage.compute import ComputePool, ModelUnavailable, available_cores
 from vidsage.contracts.transcript import Segment, Word
 from vidsage.logging import get_logger
 from vidsage.settings import TranscriberSettings
 from vidsage_transcriber.chunks import Span, merge_speech, share
+
+if TYPE_CHECKING:  # imported where used: the process opens NATS and S3 while the model loads
+    import numpy as np
 
 log = get_logger("vidsage.transcriber.engine")
 
@@ -382,6 +383,8 @@ class Engine:
 
     @staticmethod
     def _features(unit: Unit) -> np.ndarray:
+        import numpy as np
+
         return np.stack([plan.windows[i].features for plan, i in unit])
 
     def _detect_languages(self, unit: Unit, encoder_output: Any) -> None:
@@ -516,6 +519,7 @@ class Engine:
     ) -> Result:
         """Transcribe an audio or video file (decoded by faster-whisper) or 16 kHz samples, with
         this engine's thread layout; ``on_progress`` gets the percent of audio done."""
+        import numpy as np
         from faster_whisper import decode_audio
 
         self.load()
@@ -545,6 +549,7 @@ class Engine:
 def _concat(head: Any, tail: Any) -> Any:
     """Two CPU encoder outputs as one batch."""
     import ctranslate2
+    import numpy as np
 
     return ctranslate2.StorageView.from_array(np.concatenate([np.asarray(head), np.asarray(tail)]))
 

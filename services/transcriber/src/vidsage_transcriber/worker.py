@@ -32,7 +32,6 @@ from vidsage.contracts.events import Event, Progress, VideoTranscribed, VideoUpl
 from vidsage.contracts.record import StageState, VideoRecord
 from vidsage.contracts.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage.logging import get_logger
-from vidsage.media import MediaError, VideoFormat, decode_audio
 from vidsage.runtime import Runtime
 from vidsage.stage import Stage, StageOutput
 from vidsage_transcriber.batching import Scheduler
@@ -183,6 +182,9 @@ class TranscribeHandler(Stage[VideoUploaded, int]):
     async def _transcribe(
         self, event: VideoUploaded, record: VideoRecord, timings: dict[str, float]
     ) -> Result:
+        # imported here: PyAV and NumPy load while the process starts, not before it connects
+        from vidsage.media import MediaError, VideoFormat, decode_audio
+
         if record.has_audio is False:  # the upload's probe found no audio stream
             log.info("transcribe_no_audio")
             return Result(None, None, 0.0, [])
