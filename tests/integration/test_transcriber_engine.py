@@ -133,3 +133,48 @@ def test_the_layout_follows_the_device_and_the_cores() -> None:
     over = Engine(settings(device="cpu", workers=cores, cpu_threads=4), MODELS).resolved
     assert over.workers * over.cpu_threads <= max(cores, over.workers)  # never oversubscribed
     assert Engine(settings(device="cpu", batch_across_videos=True), MODELS).resolved.across_videos
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_batch_fails_only_its_videos_and_their_retry_gives_the_same_transcript(
+    audio: dict[str, np.ndarray], alone: dict[str, Result]
+) -> None:
+    """A batch that dies mid-way (a replica lost, out of memory) fails the videos it held, and only
+    them: their remaining windows are dropped, their jobs raise (so the bus redelivers them), the
+    other video in flight is transcribed as if nothing happened, and a retry of a failed one gives
+    the transcript it gets alone."""
+    batched = engine(workers=1, batch_across_videos=True, batch_size=4)
+    real_run_batch = batched.run_batch
+    calls: list[int] = []
+
+    def run_batch_failing_first(unit: Any) -> Any:
+        calls.append(len(unit))
+        if len(calls) == 1:
+            raise RuntimeError("replica lost")
+        return real_run_batch(unit)
+
+    batched.run_batch = run_batch_failing_first  # type: ignore[method-assign]
+
+    async def together() -> tuple[dict[str, BaseException | Shape], Shape]:
+        async def run_blocking(fn: Any, *args: Any) -> Any:
+            return fn(*args)
+
+        async with Scheduler(batched, run_blocking) as scheduler:
+            # "names" (1 window) and "long" (5) share the first batch of 4; "short" comes after
+            plans = {name: batched.prepare(audio[name]) for name in ("names", "long", "short")}
+            outcomes = await asyncio.gather(
+                *(scheduler.transcribe(plan) for plan in plans.values()), return_exceptions=True
+            )
+            retried = await scheduler.transcribe(batched.prepare(audio["long"]))
+        got = {
+            n: o if isinstance(o, BaseException) else shape(o) for n, o in zip(plans, outcomes, strict=True)
+        }
+        return got, shape(retried)
+
+    got, retried = asyncio.run(together())
+    assert isinstance(got["names"], RuntimeError)
+    assert isinstance(got["long"], RuntimeError)
+    assert got["short"] == shape(alone["short"])
+    assert retried == shape(alone["long"])
+    windows = len(batched.prepare(audio["short"]).windows) + len(batched.prepare(audio["long"]).windows)
+    assert sum(calls[1:]) == windows  # nothing of the failed videos ran after their batch failed
