@@ -225,6 +225,43 @@ async def test_redelivery_makes_no_second_transcript_or_transition(
 
 
 @pytest.mark.timeout(120)
+async def test_a_duplicate_delivered_while_the_first_runs_gives_one_transcript_and_one_event(
+    transcriber: Runtime, talks: dict[str, Path]
+) -> None:
+    """The same ``uploaded`` twice, the second while the first is in flight (the consumer holds two
+    videos at once): both may do the work, the fixed keys get the same transcript, the stage
+    finishes once and one ``transcribed`` goes out; nothing is left pending."""
+    record = await uploaded(transcriber, talks["short"])
+    event = VideoUploaded(
+        video_id=record.id,
+        owner="t",
+        source_key=record.objects["source"],
+        filename=record.filename,
+        size=record.size,
+        mime=record.mime,
+        format=record.format,
+        duration_s=record.duration_s,
+    )
+    await transcriber.js.publish(event.subject, event.to_bytes(), headers={"Nats-Msg-Id": "duplicate"})
+    done = await wait_status(transcriber, record.id, Status.TRANSCRIBED, Status.FAILED)
+    assert done.status is Status.TRANSCRIBED, done.error
+    for _ in range(300):
+        info = await transcriber.js.consumer_info("VIDSAGE", "transcriber")
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    assert info.delivered.consumer_seq >= 2  # both deliveries reached the worker
+    assert await transcribed_events(transcriber) == 1
+    t = Transcript.from_bytes(await transcriber.storage.get_bytes(done.objects["transcript"]))
+    assert word_error_rate(SCRIPTS["short"], t.text) < WER_BOUND
+    final = await transcriber.catalog.get(record.id)
+    assert final is not None
+    assert final.stages["transcribe"].state == "done"
+    assert final.stages["transcribe"].attempts == 1
+
+
+@pytest.mark.timeout(120)
 async def test_a_video_deleted_before_its_turn_is_skipped(
     transcriber: Runtime, talks: dict[str, Path]
 ) -> None:
