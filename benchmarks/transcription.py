@@ -1,6 +1,7 @@
 """Transcription: where every second goes, vidsage against the raw library with the peer's settings.
 
-``python -m benchmarks transcription [--rounds 3] [--many 3,10] [--skip-many] [--skip-cold]``
+``python -m benchmarks transcription [--rounds 3] [--many 3,10] [--skip-clips] [--skip-many]
+[--skip-cold] [--compare-with PYTHON]``
 
 Three spoken clips (espeak-ng, muxed into H.264 + AAC MP4 files as a user uploads them): the first 12
 sentences of the relevance corpus talks ``soup`` (~58 s) and ``garden`` (~71 s), and the ``long``
@@ -19,13 +20,19 @@ c. vidsage end to end, a whole system started as ``make run`` starts it (``DevSy
    written and the ingest stage done, which runs side by side), broken down from the record's stage
    timestamps and ``stages.*.timings`` (written by the services, not guessed here): upload, queue
    hop, download, audio decode, VAD, features, waiting for a worker, encoder + decoder, word
-   alignment, word rules, artifact writes, and the rest (record updates).
+   alignment, word rules, artifact writes, and the rest (record updates);
+d. with ``--compare-with PYTHON``, another vidsage build (the python of its venv, e.g. a checkout of
+   an older main after ``make setup``) measured as c, its system started beside c's.
 
-WER of each against the script. Then N videos submitted at once (``--many``, default 3 and 10,
+Before the rounds, the cold first job of each: the raw library's first call after its model
+loaded, and the first upload of the just started system (ratio to the former). WER of each against
+the script. Then N videos submitted at once (``--many``, default 3 and 10,
 clips cycled) against the same videos one after another through the same system, and the raw
 peer run of them in a row. Then the cold start of the transcriber and the indexer: from process
 start to the first job accepted (its stage running on the record), to the model loaded, and for
-the transcriber to that first transcript.
+the transcriber to that first transcript; set against a fresh Python process that loads the raw
+library and transcribes the same clip with the peer's settings (what a plain server started for one
+request would take). ``--skip-clips --skip-many`` measures only the cold parts.
 
 ``python -m benchmarks transcription --device cuda --videos 32 [--model PATH ...]`` measures the
 transcriber's engine on a CUDA GPU instead (see :func:`gpu_main`); without CUDA it says so and
@@ -303,7 +310,7 @@ def _done_at(record: dict[str, Any]) -> float:
 
 STEPS = [
     ("upload", "upload: first byte → 201 (stream to S3, probe, record, event)"),
-    ("hop", "queue hop: uploaded event → transcriber begins"),
+    ("hop", "queue hop: 201 → transcriber begins (< 0: before the 201 arrived)"),
     ("download", "download the source"),
     ("decode", "audio decode (in memory)"),
     ("vad", "VAD (Silero, whole file)"),
@@ -429,7 +436,48 @@ def _cold_start_once(service: str, clip: Path) -> dict[str, float]:
     return found
 
 
+# the benchmark's own imports (aiohttp, the test support) are not the library's: their time is left out
+_RAW_PROCESS = """
+import pathlib, sys, time
+before = time.time()
+from benchmarks.transcription import Raw
+t0 = float(sys.argv[2]) + time.time() - before
+raw = Raw(int(sys.argv[3]))
+loaded = time.time()
+raw.run(pathlib.Path(sys.argv[1]), words=False)
+print(loaded - t0, time.time() - t0)
+"""
+
+
+def raw_process(clip: Path, rounds: int) -> dict[str, float]:
+    """Median seconds from starting a fresh Python process to the raw library's model loaded and
+    to its transcript of ``clip`` with the peer's settings: what the transcriber's cold start is
+    set against (a plain server started for one request)."""
+    loaded, done = [], []
+    for _ in range(rounds):
+        t0 = time.time()
+        argv = [sys.executable, "-c", _RAW_PROCESS, str(clip), repr(t0), str(os.cpu_count() or 1)]
+        out = subprocess.run(
+            argv, capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
+        first, second = out.stdout.split()[-2:]
+        loaded.append(float(first))
+        done.append(float(second))
+    return {"model_load": median(loaded), "done": median(done)}
+
+
 # --------------------------------------------------------------------------------------- printing
+
+
+def print_cold_jobs(clip: Clip, cold: dict[str, Run]) -> None:
+    """The first job of each: the raw library's first call after its model loaded, the system's
+    first upload after it started (services up, models loaded, nothing run yet)."""
+    base = cold["a"].seconds
+    print(f"\ncold, the first job after start ({clip.name}, {clip.seconds:.0f} s; ratio to a cold):")
+    for v, run in cold.items():
+        wer = word_error_rate(clip.text, run.text)
+        print(f"  {VARIANTS[v]:<36} {run.seconds:6.2f} s {run.seconds / base:5.2f}x {wer * 100:4.1f} %")
+    print()
 
 
 def uptime() -> str:
@@ -507,6 +555,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-many", action="store_true", help="skip the N-at-once part")
     p.add_argument("--skip-cold", action="store_true", help="skip the cold-start part")
     p.add_argument(
+        "--skip-clips", action="store_true", help="skip the per-clip rounds (the cold first jobs still run)"
+    )
+    p.add_argument(
         "--compare-with",
         metavar="PYTHON",
         help="also measure another vidsage build end to end in the same run (variant d): the python of "
@@ -535,16 +586,18 @@ def main(argv: list[str] | None = None) -> int:
         clips = make_clips(folder)
         print("clips:", ", ".join(f"{c.name} {c.seconds:.1f} s, {len(c.text.split())} words" for c in clips))
         raw = Raw(cores)
+        cold = {"a": raw.run(clips[0].path, words=False)}  # the first call of a just loaded model
         check_windows(raw, clips)
         results: dict[str, dict[str, list[Run]]] = {c.name: {v: [] for v in VARIANTS} for c in clips}
         with contextlib.ExitStack() as stack:
             systems = {"c": stack.enter_context(System(folder / "state"))}
             if args.compare_with:
                 systems["d"] = stack.enter_context(System(folder / "state-other", python=args.compare_with))
-            for system in systems.values():
-                asyncio.run(system.one(clips[0].path))  # warm-up: first requests, first job
+            for v, system in systems.items():  # the first job of a just started system
+                cold[v] = asyncio.run(system.one(clips[0].path))
+            print_cold_jobs(clips[0], cold)
             variants = ["a", "b", *systems]
-            for r in range(args.rounds):
+            for r in range(0 if args.skip_clips else args.rounds):
                 for i, clip in enumerate(clips):
                     shift = (r + i) % len(variants)
                     took = []
@@ -556,16 +609,22 @@ def main(argv: list[str] | None = None) -> int:
                         results[clip.name][v].append(run)
                         took.append(f"{v} {run.seconds:.2f}")
                     print(f"  round {r + 1} {clip.name}: {', '.join(took)} s; {uptime()}", flush=True)
-            print_table(clips, results, args.rounds)
-            for v in systems:
-                print_breakdown(clips, results, v)
+            if not args.skip_clips:
+                print_table(clips, results, args.rounds)
+                for v in systems:
+                    print_breakdown(clips, results, v)
             if not args.skip_many:
                 many(systems, raw, clips, [int(n) for n in args.many.split(",")], args.rounds)
         if not args.skip_cold:
             print(f"\ncold start, median of {args.rounds} (process start → ..., seconds):")
+            raw_cold = raw_process(clips[0].path, args.rounds)
+            print(f"  {'raw a':<12} " + "  ".join(f"{k} {v:.2f}" for k, v in raw_cold.items()))
             for service in ("transcriber", "indexer"):
                 found = cold_start(service, clips[0].path, args.rounds)
-                print(f"  {service:<12} " + "  ".join(f"{k} {v:.2f}" for k, v in found.items()))
+                line = "  ".join(f"{k} {v:.2f}" for k, v in found.items())
+                if service == "transcriber" and "done" in found:
+                    line += f"  (done / raw a done {found['done'] / raw_cold['done']:.2f}x)"
+                print(f"  {service:<12} {line}")
     print(f"\n{uptime()} at the end")
     return 0
 
