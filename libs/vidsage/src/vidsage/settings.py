@@ -262,6 +262,10 @@ class IngestSettings(WorkerSettings):
 
     thumbnail_width: int = Field(default=640, ge=16, le=4096)
     """Largest thumbnail width; the aspect ratio is kept and no video is scaled up."""
+    extract_audio: bool = False
+    """Also store the soundtrack as ``audio.wav`` (16-bit mono PCM; ``audio_key`` of
+    ``vidsage.video.ingested``). Off by default: the transcriber decodes the source itself, side by
+    side with ingest, so the file is only for other consumers that want it."""
     audio_sample_rate: int = Field(default=16000, ge=8000, le=48000)
     """Sample rate of the extracted mono audio."""
     work_dir: Path | None = None
@@ -271,8 +275,10 @@ class IngestSettings(WorkerSettings):
 class TranscriberSettings(WorkerSettings):
     """The transcriber worker (faster-whisper)."""
 
-    concurrency: int = Field(default=1, ge=1, le=256)
-    """Jobs in flight (one model, one job: inference already uses every core)."""
+    concurrency: int = Field(default=2, ge=1, le=256)
+    """Videos in flight (also the consumer's ``max_ack_pending``): while the model decodes one, the
+    next one is downloaded, decoded and run through the VAD; with ``batch_across_videos`` their
+    windows share batches."""
     ack_wait_s: float = Field(default=300, gt=0)
     """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
@@ -285,22 +291,35 @@ class TranscriberSettings(WorkerSettings):
     """CTranslate2 compute type; ``auto`` is float16 on CUDA and int8 on CPU."""
     beam_size: int = Field(default=5, ge=1, le=20)
     """Beam search width."""
-    vad_filter: bool = True
-    """Skip non-speech with Silero VAD (always on in batched mode)."""
     language: str | None = None
-    """Force a language code (``en``, ``de``...); None detects it."""
+    """Force a language code (``en``, ``de``...); None detects it from the first speech window."""
     word_timestamps: bool = True
-    """Add per-word times to ``transcript.json``."""
+    """Add per-word times to ``transcript.json`` (and cut long segments at sentence ends)."""
+    workers: int = Field(default=0, ge=0, le=64)
+    """Inference workers: model replicas decoding batches at the same time. 0: on CPU one per core
+    (each with one thread: a video's windows are shared among them), on CUDA one."""
     cpu_threads: int = Field(default=0, ge=0, le=256)
-    """CTranslate2 threads on CPU; 0 uses the cores this process may run on (never more)."""
-    batched: bool = True
-    """Use ``BatchedInferencePipeline`` (VAD + batches): faster and more accurate, CPU and GPU."""
-    batch_size: int = Field(default=8, ge=1, le=64)
-    """Batch size of the batched pipeline."""
+    """Threads of each worker on CPU; 0: the cores divided among the workers (never more in all:
+    CTranslate2 slows down a lot when oversubscribed)."""
+    batch_size: int = Field(default=8, ge=1, le=256)
+    """Most 30 s windows in one batch: the memory bound (each window holds its encoder output and
+    ``beam_size`` decoder states; see the chart README for GPU figures)."""
+    batch_across_videos: bool | None = None
+    """Fill a batch with windows of several videos in flight (up to ``batch_size``). None: on when
+    the device is CUDA, off on CPU (where a batch costs the same per window, so it would only make
+    the first video wait for the others)."""
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """Silero VAD speech probability threshold."""
+    vad_min_silence_ms: int = Field(default=160, ge=0)
+    """Silence that ends a speech segment."""
+    vad_speech_pad_ms: int = Field(default=400, ge=0)
+    """Padding kept around each speech segment."""
     progress_interval_s: float = Field(default=1.0, gt=0)
     """How often progress is published and written to the record while a job runs."""
     max_segment_s: float = Field(default=8.0, gt=0)
     """Longer segments are cut at sentence ends using word times (needs ``word_timestamps``)."""
+    work_dir: Path | None = None
+    """Folder for the downloaded source while a job runs (default: the system temp dir)."""
 
 
 class IndexerSettings(WorkerSettings):

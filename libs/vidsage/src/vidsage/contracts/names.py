@@ -88,7 +88,8 @@ def kv_subjects(bucket: str) -> str:
 INGEST_CONSUMER = "ingest"
 """Durable pull consumer of the ingest service (``vidsage.video.uploaded``)."""
 TRANSCRIBER_CONSUMER = "transcriber"
-"""Durable pull consumer of the transcriber (``vidsage.video.ingested``); KEDA scales on its lag."""
+"""Durable pull consumer of the transcriber (``vidsage.video.uploaded``, side by side with ingest);
+KEDA scales on its lag."""
 INDEXER_CONSUMER = "indexer"
 """Durable pull consumer of the indexer (``vidsage.video.transcribed`` and ``.deleted``)."""
 
@@ -179,7 +180,7 @@ SOURCE_STEM = "source"
 """The uploaded file: ``source.<ext>`` (``mp4``, ``mov``, ``avi``)."""
 THUMBNAIL_FILE = "thumbnail.jpg"
 AUDIO_FILE = "audio.wav"
-"""16 kHz mono audio extracted by ingest."""
+"""16 kHz mono audio, extracted by ingest when set to (``ingest.extract_audio``)."""
 TRANSCRIPT_FILES: dict[str, str] = {
     "transcript": "transcript.json",
     "srt": "transcript.srt",

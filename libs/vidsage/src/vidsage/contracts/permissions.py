@@ -126,7 +126,7 @@ ACCESS: dict[str, Access] = {
             "transcriber",
             events=("transcribed", "failed"),
             consumer=names.TRANSCRIBER_CONSUMER,
-            consumer_events=("ingested",),
+            consumer_events=("uploaded",),
             kv_write=_WORKER_BUCKETS,
             publish=(names.progress_subject("*"),),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
