@@ -329,10 +329,16 @@ def test_upload_watch_play_seek_and_search(tab: Tab, api: APIRequestContext, spe
     result.wait_for()
     assert "jellyfish" in result.inner_text().lower()
     assert "harbor-lanterns.mp4" in result.inner_text()
+    # the hit's matching sentence is highlighted inside its passage, and the link seeks to it
+    top = api.get("/api/search", params={"q": "bioluminescent jellyfish", "limit": "20"}).json()["hits"][0]
+    lo, hi = top["match_chars"]
+    assert result.locator("mark.match").inner_text() == top["text"][lo:hi]
+    assert result.locator(".text").inner_text().split() == top["text"].split()
     tab.screenshot("search-desktop")
     href = result.get_attribute("href") or ""
     match = re.fullmatch(rf"#/videos/{video_id}\?t=([\d.]+)", href)
     assert match, href
+    assert float(match.group(1)) == pytest.approx(top["match_start"], abs=0.01)
     result.click()
     page.wait_for_selector(".transcript-lines li")
     wait_player_near(page, float(match.group(1)))
@@ -447,6 +453,75 @@ def test_library_chat_links_to_the_cited_video(tab: Tab, ready_video: dict[str, 
     assert page.locator("h1").inner_text() == "harbor-lanterns.mp4"
     assert video_id in page.url
     wait_player_near(page, start)
+    tab.assert_no_errors()
+
+
+@pytest.mark.timeout(120)
+def test_chat_citations_show_their_video_and_support(tab: Tab, ready_video: dict[str, Any]) -> None:
+    """A language-model answer whose second citation the support check found unsupported. The chat
+    socket is answered in the browser (Playwright's WebSocket routing) with such a ``done`` frame:
+    the local system has no language model, and the frame is what the page must render."""
+    page = tab.page
+    vid = ready_video["id"]
+    sent: list[dict[str, Any]] = []
+
+    def serve(ws: Any) -> None:
+        def on_message(message: str | bytes) -> None:
+            frame = json.loads(message)
+            sent.append(frame)
+            ws.send(json.dumps({"type": "token", "content": "Dr. Hart counted 42 lanterns [00:01]. "}))
+            ws.send(json.dumps({"type": "token", "content": "They were blue [00:05]."}))
+            done = {
+                "type": "done",
+                "message_id": "m1",
+                "conversation_id": "c1",
+                "mode": "llm",
+                "unsupported": 1,
+                "citations": [
+                    {
+                        "video_id": vid,
+                        "filename": "harbor-lanterns.mp4",
+                        "start": 1.0,
+                        "end": 4.0,
+                        "text": "counted 42 lanterns",
+                        "supported": True,
+                        "support_score": 0.81,
+                    },
+                    {
+                        "video_id": vid,
+                        "filename": "harbor-lanterns.mp4",
+                        "start": 5.0,
+                        "end": 8.0,
+                        "text": "along the harbor wall",
+                        "supported": False,
+                        "support_score": 0.12,
+                    },
+                ],
+            }
+            ws.send(json.dumps(done))
+
+        ws.on_message(on_message)
+
+    page.route_web_socket(re.compile(r".*/ws/chat$"), serve)
+    tab.goto("#/")
+    page.wait_for_selector("#chat-input:not([disabled])")
+    page.fill("#chat-input", "How many lanterns were there?")
+    page.press("#chat-input", "Enter")
+    answer = page.locator(".msg.assistant").last
+    page.wait_for_selector(".msg.assistant[aria-busy='false']", timeout=30_000)
+    assert sent[0]["content"] == "How many lanterns were there?"
+    items = answer.locator(".citations li")
+    assert items.count() == 2
+    good, bad = items.nth(0), items.nth(1)
+    # each source names its video (library chat) and carries the support mark
+    assert good.locator("a.citation").inner_text() == "harbor-lanterns.mp4 00:01"
+    assert "✓ supported" in good.inner_text()
+    assert "not supported" in bad.inner_text()
+    assert bad.get_attribute("class") == "unsupported"
+    assert "line-through" in bad.locator("q").evaluate("e => getComputedStyle(e).textDecorationLine")
+    assert good.locator("q").evaluate("e => getComputedStyle(e).textDecorationLine") == "none"
+    assert "1 citation does not seem to support the answer." in answer.inner_text()
+    tab.screenshot("chat-support-desktop")
     tab.assert_no_errors()
 
 

@@ -268,17 +268,20 @@ async def test_chat_extractive_cites_the_segment_that_answers(
     assert final["type"] == "done", final
     assert final["mode"] == "extractive"
     text = "".join(f["content"] for f in frames if f["type"] == "token")
-    assert text.startswith("Extractive answer (no language model is configured)")
+    assert text.startswith(answer_segment["text"].strip()), text  # the answering sentence first
+    assert text.endswith("(Quoted from the transcript: no language model is configured.)")
+    # The answer quotes whole sentences, and cites the segments they come from: the segment that
+    # answers, with the rest of its sentence when a long sentence was cut into two cues.
     first = final["citations"][0]
-    assert (first["video_id"], first["start"], first["end"], first["text"]) == (
-        vid,
-        answer_segment["start"],
-        answer_segment["end"],
-        answer_segment["text"],
-    )
-    for citation in final["citations"]:  # every citation is a real segment of this video
+    assert first["video_id"] == vid
+    assert first["start"] == answer_segment["start"]
+    assert answer_segment["text"].strip() in first["text"]
+    for citation in final["citations"]:  # every citation is a run of real segments of this video
         assert citation["video_id"] == vid
         assert any(
-            (s["start"], s["end"], s["text"]) == (citation["start"], citation["end"], citation["text"])
-            for s in segments
-        )
+            segments[i]["start"] == citation["start"]
+            and segments[j]["end"] == citation["end"]
+            and " ".join(s["text"].strip() for s in segments[i : j + 1]) == citation["text"].strip()
+            for i in range(len(segments))
+            for j in range(i, len(segments))
+        ), citation

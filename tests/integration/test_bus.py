@@ -230,7 +230,7 @@ async def test_consumer_filter_subjects_match_the_specs(js: JetStreamContext, se
         "vidsage.video.transcribed",
     ]
     assert (await consumer(js, settings, "ingest")).config.filter_subject == "vidsage.video.uploaded"
-    assert (await consumer(js, settings, "transcriber")).config.filter_subject == "vidsage.video.ingested"
+    assert (await consumer(js, settings, "transcriber")).config.filter_subject == "vidsage.video.uploaded"
 
 
 # -- publishing -----------------------------------------------------------------------------------

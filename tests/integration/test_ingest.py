@@ -78,6 +78,35 @@ async def submit(rt: Runtime, path: Path, fmt: str, mime: str) -> VideoRecord:
     return record
 
 
+@pytest.fixture
+async def ingest_with_audio(ingest_settings: Settings) -> AsyncIterator[Runtime]:
+    """A running ingest worker set to store the soundtrack as ``audio.wav`` too."""
+    settings = ingest_settings.model_copy(
+        update={"ingest": ingest_settings.ingest.model_copy(update={"extract_audio": True})}
+    )
+    stop = asyncio.Event()
+    async with open_runtime("ingest", settings, stop, worker=settings.ingest, wait_s=5) as rt:
+        task = asyncio.create_task(run_worker(rt, STAGE, IngestHandler(rt), settings.ingest))
+        yield rt
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_by_default_ingest_stores_no_audio(ingest: Runtime, tmp_path: Path) -> None:
+    """The transcriber decodes the source itself: no soundtrack goes through S3."""
+    src = make_video(tmp_path / "v.mp4", "mp4", duration_s=2.0)
+    record = await submit(ingest, src, "mp4", "video/mp4")
+    done = await wait_status(ingest, record, Status.INGESTED, Status.FAILED)
+    assert done.status is Status.INGESTED, done.error
+    assert done.has_audio is True
+    assert set(done.objects) == {"source", "thumbnail"}
+    assert await ingest.storage.stat(f"videos/{record.id}/audio.wav") is None
+    timings = done.stages["ingest"].timings
+    assert timings is not None
+    assert set(timings) == {"download", "probe", "thumbnail", "write"}
+    assert all(seconds >= 0 for seconds in timings.values())
+
+
 @pytest.mark.parametrize(
     ("fmt", "mime", "size", "audio"),
     [
@@ -87,8 +116,9 @@ async def submit(rt: Runtime, path: Path, fmt: str, mime: str) -> VideoRecord:
     ],
 )
 async def test_ingest_makes_thumbnail_and_audio(
-    ingest: Runtime, tmp_path: Path, fmt: str, mime: str, size: tuple[int, int], audio: bool
+    ingest_with_audio: Runtime, tmp_path: Path, fmt: str, mime: str, size: tuple[int, int], audio: bool
 ) -> None:
+    ingest = ingest_with_audio
     src = make_video(
         tmp_path / f"v.{fmt}",
         fmt,

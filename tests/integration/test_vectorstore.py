@@ -25,6 +25,7 @@ from tests.support.vector_stores import ADAPTERS, open_adapter
 from vidsage.settings import IndexerSettings
 from vidsage_indexer.store import (
     EdgeStore,
+    FusionConfig,
     Hit,
     Passage,
     QdrantStore,
@@ -252,6 +253,23 @@ def test_dense_signal_finds_the_nearest_passage(store: VectorStore, corpus: Corp
     assert hits[0].id == corpus.passages[4].id
 
 
+def test_hits_carry_each_channels_score(store: VectorStore, corpus: Corpus) -> None:
+    """The dense score is the cosine similarity (what a relevance threshold is set on); the keyword
+    score is the BM25 score, None for a point that only the other channel found."""
+    hits = store.search(corpus.dense[4].tolist(), encode_query("the of and"), limit=5)
+    assert hits[0].dense_score == pytest.approx(1.0, abs=1e-4)  # its own vector
+    assert all(h.keyword_score is None for h in hits)  # no keyword in the query
+    expected = corpus.dense[[corpus.passages.index(corpus.by_id[h.id]) for h in hits]] @ corpus.dense[4]
+    norms = np.linalg.norm(corpus.dense[[corpus.passages.index(corpus.by_id[h.id]) for h in hits]], axis=1)
+    cosines = expected / (norms * np.linalg.norm(corpus.dense[4]))
+    assert [h.dense_score for h in hits] == pytest.approx(cosines.tolist(), abs=1e-4)
+    special = passage_id(*SPECIAL)
+    keyword = store.search(_noise(300), encode_query("Reykjavik"), limit=3)
+    assert keyword[0].id == special
+    assert keyword[0].keyword_score is not None
+    assert keyword[0].keyword_score > 0
+
+
 # -- persistence, threads -----------------------------------------------------------------------
 def test_reopen_finds_the_data(opener: Opener) -> None:
     first = opener()
@@ -359,9 +377,18 @@ def test_open_store_chooses_the_adapter(tmp_path: Path, monkeypatch: pytest.Monk
     assert isinstance(edge, EdgeStore)
     assert edge.path == tmp_path / "qdrant-edge"
     edge.close()
-    custom = open_store(IndexerSettings(edge_path=tmp_path / "elsewhere", rrf_k=10, prefetch=7), tmp_path)
+    custom = open_store(
+        IndexerSettings(
+            edge_path=tmp_path / "elsewhere", fusion="rrf", rrf_k=10, dense_weight=0.7, prefetch=7
+        ),
+        tmp_path,
+    )
     assert isinstance(custom, EdgeStore)
-    assert (custom.path, custom.rrf_k, custom.prefetch) == (tmp_path / "elsewhere", 10, 7)
+    assert (custom.path, custom.fusion, custom.prefetch) == (
+        tmp_path / "elsewhere",
+        FusionConfig("rrf", rrf_k=10, dense_weight=0.7, keyword_half=4.0),
+        7,
+    )
     custom.close()
     # store=qdrant: the server adapter with the settings' URL, key, collection and search knobs
     # (captured, not connected: qdrant-client checks the server version in a background thread).
@@ -378,7 +405,10 @@ def test_open_store_chooses_the_adapter(tmp_path: Path, monkeypatch: pytest.Monk
     assert open_store(server_settings, tmp_path) == "server-store"
     (args, kwargs) = calls[0]
     assert args == ("http://qdrant:6333", server_settings.qdrant_api_key, "c1")
-    assert kwargs == {"rrf_k": 5, "prefetch": 50}
+    assert kwargs == {
+        "fusion": FusionConfig("score", rrf_k=5, dense_weight=0.95, keyword_half=4.0),
+        "prefetch": 50,
+    }
     local = QdrantStore(QdrantClient(":memory:"), "c2")
     assert local.local
     local.close()

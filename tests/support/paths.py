@@ -14,4 +14,4 @@ WHISPER_MODEL = MODELS / "whisper-base" / "model.bin"
 """The offline Whisper base model (CTranslate2), assembled by ``make setup``."""
 
 EMBEDDING_MODEL = MODELS / "all-MiniLM-L6-v2"
-"""The offline sentence-transformers embedding model folder."""
+"""The offline sentence-transformers embedding model folder (the indexer's default)."""

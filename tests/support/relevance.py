@@ -20,12 +20,19 @@ that are not years are avoided: Whisper writes them "2,000", which splits into t
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+
+from pydantic import TypeAdapter
 
 from tests.support.paths import MODELS
 from tests.support.speech import edit_distance, normalise_words, synthesize
-from vidsage.contracts.transcript import Segment
+from vidsage.contracts.transcript import Segment, normalize_segments, split_long_segments
 from vidsage.settings import Settings
 from vidsage_transcriber.engine import Engine
 
@@ -120,6 +127,72 @@ def transcribe_talks(
                 cached[name] = engine.transcribe(wav).segments
             _cache[key] = cached
         return {name: list(segments) for name, segments in cached.items()}
+
+
+_SEGMENTS = TypeAdapter(list[Segment])
+_VOICE, _WPM = "en-us", 150
+
+
+def transcripts_key(talks: Mapping[str, str], settings: Settings) -> str:
+    """The content hash of what :func:`cached_transcripts` would compute for ``talks``.
+
+    It covers the talks' text, the voice and speed of espeak-ng, the transcriber settings and the
+    Whisper model's verified checksums (its ``.verified`` marker), so any change recomputes.
+    """
+    model_dir = settings.models_dir / "whisper-base"
+    try:
+        marker = json.loads((model_dir / ".verified").read_text()).get("files")
+    except (OSError, ValueError):
+        marker = str(model_dir)
+    material = {
+        "talks": dict(sorted(talks.items())),
+        "speech": [_VOICE, _WPM],
+        "transcriber": settings.transcriber.model_dump(mode="json"),
+        "whisper": marker,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_transcripts(
+    talks: Mapping[str, str], cache_dir: Path, *, models_dir: Path = MODELS
+) -> tuple[dict[str, list[Segment]], bool]:
+    """The stored transcript segments of each talk (as the transcriber worker stores them), and
+    whether they came from the cache.
+
+    Each talk is spoken by espeak-ng and transcribed once by the real offline Whisper model with
+    the transcriber's default settings; the segments then go through the worker's own
+    :func:`~vidsage.contracts.transcript.split_long_segments` and
+    :func:`~vidsage.contracts.transcript.normalize_segments`. The result is written to
+    ``cache_dir/transcripts-<key>.json`` (``key`` = :func:`transcripts_key`), so a later run with
+    the same talks, settings and model reads it back in milliseconds; a change of any of them
+    computes (and caches) anew.
+    """
+    settings = Settings(_env_file=None, models_dir=Path(models_dir).resolve())
+    path = Path(cache_dir) / f"transcripts-{transcripts_key(talks, settings)}.json"
+    try:
+        raw = json.loads(path.read_text())
+        cached = {name: _SEGMENTS.validate_python(raw[name]) for name in talks}
+    except (OSError, ValueError, KeyError):
+        pass
+    else:
+        return cached, True
+    engine = Engine(settings.transcriber, settings.models_dir)
+    result: dict[str, list[Segment]] = {}
+    with tempfile.TemporaryDirectory(prefix="vidsage-talks-") as tmp:
+        for name, text in talks.items():
+            wav = synthesize(text, Path(tmp) / f"{name}.wav", voice=_VOICE, speed_wpm=_WPM)
+            done = engine.transcribe(wav)
+            result[name] = normalize_segments(
+                split_long_segments(done.segments, max_duration_s=settings.transcriber.max_segment_s),
+                done.duration_s,
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_suffix(".tmp")
+    tmp_path.write_text(
+        json.dumps({name: _SEGMENTS.dump_python(segs, mode="json") for name, segs in result.items()})
+    )
+    os.replace(tmp_path, path)
+    return result, False
 
 
 def find_phrase(phrase: str, words: list[str], *, max_errors: int | None = None) -> tuple[int, int] | None:

@@ -10,10 +10,12 @@ import asyncio
 from pathlib import Path
 
 from vidsage.bus import publish_event
-from vidsage.contracts.events import VideoIngested, VideoTranscribed
+from vidsage.contracts import names
+from vidsage.contracts.events import VideoTranscribed, VideoUploaded
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.contracts.transcript import Segment, Transcript
+from vidsage.media import VideoFormat, probe
 from vidsage.runtime import Runtime
 
 
@@ -114,40 +116,62 @@ async def announce_transcribed(rt: Runtime, record: VideoRecord, segment_count: 
     )
 
 
-async def ingested(rt: Runtime, audio: Path | None, duration_s: float) -> VideoRecord:
-    """What ingest leaves behind: the audio object, an ingested record, the event."""
+async def uploaded(
+    rt: Runtime,
+    video: Path,
+    *,
+    owner: str = "t",
+    ingest_done: bool = True,
+    source: bytes | None = None,
+) -> VideoRecord:
+    """What the gateway leaves behind for a real video file: the source object, a record with the
+    upload's probe (duration, size, ``has_audio``...) and ``vidsage.video.uploaded``.
+
+    ``ingest_done``: the record also shows ingest finished (a thumbnail key), as when ingest beat
+    the transcriber to it, so a test of the transcriber alone sees the statuses of the whole
+    pipeline. ``source``: store these bytes instead of the file (a corrupt upload).
+    """
+    fmt = VideoFormat(video.suffix.lstrip("."))
+    info = probe(video, fmt)
     video_id = new_id()
-    prefix = f"videos/{video_id}/"
-    objects = {"source": prefix + "source.mp4", "thumbnail": prefix + "thumbnail.jpg"}
-    if audio is not None:
-        objects["audio"] = prefix + "audio.wav"
-        await rt.storage.put_file(objects["audio"], audio, content_type="audio/wav")
+    key = names.source_key(video_id, fmt.extension)
+    if source is None:
+        await rt.storage.put_file(key, video, content_type=fmt.mime)
+    else:
+        await rt.storage.put_bytes(key, source, content_type=fmt.mime)
     record = VideoRecord(
         id=video_id,
-        owner="t",
-        filename="v.mp4",
-        size=1,
-        mime="video/mp4",
-        format="mp4",
-        duration_s=duration_s,
-        has_audio=audio is not None,
-        objects=objects,
+        owner=owner,
+        filename=video.name,
+        size=video.stat().st_size,
+        mime=fmt.mime,
+        format=fmt.value,
+        duration_s=round(info.duration_s, 3),
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        video_codec=info.video_codec,
+        audio_codec=info.audio_codec,
+        has_audio=info.has_audio,
+        objects={"source": key},
     )
-    record = record.begin("ingest", 1).finish("ingest")  # type: ignore[union-attr]
+    if ingest_done:
+        record = record.begin("ingest", 1).finish(  # type: ignore[union-attr]
+            "ingest", objects={**record.objects, "thumbnail": names.thumbnail_key(video_id)}
+        )
+        assert record is not None
     await rt.catalog.create(record)
     await publish_event(
         rt.js,
-        VideoIngested(
+        VideoUploaded(
             video_id=video_id,
-            owner="t",
-            source_key=objects["source"],
-            thumbnail_key=objects["thumbnail"],
-            audio_key=objects.get("audio"),
-            duration_s=duration_s,
-            width=320,
-            height=240,
-            video_codec="h264",
-            has_audio=audio is not None,
+            owner=owner,
+            source_key=key,
+            filename=record.filename,
+            size=record.size,
+            mime=record.mime,
+            format=record.format,
+            duration_s=record.duration_s,
         ),
     )
     return record

@@ -12,15 +12,18 @@ from pathlib import Path
 
 from qdrant_client import QdrantClient
 
-from vidsage_indexer.store import EdgeStore, QdrantStore, VectorStore
+from vidsage_indexer.store import EdgeStore, FusionConfig, QdrantStore, VectorStore
 
 ADAPTERS = ("edge", "qdrant-local")
 PREFETCH = 50
-RRF_K = 60
+FUSION = FusionConfig("rrf", rrf_k=60)
+"""Plain reciprocal rank fusion, both rankings alike: the contract tests check each signal's effect."""
 
 
 def open_adapter(kind: str, folder: Path) -> VectorStore:
     """A store of ``kind`` (one of :data:`ADAPTERS`) kept under ``folder``."""
     if kind == "edge":
-        return EdgeStore(folder / "edge", rrf_k=RRF_K, prefetch=PREFETCH)
-    return QdrantStore(QdrantClient(path=str(folder / "qdrant")), "passages", rrf_k=RRF_K, prefetch=PREFETCH)
+        return EdgeStore(folder / "edge", fusion=FUSION, prefetch=PREFETCH)
+    return QdrantStore(
+        QdrantClient(path=str(folder / "qdrant")), "passages", fusion=FUSION, prefetch=PREFETCH
+    )

@@ -313,9 +313,23 @@ def test_hits_and_citations_show_the_moment_as_mm_ss() -> None:
         segment_ids=[3],
         link=f"/api/videos/{VIDEO_ID}#t=65.4",
     )
-    assert hit_lines([hit]) == [f"talk.mp4  [01:05-01:11]  {VIDEO_ID}", "    counted 42 lanterns"]
+    assert hit_lines([hit]) == [f"talk.mp4  [01:05]  {VIDEO_ID}", "    counted 42 lanterns"]
+    # a hit with its matching sentence: the time is the sentence's, the sentence is marked
+    matched = hit.model_copy(
+        update={
+            "text": "The lamps were lit. He counted 42 lanterns. Then he left.",
+            "match_start": 68.2,
+            "match_chars": (20, 43),
+        }
+    )
+    assert hit_lines([matched]) == [
+        f"talk.mp4  [01:08]  {VIDEO_ID}",
+        "    The lamps were lit. »He counted 42 lanterns.« Then he left.",
+    ]
     citation = Citation(video_id=VIDEO_ID, start=3725.0, end=3730.0, text="late in the talk")
     assert citation_line(citation) == "[1:02:05] late in the talk"
+    unsupported = citation.model_copy(update={"supported": False, "support_score": 0.2})
+    assert citation_line(unsupported) == "[1:02:05] late in the talk  (not supported)"
 
 
 def test_live_displays_redraw_on_a_terminal_and_print_plain_lines_otherwise() -> None:

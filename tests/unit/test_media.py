@@ -19,6 +19,7 @@ from vidsage.media import (
     MediaError,
     ProbeResult,
     VideoFormat,
+    decode_audio,
     extract_audio,
     make_thumbnail,
     probe,
@@ -385,3 +386,29 @@ def test_ingest_bounds_the_frame_size_it_decodes(frame_bomb: Path, tmp_path: Pat
     )
     assert err.code == "frame_too_large"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_decode_audio_gives_the_samples_of_the_extracted_wav(
+    videos: dict[str, Path], tmp_path: Path, fmt: str
+) -> None:
+    """In memory, the same samples as the WAV file ingest writes (and as faster-whisper reads it)."""
+    from faster_whisper import decode_audio as whisper_decode
+
+    audio = decode_audio(videos[fmt], VideoFormat(fmt))
+    assert audio is not None
+    assert audio.dtype == np.float32
+    wav = tmp_path / f"audio_{fmt}.wav"
+    extract_audio(videos[fmt], VideoFormat(fmt), wav)
+    np.testing.assert_array_equal(audio, whisper_decode(str(wav), sampling_rate=16000))
+    assert len(audio) / 16000 == pytest.approx(3.0, abs=0.1)
+    assert np.abs(audio[16000:32000]).max() > 3000 / 32768
+
+
+def test_decode_audio_without_audio_is_none_and_garbage_is_undecodable(
+    silent_mp4: Path, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    assert decode_audio(silent_mp4, VideoFormat.MP4) is None
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(videos["mp4"].read_bytes()[:2000] + b"\x00" * 5000)
+    assert error_of(decode_audio, bad, VideoFormat.MP4).code in ("undecodable", "truncated")

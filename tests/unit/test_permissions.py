@@ -137,6 +137,10 @@ def test_request_subjects_go_to_their_queue_groups() -> None:
     assert [u for u in ACCESS if may_publish(u, names.chat_cancel_subject(chat, "r1"))] == ["gateway"]
     assert [u for u in ACCESS if may_subscribe(u, search, names.SEARCH_QUEUE)] == ["indexer"]
     assert not may_subscribe("indexer", search)  # only in its queue group
+    similarity = names.SIMILARITY_SUBJECT  # the chat's citation check, answered by the indexer
+    assert [u for u in ACCESS if may_publish(u, similarity)] == ["chat"]
+    assert [u for u in ACCESS if may_subscribe(u, similarity, names.SEARCH_QUEUE)] == ["indexer"]
+    assert not may_subscribe("indexer", similarity)
     assert [u for u in ACCESS if may_subscribe(u, chat, names.CHAT_QUEUE)] == ["chat"]
     assert [u for u in ACCESS if may_subscribe(u, names.chat_cancel_subject(chat, "r1"))] == ["chat"]
 
@@ -179,7 +183,12 @@ def test_the_subscriber_reads_events_through_consumers_of_its_own_only() -> None
 
 def test_renamed_names_are_followed() -> None:
     wire = Wire(
-        stream="EV", videos_bucket="recs", cache_bucket="c2", search_subject="s.q", chat_subject="c.q"
+        stream="EV",
+        videos_bucket="recs",
+        cache_bucket="c2",
+        search_subject="s.q",
+        similarity_subject="s.sim",
+        chat_subject="c.q",
     )
     gateway = permissions("gateway", wire)
     assert "s.q" in gateway.publish
@@ -188,6 +197,8 @@ def test_renamed_names_are_followed() -> None:
     assert names.js_api("STREAM", "INFO", "KV_c2") in gateway.publish
     assert not any("videos" in s or "VIDSAGE" in s for s in gateway.publish)
     assert "s.q indexer" in permissions("indexer", wire).subscribe
+    assert "s.sim indexer" in permissions("indexer", wire).subscribe
+    assert "s.sim" in permissions("chat", wire).publish
     assert names.js_api("CONSUMER", "MSG", "NEXT", "EV", "indexer") in permissions("indexer", wire).publish
     settings = Settings(_env_file=None, nats={"stream": "EV"}, indexer={"search_subject": "s.q"})  # type: ignore[call-arg]
     assert natsauth.wire_of(settings) == Wire(stream="EV", search_subject="s.q")

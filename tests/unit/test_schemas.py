@@ -249,7 +249,7 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("indexer", "send", v + "indexed"),
         ("indexer", "send", v + "failed"),
         ("ingest", "receive", v + "uploaded"),
-        ("transcriber", "receive", v + "ingested"),
+        ("transcriber", "receive", v + "uploaded"),  # side by side with ingest
         ("indexer", "receive", v + "transcribed"),
         ("indexer", "receive", v + "deleted"),
         ("gateway", "receive", "/ws/chat/{video_id}"),

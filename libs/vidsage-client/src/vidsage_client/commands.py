@@ -324,8 +324,11 @@ async def _answer_once(
                     if frame.citations:
                         out.line("citations:")
                     for citation in frame.citations:
-                        video = f"  ({await names(citation.video_id)})" if names is not None else ""
+                        name = citation.filename or (await names(citation.video_id) if names else None)
+                        video = f"  ({name})" if names is not None and name else ""
                         out.line(citation_line(citation) + video)
+                    if frame.unsupported:
+                        out.note(f"{frame.unsupported} citation(s) do not seem to support the answer")
                 return Exit.OK
             elif isinstance(frame, ErrorFrame):
                 wait_s = frame.retry_after_s

@@ -132,12 +132,28 @@ def status_lines(record: Mapping[str, Any]) -> list[str]:
     return [f"{k:<{width}}  {v}" for k, v in rows]
 
 
+MATCH_OPEN, MATCH_CLOSE = "»", "«"
+"""Around the matching sentence of a search hit (plain text: pipes and logs get no escapes)."""
+
+
+def matched_text(hit: SearchHit) -> str:
+    """The hit's passage with its best-matching sentence between ``»`` and ``«``."""
+    text = hit.text
+    a, b = hit.match_chars
+    a, b = max(0, min(a, len(text))), max(0, min(b, len(text)))
+    if a >= b or (a == 0 and b == len(text)):
+        return " ".join(text.split())
+    before, match, after = text[:a].strip(), text[a:b].strip(), text[b:].strip()
+    return " ".join(p for p in (before, f"{MATCH_OPEN}{match}{MATCH_CLOSE}", after) if p)
+
+
 def hit_lines(hits: Iterable[SearchHit]) -> list[str]:
-    """``vidsage search``: per hit ``talk.mp4 [00:01-00:06] <id>`` and the passage, indented."""
+    """``vidsage search``: per hit ``talk.mp4 [00:05] <id>`` (the matching sentence's time: where
+    to seek) and the passage, indented, with the matching sentence marked ``»…«``."""
     lines = []
     for hit in hits:
-        lines.append(f"{hit.filename}  [{clock(hit.start)}-{clock(hit.end)}]  {hit.video_id}")
-        lines.append(f"    {hit.text.strip()}")
+        lines.append(f"{hit.filename}  [{clock(hit.match_start)}]  {hit.video_id}")
+        lines.append(f"    {matched_text(hit)}")
     return lines
 
 
@@ -170,8 +186,10 @@ def keys_table(keys: Sequence[KeyInfo]) -> list[str]:
 
 
 def citation_line(citation: Citation) -> str:
-    """``[mm:ss] text`` — the moment an answer relies on."""
-    return f"[{clock(citation.start)}] {citation.text.strip()}"
+    """``[mm:ss] text`` — the moment an answer relies on; ``(not supported)`` when the support
+    check found that the cited text does not back the answer."""
+    mark = "  (not supported)" if citation.supported is False else ""
+    return f"[{clock(citation.start)}] {citation.text.strip()}{mark}"
 
 
 # ---- streams ------------------------------------------------------------------------------------

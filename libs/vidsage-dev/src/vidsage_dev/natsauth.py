@@ -36,6 +36,7 @@ def wire_of(settings: Settings) -> Wire:
         videos_bucket=settings.nats.videos_bucket,
         cache_bucket=settings.nats.cache_bucket,
         search_subject=settings.indexer.search_subject,
+        similarity_subject=settings.indexer.similarity_subject,
         chat_subject=settings.chat.subject,
     )
 

@@ -67,6 +67,13 @@ JSON Schemas beside it are generated from the models in `vidsage.contracts.event
 duplicate window). A subscriber attaches its own consumer to that stream; delivery is at least
 once.
 
+**Pipeline.** The gateway publishes `uploaded` once a validated upload is stored. Ingest
+(thumbnail) and the transcriber both consume it, side by side: the transcriber reads the source
+itself, so `ingested` no longer gates the transcript and, unless ingest is set to extract the
+audio, carries `audio_key: null`. The indexer consumes `transcribed`. Each stage's state is on the
+video record (`GET /api/videos/<id>/status`: `stages`), and the record's `status` follows the
+pipeline order, so it still only moves forward.
+
 **De-duplication.** Every event is published with the header `{MSG_ID_HEADER}` =
 `<video_id>:<event>` (for example `0190d5e4-…:uploaded`), so a producer's retries within the
 duplicate window are stored once: there is at most one event of each type per video. Consumers

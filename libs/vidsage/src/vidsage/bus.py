@@ -43,7 +43,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     spec.durable: spec
     for spec in (
         ConsumerSpec(names.INGEST_CONSUMER, (EventType.UPLOADED,)),
-        ConsumerSpec(names.TRANSCRIBER_CONSUMER, (EventType.INGESTED,)),
+        ConsumerSpec(names.TRANSCRIBER_CONSUMER, (EventType.UPLOADED,)),
         ConsumerSpec(names.INDEXER_CONSUMER, (EventType.TRANSCRIBED, EventType.DELETED)),
     )
 }

@@ -8,6 +8,10 @@ may write it: not chat), and closes them in reverse order. :func:`service_main` 
 body with signal handling: SIGTERM or SIGINT set ``stop``; the body stops taking work, finishes
 what it holds and returns. A service's ``main()`` is ``return service_main(name, serve)``.
 
+A service that loads a model passes the load as ``preload``: it starts on the compute pool before
+NATS and S3 are opened, so the two overlap (cold start), and :attr:`Runtime.preloaded` is its
+result to await.
+
 With ``settings.health_file`` set, a :class:`~vidsage.health.Heartbeat` keeps that file fresh
 from :meth:`Runtime.ready` (by default as soon as the runtime is open; a service that loads a model
 opens it with ``ready=False`` and calls it once the model is loaded) until the runtime closes,
@@ -70,6 +74,8 @@ class Runtime:
     stop: asyncio.Event
     compute: ComputePool = field(repr=False)
     heartbeat: Heartbeat | None = field(default=None, repr=False)
+    preloaded: asyncio.Future[Any] | None = field(default=None, repr=False)
+    """The ``preload`` call given to :func:`open_runtime`, running or done (await it)."""
 
     def ready(self) -> None:
         """This service is ready to work: start the heartbeat (with ``settings.health_file``).
@@ -155,6 +161,7 @@ async def open_runtime(
     wait_s: float = 30.0,
     ready: bool = True,
     reconnect_buffer: bool = True,
+    preload: Callable[[], Any] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the compute pool, NATS, S3, catalog and cache for service ``name``; close them in
     reverse order.
@@ -163,10 +170,17 @@ async def open_runtime(
     leaves that to the service. The heartbeat stops and its file goes before anything closes.
     ``reconnect_buffer``: False makes every publish and request fail at once while NATS is
     reconnecting instead of being buffered and sent after the reconnect (see :func:`vidsage.bus.connect`).
+    ``preload``: blocking work (a model load) started on the compute pool first, while the rest
+    opens; :attr:`Runtime.preloaded` is its future.
     """
     async with contextlib.AsyncExitStack() as opened:  # closes in reverse order of opening
         compute = ComputePool(settings.compute_threads)
         opened.callback(compute.close)
+        preloaded = None
+        if preload is not None:
+            preloaded = asyncio.ensure_future(compute.run(preload))
+            # a failure to open NATS or S3 must not leave its error unretrieved
+            preloaded.add_done_callback(lambda f: f.cancelled() or f.exception())
         nc = await connect(settings.nats, f"vidsage-{name}", wait_s=wait_s, reconnect_buffer=reconnect_buffer)
         opened.push_async_callback(_drain, nc)
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
@@ -189,7 +203,7 @@ async def open_runtime(
                 settings.health_file, name, settings.health_interval_s, lambda: nc.is_connected
             )
             opened.push_async_callback(heartbeat.stop)
-        rt = Runtime(name, settings, nc, js, storage, catalog, cache, stop, compute, heartbeat)
+        rt = Runtime(name, settings, nc, js, storage, catalog, cache, stop, compute, heartbeat, preloaded)
         if ready:
             rt.ready()
         yield rt

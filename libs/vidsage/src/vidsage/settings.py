@@ -292,6 +292,10 @@ class IngestSettings(WorkerSettings):
 
     thumbnail_width: int = Field(default=640, ge=16, le=4096)
     """Largest thumbnail width; the aspect ratio is kept and no video is scaled up."""
+    extract_audio: bool = False
+    """Also store the soundtrack as ``audio.wav`` (16-bit mono PCM; ``audio_key`` of
+    ``vidsage.video.ingested``). Off by default: the transcriber decodes the source itself, side by
+    side with ingest, so the file is only for other consumers that want it."""
     audio_sample_rate: int = Field(default=16000, ge=8000, le=48000)
     """Sample rate of the extracted mono audio."""
     work_dir: Path | None = None
@@ -305,8 +309,10 @@ class IngestSettings(WorkerSettings):
 class TranscriberSettings(WorkerSettings):
     """The transcriber worker (faster-whisper)."""
 
-    concurrency: int = Field(default=1, ge=1, le=256)
-    """Jobs in flight (one model, one job: inference already uses every core)."""
+    concurrency: int = Field(default=2, ge=1, le=256)
+    """Videos in flight (also the consumer's ``max_ack_pending``): while the model decodes one, the
+    next one is downloaded, decoded and run through the VAD; with ``batch_across_videos`` their
+    windows share batches."""
     ack_wait_s: float = Field(default=300, gt=0)
     """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
@@ -319,22 +325,35 @@ class TranscriberSettings(WorkerSettings):
     """CTranslate2 compute type; ``auto`` is float16 on CUDA and int8 on CPU."""
     beam_size: int = Field(default=5, ge=1, le=20)
     """Beam search width."""
-    vad_filter: bool = True
-    """Skip non-speech with Silero VAD (always on in batched mode)."""
     language: str | None = None
-    """Force a language code (``en``, ``de``...); None detects it."""
+    """Force a language code (``en``, ``de``...); None detects it from the first speech window."""
     word_timestamps: bool = True
-    """Add per-word times to ``transcript.json``."""
+    """Add per-word times to ``transcript.json`` (and cut long segments at sentence ends)."""
+    workers: int = Field(default=0, ge=0, le=64)
+    """Inference workers: model replicas decoding batches at the same time. 0: on CPU one per core
+    (each with one thread: a video's windows are shared among them), on CUDA one."""
     cpu_threads: int = Field(default=0, ge=0, le=256)
-    """CTranslate2 threads on CPU; 0 uses the cores this process may run on (never more)."""
-    batched: bool = True
-    """Use ``BatchedInferencePipeline`` (VAD + batches): faster and more accurate, CPU and GPU."""
-    batch_size: int = Field(default=8, ge=1, le=64)
-    """Batch size of the batched pipeline."""
+    """Threads of each worker on CPU; 0: the cores divided among the workers (never more in all:
+    CTranslate2 slows down a lot when oversubscribed)."""
+    batch_size: int = Field(default=8, ge=1, le=256)
+    """Most 30 s windows in one batch: the memory bound (each window holds its encoder output and
+    ``beam_size`` decoder states; see the chart README for GPU figures)."""
+    batch_across_videos: bool | None = None
+    """Fill a batch with windows of several videos in flight (up to ``batch_size``). None: on when
+    the device is CUDA, off on CPU (where a batch costs the same per window, so it would only make
+    the first video wait for the others)."""
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """Silero VAD speech probability threshold."""
+    vad_min_silence_ms: int = Field(default=160, ge=0)
+    """Silence that ends a speech segment."""
+    vad_speech_pad_ms: int = Field(default=400, ge=0)
+    """Padding kept around each speech segment."""
     progress_interval_s: float = Field(default=1.0, gt=0)
     """How often progress is published and written to the record while a job runs."""
     max_segment_s: float = Field(default=8.0, gt=0)
     """Longer segments are cut at sentence ends using word times (needs ``word_timestamps``)."""
+    work_dir: Path | None = None
+    """Folder for the downloaded source while a job runs (default: the system temp dir)."""
 
 
 class IndexerSettings(WorkerSettings):
@@ -349,8 +368,14 @@ class IndexerSettings(WorkerSettings):
     """Where embeddings are computed."""
     batch_size: int = Field(default=64, ge=1, le=1024)
     """Passages per encode call."""
+    passages: Literal["sentences", "windows", "segments"] = "sentences"
+    """How transcripts are cut into search passages: ``sentences`` (one per sentence, with
+    ``passage_context`` neighbours each side), ``windows`` (overlapping runs of sentences) or
+    ``segments`` (consecutive segments up to ``passage_max_words``). Re-index after a change."""
     passage_max_words: int = Field(default=60, ge=5, le=500)
-    """Passages join consecutive segments up to about this many words (a few sentences)."""
+    """A passage stays within about this many words (context is dropped first)."""
+    passage_context: int = Field(default=1, ge=0, le=5)
+    """``sentences``: neighbouring sentences on each side of a passage's sentence."""
     store: Literal["edge", "qdrant"] = "edge"
     """``edge``: Qdrant Edge in-process on ``edge_path`` (embedded default); ``qdrant``: a server."""
     edge_path: Path | None = None
@@ -363,10 +388,19 @@ class IndexerSettings(WorkerSettings):
     """Collection name on the Qdrant server."""
     search_subject: str = names.SEARCH_SUBJECT
     """NATS subject of search requests (request-reply, queue group ``indexer``)."""
+    similarity_subject: str = names.SIMILARITY_SUBJECT
+    """NATS subject of text-similarity requests (the chat's citation check; queue group ``indexer``)."""
     search_timeout_s: float = Field(default=5, gt=0)
     """How long the gateway waits for a search reply before answering 503."""
+    fusion: Literal["rrf", "score"] = "score"
+    """How the meaning (dense) and keyword (BM25) rankings are fused: reciprocal rank fusion, or a
+    weighted sum of the cosine similarity and the saturated BM25 score."""
     rrf_k: int = Field(default=60, ge=1)
     """Reciprocal rank fusion constant."""
+    dense_weight: float = Field(default=0.95, ge=0, le=1)
+    """Weight of the meaning ranking in the fusion (the keywords get the rest)."""
+    keyword_half: float = Field(default=4.0, gt=0)
+    """``score`` fusion: the BM25 score that counts as half a keyword match."""
     prefetch: int = Field(default=50, ge=1, le=1000)
     """Candidates taken from each of the dense and keyword searches before fusion."""
 
@@ -397,7 +431,16 @@ class ChatSettings(BaseModel):
     context_passages: int = Field(default=8, ge=1, le=50)
     """Passages retrieved for a library-wide question."""
     extractive_passages: int = Field(default=3, ge=1, le=20)
-    """Passages quoted by an answer in extractive mode."""
+    """Passages retrieved for an answer in extractive mode (it quotes the best, and others only
+    when they add something)."""
+    support_threshold: float = Field(default=0.5, ge=0, le=1)
+    """A citation of an LLM answer is ``supported`` when its support score (meaning and shared
+    content words of the citing sentence and the cited text) reaches this."""
+    drop_unsupported: bool = False
+    """Leave unsupported citations out of the ``done`` frame (they are still counted)."""
+    min_relevance: float = Field(default=0.3, ge=-1, le=1)
+    """Below this relevance (cosine similarity of the question and the best passage) the offline
+    answer says the video or library does not seem to cover the question, and cites nothing."""
     concurrency: int = Field(default=64, ge=1, le=4096)
     """Answers generated at once by one chat process; more get ``busy``."""
     first_chunk_timeout_s: float = Field(default=10, gt=0)

@@ -10,7 +10,7 @@ For each delivery of its event, :meth:`Stage.__call__` (addressing the record wi
 3. on a redelivery of a stage that is already done, re-publishes the done event built from the
    record (JetStream drops the duplicate within its window) and changes nothing else;
 4. runs :meth:`Stage.work`, which writes the artifacts and returns a :class:`StageOutput`;
-5. finishes the stage with the output's fields and objects (compare-and-set);
+5. finishes the stage with the output's fields, objects and timings (compare-and-set);
 6. if the video was deleted meanwhile, :meth:`Stage.discard` removes what the work wrote; if it
    failed meanwhile, nothing is published;
 7. publishes the done event (:meth:`Stage.done_event`) and logs ``<stage>_done``.
@@ -52,6 +52,9 @@ class StageOutput(Generic[ResultT]):
     """Object keys by kind, added to the record's ``objects``."""
     log: dict[str, Any] = field(default_factory=dict)
     """Fields of the ``<stage>_done`` log line."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per step of the work (``download``, ``decode``...): kept in the stage's state on the
+    record (``stages.<stage>.timings``) and logged with ``<stage>_done``."""
 
 
 class Stage(ABC, Generic[EventT, ResultT]):
@@ -98,8 +101,10 @@ class Stage(ABC, Generic[EventT, ResultT]):
 
         output = await self.work(event, record)
 
+        timings = {step: round(seconds, 4) for step, seconds in output.timings.items()} or None
+
         def finish(r: VideoRecord) -> VideoRecord | None:
-            return r.finish(stage, **output.fields, objects={**r.objects, **output.objects})
+            return r.finish(stage, timings=timings, **output.fields, objects={**r.objects, **output.objects})
 
         record, changed = await rt.catalog.update(event.owner, event.video_id, finish)
         if record is None:  # deleted while we worked (the delete's sweep may have run already)
@@ -109,4 +114,4 @@ class Stage(ABC, Generic[EventT, ResultT]):
         if record.status is Status.FAILED:
             return
         await publish_event(rt.js, await self.done_event(record, output.result))
-        log.info(f"{stage}_done", **output.log, changed=changed)
+        log.info(f"{stage}_done", **output.log, timings=timings, changed=changed)

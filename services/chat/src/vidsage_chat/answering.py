@@ -8,8 +8,14 @@ conversation memory is keyed by it.
 - **One video**: the whole transcript (a 3-minute video fits in any context) with timestamps, as
   delimited untrusted data; the model cites ``[mm:ss]``; citations are mapped to real segments.
 - **The library**: passages retrieved through the indexer's search, labelled per video.
-- **No API key**: extractive mode. The answer is the best-matching passages with their times,
-  and it says that it is extractive.
+- **No API key**: extractive mode (:mod:`vidsage_chat.extractive`): the sentence that answers,
+  with its time, other moments only when they add something, or a plain "does not seem to cover
+  this" below ``chat.min_relevance``; it says that it is quoted.
+- **Follow-ups** in library chat look in the video the previous answer cited first
+  (:mod:`vidsage_chat.followup`).
+- **Citations of a language-model answer are checked for support** (:mod:`vidsage_chat.support`):
+  each gets ``supported`` and ``support_score``, ``done`` counts the unsupported ones, and
+  ``chat.drop_unsupported`` leaves them out.
 
 The NATS side (subscriptions, concurrency, cancels, draining) is :mod:`vidsage_chat.serving`.
 """
@@ -24,36 +30,36 @@ from nats.aio.client import Client as NATS
 from vidsage.contracts.chat import ChatChunk, ChatRequest, ChunkType, Citation, Mode
 from vidsage.contracts.record import Status
 from vidsage.contracts.search import (
+    MAX_PAIR_TEXT_CHARS,
+    MAX_PAIRS,
     MAX_QUERY_CHARS,
     SearchFailed,
     SearchHit,
     SearchRequest,
     SearchUnavailable,
+    SimilarityRequest,
 )
-from vidsage.contracts.transcript import Segment, clock
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
-from vidsage.search_client import ask
+from vidsage.search_client import ask, similarity
 from vidsage.storage import StorageUnavailable
-from vidsage_chat.citations import best_segment, library_citations, video_citations
+from vidsage_chat.citations import Cited, library_cited, video_cited
+from vidsage_chat.extractive import Transcript, compose
+from vidsage_chat.followup import look_first_in
 from vidsage_chat.llm import LLM, ChatFailure
 from vidsage_chat.memory import Memory
 from vidsage_chat.prompt import (
     LIBRARY_SYSTEM_PROMPT,
     VIDEO_SYSTEM_PROMPT,
+    Message,
     build_messages,
     label_hits,
     passages_block,
     transcript_block,
 )
+from vidsage_chat.support import check
 
 log = get_logger("vidsage.chat")
-
-EXTRACTIVE_INTRO = (
-    "Extractive answer (no language model is configured): the passages of the {scope} "
-    "that best match your question."
-)
-EXTRACTIVE_NOTHING = "Extractive answer (no language model is configured): nothing in the {scope} matches."
 
 
 class Replier:
@@ -101,16 +107,29 @@ class Answerer:
         )
         try:
             await replier.send("accepted")
-            if request.video_id is not None:
-                answer, citations = await self._video_answer(request, replier)
-            else:
-                answer, citations = await self._library_answer(request, replier)
-            # remembered before `done`, so a follow-up sent right after it sees this turn
-            await self.memory.append(
-                request.owner, request.video_id, request.conversation_id, request.content, answer
+            history, cited_video = await self.memory.context(
+                request.owner, request.video_id, request.conversation_id
             )
-            await replier.send("done", citations=citations, mode=self.mode)
-            log.info("chat_answered", mode=self.mode, chars=len(answer), citations=len(citations))
+            if request.video_id is not None:
+                answer, citations = await self._video_answer(request, history, replier)
+            else:
+                answer, citations = await self._library_answer(request, history, cited_video, replier)
+            unsupported = sum(c.supported is False for c in citations)
+            if self.cfg.drop_unsupported:
+                citations = [c for c in citations if c.supported is not False]
+            # remembered before `done`, so a follow-up sent right after it sees this turn
+            first_video = citations[0].video_id if citations else None
+            await self.memory.append(
+                request.owner, request.video_id, request.conversation_id, request.content, answer, first_video
+            )
+            await replier.send("done", citations=citations, unsupported=unsupported, mode=self.mode)
+            log.info(
+                "chat_answered",
+                mode=self.mode,
+                chars=len(answer),
+                citations=len(citations),
+                unsupported=unsupported,
+            )
         except ChatFailure as failure:
             log.warning("chat_failed", code=failure.code, reason=failure.message)
             await replier.error(failure.code, failure.message, failure.status)
@@ -118,7 +137,9 @@ class Answerer:
             log.exception("chat_internal_error")
             await replier.error("internal", f"internal error; the message id is {request.message_id}")
 
-    async def _video_answer(self, request: ChatRequest, replier: Replier) -> tuple[str, list[Citation]]:
+    async def _video_answer(
+        self, request: ChatRequest, history: list[Message], replier: Replier
+    ) -> tuple[str, list[Citation]]:
         assert request.video_id is not None
         record = await self.rt.catalog.get(request.owner, request.video_id)
         if record is None:
@@ -131,29 +152,67 @@ class Answerer:
             )
         if self.llm is None:
             hits = await self._search(request, request.video_id, self.cfg.extractive_passages)
-            return await self._extractive(request, hits, replier, scope="transcript", with_title=False)
+            return await self._extractive(request.owner, hits, replier, scope="video", with_title=False)
         try:
             transcript = await self.rt.load_transcript(record)
         except StorageUnavailable:
             raise ChatFailure("storage_unavailable", "object storage is unavailable; try again") from None
         if transcript is None:
             raise ChatFailure("not_found", "the video's transcript is missing")
-        history = await self.memory.history(request.owner, request.video_id, request.conversation_id)
         messages = build_messages(
             VIDEO_SYSTEM_PROMPT, transcript_block(transcript, record.filename), history, request.content
         )
         answer = await self._stream(messages, replier)
-        return answer, video_citations(answer, request.video_id, transcript.segments)
+        cited = video_cited(answer, request.video_id, transcript.segments, record.filename)
+        return answer, await self._checked(cited)
 
-    async def _library_answer(self, request: ChatRequest, replier: Replier) -> tuple[str, list[Citation]]:
+    async def _library_answer(
+        self, request: ChatRequest, history: list[Message], cited_video: str | None, replier: Replier
+    ) -> tuple[str, list[Citation]]:
+        limit = self.cfg.context_passages if self.llm is not None else self.cfg.extractive_passages
+        hits = await self._library_search(request, cited_video if history else None, limit)
         if self.llm is None:
-            hits = await self._search(request, None, self.cfg.extractive_passages)
-            return await self._extractive(request, hits, replier, scope="library", with_title=True)
-        passages = label_hits(await self._search(request, None, self.cfg.context_passages))
-        history = await self.memory.history(request.owner, None, request.conversation_id)
+            return await self._extractive(request.owner, hits, replier, scope="library", with_title=True)
+        passages = label_hits(hits)
         messages = build_messages(LIBRARY_SYSTEM_PROMPT, passages_block(passages), history, request.content)
         answer = await self._stream(messages, replier)
-        return answer, library_citations(answer, passages)
+        return answer, await self._checked(library_cited(answer, passages))
+
+    async def _library_search(
+        self, request: ChatRequest, cited_video: str | None, limit: int
+    ) -> list[SearchHit]:
+        """A follow-up looks in the video the previous answer cited first, then in the whole
+        library when nothing there is relevant enough (see :mod:`vidsage_chat.followup`). Both
+        searches are the requester's: the remembered video is from the requester's own
+        conversation, and searched under the requester's owner all the same."""
+        first = look_first_in(request.content, cited_video)
+        if first is not None:
+            try:
+                hits = await self._search(request, first, limit)
+            except ChatFailure:
+                hits = []  # e.g. the video was deleted meanwhile
+            if hits and hits[0].relevance >= self.cfg.min_relevance:
+                return hits
+        return await self._search(request, None, limit)
+
+    async def _checked(self, cited: list[Cited]) -> list[Citation]:
+        """The citations with their support check (see :mod:`vidsage_chat.support`)."""
+        cfg = self.rt.settings.indexer
+
+        async def meaning(pairs: list[tuple[str, str]]) -> list[float]:
+            scores: list[float] = []
+            trimmed = [(a[:MAX_PAIR_TEXT_CHARS], b[:MAX_PAIR_TEXT_CHARS]) for a, b in pairs]
+            for i in range(0, len(trimmed), MAX_PAIRS):
+                request = SimilarityRequest(pairs=trimmed[i : i + MAX_PAIRS])
+                scores += await similarity(self.rt.nc, cfg.similarity_subject, request, cfg.search_timeout_s)
+            return scores
+
+        citations, used = await check(cited, meaning, self.cfg.support_threshold)
+        if cited and not used:
+            log.warning(
+                "support_check_lexical_only", reason="the indexer did not answer the similarity request"
+            )
+        return citations
 
     async def _stream(self, messages: list[dict[str, str]], replier: Replier) -> str:
         assert self.llm is not None
@@ -177,38 +236,23 @@ class Answerer:
             raise ChatFailure("internal", f"search failed: {exc.message}") from None
 
     async def _extractive(
-        self, request: ChatRequest, hits: list[SearchHit], replier: Replier, *, scope: str, with_title: bool
+        self, owner: str, hits: list[SearchHit], replier: Replier, *, scope: str, with_title: bool
     ) -> tuple[str, list[Citation]]:
-        """Quote the best sentence of each retrieved passage, one token frame per quote; each
-        quote is a citation of its segment (or of the passage, if its transcript is unreadable)."""
+        """The offline answer (:func:`vidsage_chat.extractive.compose`), one token frame per part."""
         videos = dict.fromkeys(hit.video_id for hit in hits)  # each transcript read once, in order
-        segments = {video_id: await self._segments(request.owner, video_id) for video_id in videos}
-        citations = [_sharpen(request.content, hit, segments[hit.video_id]) for hit in hits]
-        if not hits:
-            lines = [EXTRACTIVE_NOTHING.format(scope=scope)]
-        else:
-            lines = [EXTRACTIVE_INTRO.format(scope=scope)]
-            for hit, cite in zip(hits, citations, strict=True):
-                where = f"{hit.filename} {clock(cite.start)}" if with_title else clock(cite.start)
-                lines.append(f"\n\n[{where}] {' '.join(cite.text.split())}")
-        for line in lines:
-            await replier.send("token", content=line)
-        return "".join(lines), citations
+        transcripts = {video_id: await self._transcript(owner, video_id) for video_id in videos}
+        extract = compose(
+            hits, transcripts, scope=scope, with_title=with_title, min_relevance=self.cfg.min_relevance
+        )
+        for part in extract.parts:
+            await replier.send("token", content=part)
+        return extract.text, extract.citations
 
-    async def _segments(self, owner: str, video_id: str) -> dict[int, Segment]:
-        """The video's transcript segments by id; empty if its transcript cannot be read."""
+    async def _transcript(self, owner: str, video_id: str) -> Transcript | None:
+        """The video's transcript, for quoting; None if it cannot be read."""
         try:
             record = await self.rt.catalog.get(owner, video_id)
             transcript = await self.rt.load_transcript(record) if record is not None else None
         except StorageUnavailable:
-            return {}
-        return {} if transcript is None else {s.id: s for s in transcript.segments}
-
-
-def _sharpen(question: str, hit: SearchHit, by_id: dict[int, Segment]) -> Citation:
-    """The segment of ``hit`` that shares the most words with the question (else the passage)."""
-    segments = [by_id[i] for i in hit.segment_ids if i in by_id and by_id[i].text.strip()]
-    if not segments:
-        return Citation(video_id=hit.video_id, start=hit.start, end=hit.end, text=hit.text)
-    best = best_segment(question, segments)
-    return Citation(video_id=hit.video_id, start=best.start, end=best.end, text=best.text)
+            return None
+        return None if transcript is None else Transcript.of(transcript.segments)

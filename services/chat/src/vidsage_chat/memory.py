@@ -6,7 +6,8 @@ conversations with the rest of its cache) and
 ``chat.library.<owner>.<conversation_id>`` for the library: a conversation is its tenant's, and
 another tenant sending the same id starts an empty one.
 Only the questions and answers are kept, never the transcript, bounded by a message count and a
-character budget (the newest messages win).
+character budget (the newest messages win). An answer also records the video its first citation
+is from (``video_id``), where a follow-up in library chat looks first.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ class Memory:
         self.max_messages = max_messages
         self.max_chars = max_chars
 
-    async def history(self, owner: str, video_id: str | None, conversation_id: str) -> list[Message]:
+    async def _load(
+        self, owner: str, video_id: str | None, conversation_id: str
+    ) -> tuple[list[Message], str | None]:
         data = await self.cache.get(conversation_cache_key(owner, video_id, conversation_id), fresh=True)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-            return []
+            return [], None
         messages = [
             {"role": m["role"], "content": m["content"]}
             for m in data["messages"]
@@ -48,12 +51,32 @@ class Memory:
             and m.get("role") in ("user", "assistant")
             and isinstance(m.get("content"), str)
         ]
-        return bounded(messages, self.max_messages, self.max_chars)
+        cited = data.get("cited_video")
+        return bounded(messages, self.max_messages, self.max_chars), cited if isinstance(cited, str) else None
+
+    async def history(self, owner: str, video_id: str | None, conversation_id: str) -> list[Message]:
+        """The conversation so far (bounded), for the language model."""
+        return (await self._load(owner, video_id, conversation_id))[0]
+
+    async def context(
+        self, owner: str, video_id: str | None, conversation_id: str
+    ) -> tuple[list[Message], str | None]:
+        """The conversation so far and the video the last answer cited first (None: none)."""
+        return await self._load(owner, video_id, conversation_id)
 
     async def append(
-        self, owner: str, video_id: str | None, conversation_id: str, question: str, answer: str
+        self,
+        owner: str,
+        video_id: str | None,
+        conversation_id: str,
+        question: str,
+        answer: str,
+        cited_video: str | None = None,
     ) -> None:
         messages = await self.history(owner, video_id, conversation_id)
         messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         kept = bounded(messages, self.max_messages, self.max_chars)
-        await self.cache.set(conversation_cache_key(owner, video_id, conversation_id), {"messages": kept})
+        data: dict[str, object] = {"messages": kept}
+        if cited_video is not None:
+            data["cited_video"] = cited_video
+        await self.cache.set(conversation_cache_key(owner, video_id, conversation_id), data)

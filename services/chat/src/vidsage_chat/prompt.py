@@ -80,7 +80,7 @@ def label_hits(hits: Sequence[SearchHit]) -> list[Labelled]:
 
 def passages_block(passages: Sequence[Labelled]) -> str:
     lines = [
-        f'[{p.label} {clock(p.hit.start)}] (video "{escape_attribute(p.hit.filename)}") '
+        f'[{p.label} {clock(p.hit.match_start)}] (video "{escape_attribute(p.hit.filename)}") '
         f"{escape(' '.join(p.hit.text.split()))}"
         for p in passages
     ]

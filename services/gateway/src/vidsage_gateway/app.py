@@ -43,11 +43,16 @@ from vidsage_gateway.web import add_routes as add_web_page_routes
 
 log = get_logger("vidsage.gateway")
 
-HANDLER_ARGS: dict[str, Any] = {"max_field_size": 32 * 1024}
+MAX_REQUEST_LINE = 64 * 1024
+"""Longest request line (method, path and query string) the gateway reads, in bytes."""
+
+HANDLER_ARGS: dict[str, Any] = {"max_field_size": 32 * 1024, "max_line_size": MAX_REQUEST_LINE}
 """aiohttp's HTTP parser limits for the gateway (the application carries them, so its runner and
 the tests' servers get them alike): a header line up to 32 KiB reaches the application, so an
-oversized ``Authorization`` or cookie gets the API's own JSON 401 instead of the parser's 400.
-A longer line (and a multipart part header over the same limit) is still refused by the parser:
+oversized ``Authorization`` or cookie gets the API's own JSON 401 instead of the parser's 400;
+a request line up to 64 KiB reaches the handlers (aiohttp's own limit, 8190 bytes, would answer a
+long search query with its plain-text 400), which refuse an overlong query in JSON.
+A longer line (and a multipart part header over 32 KiB) is still refused by the parser:
 400 ``malformed_request`` from :mod:`vidsage_gateway.server`, whose log line says only that the
 request was unparsable."""
 

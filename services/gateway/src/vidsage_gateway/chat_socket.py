@@ -317,6 +317,7 @@ class ChatSession:
                             message_id=message_id,
                             conversation_id=conversation_id,
                             citations=chunk.citations or [],
+                            unsupported=chunk.unsupported or 0,
                             mode=chunk.mode or "extractive",
                         )
                     )

@@ -318,6 +318,13 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getStatus",
                     "summary": "The record with per-stage state and progress",
+                    "description": (
+                        "Ingest (thumbnail) and transcription start side by side from the upload; "
+                        "`stages` shows each stage's state, progress and, once done, `timings` "
+                        "(seconds per step). `status` follows the pipeline order and only moves "
+                        "forward: from `ingested` on the thumbnail exists, from `transcribed` on "
+                        "the transcript too, `ready` once every stage is done."
+                    ),
                     "parameters": [VIDEO_ID],
                     "responses": {"200": _json("VideoRecord", "The video record"), **_errors(404, 503)},
                 }

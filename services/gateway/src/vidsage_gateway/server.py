@@ -26,7 +26,7 @@ log = get_logger("vidsage.gateway.http")
 def parser_error_message(exc: BaseException | None) -> str:
     """What the client is told about a request aiohttp could not parse (never the bytes sent)."""
     if isinstance(exc, LineTooLong):
-        return "the request line (over 8190 bytes) or a header field (over 32 KiB) is too long"
+        return "the request line (over 64 KiB) or a header field (over 32 KiB) is too long"
     if isinstance(exc, BadHttpMethod):
         return "the request method is not valid HTTP"
     return "the request is not valid HTTP (a malformed request line, header or body framing)"

@@ -1,7 +1,8 @@
 """``python -m vidsage_indexer``: index transcripts, drop deleted videos, answer searches.
 
-The embedding model loads and the vector store opens before anything is consumed (the heartbeat
-starts after them); a missing model is a startup error naming the setting. SIGTERM stops fetching
+The embedding model starts loading on the compute pool at once, while NATS and S3 are opened and
+the vector store opens beside it (cold start); nothing is consumed before both are ready (the
+heartbeat starts then). A missing model is a startup error naming the setting. SIGTERM stops fetching
 and answering, finishes what it holds, flushes and closes the store.
 """
 
@@ -19,10 +20,13 @@ from vidsage_indexer.worker import STAGE
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     embedder = Embedder(settings.indexer, settings.models_dir)
-    async with open_runtime("indexer", settings, stop, worker=settings.indexer, ready=False) as rt:
-        await rt.run_blocking(embedder.load)
+    async with open_runtime(
+        "indexer", settings, stop, worker=settings.indexer, ready=False, preload=embedder.load
+    ) as rt:
         store = await rt.run_blocking(open_store, settings.indexer, settings.state_dir)
         try:
+            assert rt.preloaded is not None
+            await rt.preloaded
             await rt.run_blocking(store.ensure, embedder.dim)
             rt.ready()
             indexer = Indexer(rt, embedder, store)

@@ -4,8 +4,8 @@ Everything here blocks (the worker runs it in an executor). Embeddings are L2-no
 cosine similarity of two of them is their dot product.
 
 Throughput: :meth:`Embedder.encode` is one ``SentenceTransformer.encode`` call plus a conversion
-to plain lists (~0.1 s for 2,000 vectors against ~30 s of encoding), so it runs at the speed of the
-raw call: about 60-70 passages of ~60 words per second on 2 CPU cores. Calls are serialised by a
+to plain lists, so it runs at the speed of the raw call: on 2 CPU cores about 300 sentences per
+second with the default all-MiniLM-L6-v2 (about 55 with all-mpnet-base-v2). Calls are serialised by a
 lock: one call already uses every core torch is given, so two concurrent calls would only fight
 over them.
 """
@@ -25,6 +25,9 @@ from vidsage.settings import IndexerSettings
 log = get_logger("vidsage.indexer.embedder")
 
 DEFAULT_MODEL_DIR = "all-MiniLM-L6-v2"
+"""The offline default, kept by ``python -m benchmarks relevance``: all-mpnet-base-v2 ranks as well
+at the top and finds the right sentence more often, but its query embedding alone costs about 4x as
+much and breaks the search latency target (see the README's Benchmarks section)."""
 
 _threads_lock = threading.Lock()
 _threads_set = False
@@ -118,6 +121,7 @@ class Embedder:
                 ) from exc
             if not dim:
                 raise ModelUnavailable(f"embedding model {str(self.path)!r} reports no embedding dimension")
+            model.encode(["warm up"], show_progress_bar=False)  # the first call pays torch's set-up
             self._model, self._dim = model, int(dim)
         took = time.perf_counter() - started
         log.info(

@@ -4,12 +4,10 @@ search answerer (:class:`~vidsage_indexer.search_handler.SearchHandler`)."""
 
 from __future__ import annotations
 
-from nats.aio.subscription import Subscription
-
 from vidsage.contracts.events import Event
 from vidsage.runtime import Runtime
 from vidsage_indexer.embedder import Embedder
-from vidsage_indexer.search_handler import SearchHandler
+from vidsage_indexer.search_handler import SearchHandler, Subscriptions
 from vidsage_indexer.store import VectorStore
 from vidsage_indexer.worker import IndexHandler
 
@@ -26,7 +24,7 @@ class Indexer:
     async def __call__(self, event: Event, attempt: int) -> None:
         await self.events(event, attempt)
 
-    async def serve_search(self) -> Subscription:
+    async def serve_search(self) -> Subscriptions:
         return await self.searches.subscribe()
 
     async def drain(self) -> None:

@@ -17,9 +17,9 @@ from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.stage import Stage, StageOutput
 from vidsage_indexer.embedder import Embedder
-from vidsage_indexer.passages import build_passages
-from vidsage_indexer.store import Passage, VectorStore, passage_id
-from vidsage_indexer.store.sparse import encode_document
+from vidsage_indexer.passages import passage_config
+from vidsage_indexer.search import prepare
+from vidsage_indexer.store import VectorStore
 
 log = get_logger("vidsage.indexer")
 
@@ -49,22 +49,16 @@ class IndexHandler(Stage[VideoTranscribed, int]):
     async def work(self, event: VideoTranscribed, record: VideoRecord) -> StageOutput[int]:
         rt = self.rt
         transcript = Transcript.from_bytes(await rt.storage.get_bytes(event.transcript_key))
-        drafts = build_passages(transcript.segments, max_words=self.cfg.passage_max_words)
-        passages = [
-            Passage(
-                id=passage_id(record.id, d.index),
+        passages, dense, sparse = await rt.run_blocking(
+            lambda: prepare(
+                self.embedder,
+                transcript.segments,
+                passage_config(self.cfg),
                 video_id=record.id,
                 owner=record.owner,
                 filename=record.filename,
-                start=d.start,
-                end=d.end,
-                text=d.text,
-                segment_ids=d.segment_ids,
             )
-            for d in drafts
-        ]
-        dense = await rt.run_blocking(self.embedder.encode, [p.text for p in passages])  # [] for none
-        sparse = [encode_document(p.text) for p in passages]
+        )
         if await rt.run_blocking(self.store.count, record.id) > len(passages):
             # A re-index with fewer passages (or none): start the video over so no stale point remains.
             await rt.run_blocking(self.store.delete_video, record.id)

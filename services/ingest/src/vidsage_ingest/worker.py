@@ -1,4 +1,6 @@
-"""The ingest stage: ``vidsage.video.uploaded`` → thumbnail and audio in S3 → ``vidsage.video.ingested``.
+"""The ingest stage: ``vidsage.video.uploaded`` → thumbnail (and, when set to, audio) in S3 →
+``vidsage.video.ingested``. The transcriber consumes the same upload side by side and decodes the
+audio itself, so the thumbnail never delays the transcript.
 
 The stage skeleton (:mod:`vidsage.stage`) does the rest: a redelivered message for a video that is
 already ingested re-publishes the event (JetStream drops the duplicate within its window) and
@@ -8,6 +10,7 @@ changes nothing else; a video deleted while it was processed loses what was writ
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from vidsage.bus import PermanentError
@@ -45,10 +48,13 @@ class IngestHandler(Stage[VideoUploaded, IngestResult]):
     async def work(self, event: VideoUploaded, record: VideoRecord) -> StageOutput[IngestResult]:
         rt, cfg = self.rt, self.rt.settings.ingest
         fmt = VideoFormat(event.format)
+        timings: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="vidsage-ingest-", dir=cfg.work_dir) as tmp:
             work = Path(tmp)
             source = work / f"{names.SOURCE_STEM}.{fmt.extension}"
+            started = time.perf_counter()
             await rt.storage.download_file(event.source_key, source)
+            timings["download"] = time.perf_counter() - started
             try:
                 result = await rt.run_blocking(
                     process_video,
@@ -58,14 +64,18 @@ class IngestHandler(Stage[VideoUploaded, IngestResult]):
                     thumbnail_width=cfg.thumbnail_width,
                     sample_rate=cfg.audio_sample_rate,
                     max_pixels=cfg.max_frame_pixels,
+                    audio=cfg.extract_audio,
+                    timings=timings,
                 )
             except MediaError as exc:
                 raise PermanentError(f"{exc.code}: {exc.message}") from exc
+            started = time.perf_counter()
             objects = {"thumbnail": names.thumbnail_key(event.video_id)}
             await rt.storage.put_file(objects["thumbnail"], result.thumbnail, content_type="image/jpeg")
             if result.audio is not None:
                 objects["audio"] = names.audio_key(event.video_id)
                 await rt.storage.put_file(objects["audio"], result.audio, content_type="audio/wav")
+            timings["write"] = time.perf_counter() - started
 
         p = result.probe
         return StageOutput(
@@ -87,6 +97,7 @@ class IngestHandler(Stage[VideoUploaded, IngestResult]):
                 "has_audio": p.has_audio,
                 "thumbnail": result.thumbnail_size,
             },
+            timings=timings,
         )
 
     async def done_event(self, record: VideoRecord, result: IngestResult | None) -> Event:

@@ -1,8 +1,13 @@
-"""``python -m vidsage_transcriber``: consume ``vidsage.video.ingested`` until SIGTERM/SIGINT.
+"""``python -m vidsage_transcriber``: consume ``vidsage.video.uploaded`` until SIGTERM/SIGINT.
 
-The model loads once, before the first fetch (the heartbeat starts after it); a missing model is a
-startup error that names the setting to change. SIGTERM stops fetching, finishes the job in
-flight, then exits.
+Cold start, ordered so that the first transcript comes soonest: the model (faster-whisper's
+import, the CTranslate2 replicas, the VAD session) starts loading in a thread at once, while NATS,
+S3 and the consumer are opened; the worker then fetches without waiting for the model, so the
+first job's download and audio decoding overlap the load (its VAD waits for it). The model loads
+once per process, never per job. A missing model is a startup error that names the setting to
+change, raised before anything is opened; a model that fails to load stops the worker (a job it
+holds goes back to the queue) and exits with code 2. The heartbeat (readiness) starts once the
+model is loaded. SIGTERM stops fetching, finishes the jobs in flight, then exits.
 """
 
 from __future__ import annotations
@@ -11,16 +16,31 @@ import asyncio
 
 from vidsage.runtime import open_runtime, run_worker, service_main
 from vidsage.settings import Settings
+from vidsage_transcriber.batching import Scheduler
 from vidsage_transcriber.engine import Engine
 from vidsage_transcriber.worker import STAGE, TranscribeHandler
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    engine = Engine(settings.transcriber, settings.models_dir)
-    async with open_runtime("transcriber", settings, stop, worker=settings.transcriber, ready=False) as rt:
-        await rt.run_blocking(engine.load)
+    engine = Engine(settings.transcriber, settings.models_dir)  # a missing model fails here
+    async with (
+        open_runtime(
+            "transcriber", settings, stop, worker=settings.transcriber, ready=False, preload=engine.load
+        ) as rt,
+        Scheduler(engine, rt.run_blocking) as scheduler,
+    ):
+        worker = asyncio.create_task(
+            run_worker(rt, STAGE, TranscribeHandler(rt, scheduler), settings.transcriber)
+        )
+        try:
+            assert rt.preloaded is not None
+            await rt.preloaded
+        except BaseException:
+            stop.set()  # no model: take no more work, let the job held go back to the queue
+            await worker
+            raise
         rt.ready()
-        await run_worker(rt, STAGE, TranscribeHandler(rt, engine), settings.transcriber)
+        await worker
 
 
 def main() -> int:

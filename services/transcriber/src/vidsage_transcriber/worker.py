@@ -1,12 +1,21 @@
-"""The transcribe stage: ``vidsage.video.ingested`` → transcript artifacts → ``transcribed``.
+"""The transcribe stage: ``vidsage.video.uploaded`` → transcript artifacts → ``transcribed``.
 
-- A video without audio gets an empty transcript and proceeds (not a failure).
+The transcriber starts from the upload, side by side with ingest (the thumbnail does not gate the
+transcript): it downloads the source once, decodes its audio once, in memory
+(:func:`vidsage.media.decode_audio`, no WAV through S3), runs the VAD once, then hands the windows
+to the :class:`~vidsage_transcriber.batching.Scheduler`.
+
+- A video without audio (known from the upload's probe) gets an empty transcript without a
+  download; silence gives an empty transcript too. Neither is a failure.
 - Progress (percent of audio done) goes to ``vidsage.progress.<video_id>`` and, throttled, to the
   record's ``stages.transcribe.progress`` so ``GET /status`` shows it.
+- Seconds per step (download, decode, VAD, features, queue, encoder, language, decoder, alignment,
+  word rules, writes) go to ``stages.transcribe.timings`` and the ``transcribe_done`` log line.
 - Idempotent: artifacts have fixed keys, and the stage skeleton (:mod:`vidsage.stage`) makes the
   transition compare-and-set and a redelivery of a transcribed video only re-publish the
   (deduplicated) event.
-- A corrupt audio object raises; the worker retries it and fails the video after ``max_deliver``.
+- A source whose audio cannot be decoded fails the video at once (the upload's probe passed, so
+  it never will decode); other errors are retried, and fail the video after ``max_deliver``.
 """
 
 from __future__ import annotations
@@ -14,16 +23,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+import time
 from pathlib import Path
 
+from vidsage.bus import PermanentError
 from vidsage.contracts import names
-from vidsage.contracts.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
-from vidsage.contracts.record import StageState, Status, VideoRecord
+from vidsage.contracts.events import Event, Progress, VideoTranscribed, VideoUploaded, utcnow
+from vidsage.contracts.record import StageState, VideoRecord
 from vidsage.contracts.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.stage import Stage, StageOutput
-from vidsage_transcriber.engine import Engine, Result
+from vidsage_transcriber.batching import Scheduler
+from vidsage_transcriber.engine import SAMPLE_RATE, Result
 
 log = get_logger("vidsage.transcriber")
 
@@ -45,7 +57,7 @@ def transcribed_event(record: VideoRecord, segment_count: int) -> VideoTranscrib
 
 
 class ProgressReporter:
-    """Carries percent-done from the inference thread to the bus and the record, throttled."""
+    """Carries percent-done from the inference workers to the bus and the record, throttled."""
 
     def __init__(self, rt: Runtime, owner: str, video_id: str, interval_s: float) -> None:
         self._rt = rt
@@ -62,7 +74,7 @@ class ProgressReporter:
         self._closed = False
 
     def update(self, percent: float) -> None:
-        """Thread-safe: called from the executor for every finished segment."""
+        """Thread-safe: called as windows are decoded."""
         self._loop.call_soon_threadsafe(self._set, percent)
 
     def _set(self, percent: float) -> None:
@@ -104,7 +116,7 @@ class ProgressReporter:
 
         def change(r: VideoRecord) -> VideoRecord | None:
             stage = r.stages[STAGE]
-            if r.status is not Status.TRANSCRIBING or (stage.progress or 0) >= message.percent:
+            if stage.state != "running" or (stage.progress or 0) >= message.percent:
                 return None
             stages = {**r.stages, STAGE: StageState(**{**stage.model_dump(), "progress": message.percent})}
             return r.model_copy(update={"stages": stages, "updated_at": utcnow()})
@@ -112,24 +124,27 @@ class ProgressReporter:
         await self._rt.catalog.update(self._owner, self._video_id, change)
 
 
-class TranscribeHandler(Stage[VideoIngested, int]):
+class TranscribeHandler(Stage[VideoUploaded, int]):
     """The stage's result is the transcript's segment count."""
 
     stage = STAGE
-    event_type = VideoIngested
+    event_type = VideoUploaded
 
-    def __init__(self, rt: Runtime, engine: Engine) -> None:
+    def __init__(self, rt: Runtime, scheduler: Scheduler) -> None:
         super().__init__(rt)
-        self.engine = engine
+        self.scheduler = scheduler
+        self.engine = scheduler.engine
         self.cfg = rt.settings.transcriber
 
-    async def work(self, event: VideoIngested, record: VideoRecord) -> StageOutput[int]:
-        result = await self._transcribe(event)
+    async def work(self, event: VideoUploaded, record: VideoRecord) -> StageOutput[int]:
+        timings: dict[str, float] = {}
+        result = await self._transcribe(event, record, timings)
+        timings.update(result.timings)
         transcript = Transcript(
             video_id=event.video_id,
             language=result.language,
             language_probability=result.language_probability,
-            duration_s=round(max(result.duration_s, 0.0), 3) if event.audio_key else event.duration_s,
+            duration_s=round(result.duration_s, 3) if result.duration_s else event.duration_s,
             model=self.engine.model_name,
             segments=normalize_segments(
                 split_long_segments(result.segments, max_duration_s=self.cfg.max_segment_s),
@@ -138,13 +153,19 @@ class TranscribeHandler(Stage[VideoIngested, int]):
             created_at=utcnow(),
         )
         objects = names.transcript_keys(event.video_id)
+        started = time.perf_counter()
         bodies = {
             "transcript": transcript.to_bytes(),
             "srt": RENDERERS["srt"](transcript).encode(),
             "vtt": RENDERERS["vtt"](transcript).encode(),
         }
-        for kind, key in objects.items():
-            await self.rt.storage.put_bytes(key, bodies[kind], content_type=_CONTENT_TYPES[kind])
+        await asyncio.gather(
+            *(
+                self.rt.storage.put_bytes(key, bodies[kind], content_type=_CONTENT_TYPES[kind])
+                for kind, key in objects.items()
+            )
+        )
+        timings["write"] = time.perf_counter() - started
         return StageOutput(
             len(transcript.segments),
             fields={"language": transcript.language},
@@ -154,6 +175,7 @@ class TranscribeHandler(Stage[VideoIngested, int]):
                 "segments": len(transcript.segments),
                 "audio_s": round(result.duration_s, 1),
             },
+            timings=timings,
         )
 
     async def done_event(self, record: VideoRecord, result: int | None) -> Event:
@@ -162,21 +184,39 @@ class TranscribeHandler(Stage[VideoIngested, int]):
             result = len(stored.segments)
         return transcribed_event(record, result)
 
-    async def discard(self, event: VideoIngested, output: StageOutput[int] | None) -> None:
+    async def discard(self, event: VideoUploaded, output: StageOutput[int] | None) -> None:
         for key in output.objects.values() if output is not None else ():
             with contextlib.suppress(Exception):
                 await self.rt.storage.delete(key)
 
-    async def _transcribe(self, event: VideoIngested) -> Result:
-        if not event.audio_key:
+    async def _transcribe(
+        self, event: VideoUploaded, record: VideoRecord, timings: dict[str, float]
+    ) -> Result:
+        # imported here: PyAV and NumPy load while the process starts, not before it connects
+        from vidsage.media import MediaError, VideoFormat, decode_audio
+
+        if record.has_audio is False:  # the upload's probe found no audio stream
             log.info("transcribe_no_audio")
             return Result(None, None, 0.0, [])
-        with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-") as tmp:
-            audio = Path(tmp) / names.AUDIO_FILE
-            await self.rt.storage.download_file(event.audio_key, audio)
-            async with ProgressReporter(
-                self.rt, event.owner, event.video_id, self.cfg.progress_interval_s
-            ) as progress:
-                result = await self.rt.run_blocking(self.engine.transcribe, audio, progress.update)
-                await progress.publish(100.0)
+        fmt = VideoFormat(event.format)
+        with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-", dir=self.cfg.work_dir) as tmp:
+            source = Path(tmp) / f"{names.SOURCE_STEM}.{fmt.extension}"
+            started = time.perf_counter()
+            await self.rt.storage.download_file(event.source_key, source)
+            downloaded = time.perf_counter()
+            try:
+                audio = await self.rt.run_blocking(decode_audio, source, fmt, sample_rate=SAMPLE_RATE)
+            except MediaError as exc:
+                raise PermanentError(f"{exc.code}: {exc.message}") from exc
+            timings["download"] = downloaded - started
+            timings["decode"] = time.perf_counter() - downloaded
+        if audio is None or not len(audio):
+            log.info("transcribe_no_audio")
+            return Result(None, None, 0.0, [])
+        plan = await self.rt.run_blocking(self.engine.prepare, audio)
+        async with ProgressReporter(
+            self.rt, event.owner, event.video_id, self.cfg.progress_interval_s
+        ) as progress:
+            result = await self.scheduler.transcribe(plan, progress.update)
+            await progress.publish(100.0)
         return result

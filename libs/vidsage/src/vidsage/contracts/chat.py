@@ -60,9 +60,19 @@ class Citation(BaseModel):
     """A moment an answer relies on; its text exists at that time in the transcript."""
 
     video_id: str
+    filename: str | None = Field(default=None, description="The cited video's file name (its title).")
     start: float = Field(description="Seconds from the start of the video.")
     end: float
     text: str = Field(description="The transcript text at that time.")
+    supported: bool | None = Field(
+        default=None,
+        description="Whether the cited text supports the answer sentence that cites it (meaning and "
+        "shared content words; see the gateway README). Extractive answers quote the text itself: "
+        "always true. Null: not checked.",
+    )
+    support_score: float | None = Field(
+        default=None, description="0..1; `supported` is `support_score >= chat.support_threshold`."
+    )
 
 
 # ---- client → gateway ---------------------------------------------------------------------------
@@ -95,6 +105,11 @@ class DoneFrame(BaseModel):
     message_id: str
     conversation_id: str = Field(description="Send it back to continue this conversation later.")
     citations: list[Citation]
+    unsupported: int = Field(
+        default=0,
+        description="How many of the answer's citations were found unsupported by the text they cite "
+        "(those dropped by `chat.drop_unsupported` included).",
+    )
     mode: Mode = Field(description="`llm`, or `extractive` when no language model is configured.")
 
 
@@ -136,6 +151,7 @@ class ChatChunk(BaseModel):
     type: ChunkType
     content: str | None = None
     citations: list[Citation] | None = None
+    unsupported: int | None = None
     mode: Mode | None = None
     code: str | None = None
     message: str | None = None

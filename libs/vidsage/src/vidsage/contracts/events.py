@@ -68,7 +68,8 @@ class Event(BaseModel):
 
 
 class VideoUploaded(Event):
-    """A validated upload is stored; ingest takes it from here."""
+    """A validated upload is stored; ingest (thumbnail) and the transcriber take it from here, side
+    by side."""
 
     type: ClassVar[EventType] = EventType.UPLOADED
     source_key: str = Field(description="Object key of the uploaded file.")
@@ -80,12 +81,16 @@ class VideoUploaded(Event):
 
 
 class VideoIngested(Event):
-    """Probe, thumbnail and audio extraction are done."""
+    """Probe and thumbnail (and, when ingest is set to extract it, the audio) are done."""
 
     type: ClassVar[EventType] = EventType.INGESTED
     source_key: str
     thumbnail_key: str
-    audio_key: str | None = Field(description="16 kHz mono WAV, or null when the video has no audio.")
+    audio_key: str | None = Field(
+        description="16 kHz mono WAV, when ingest is set to extract it (ingest.extract_audio, off by "
+        "default: the transcriber decodes the source itself); null otherwise and when the video has "
+        "no audio."
+    )
     duration_s: float = Field(ge=0)
     width: int = Field(ge=1)
     height: int = Field(ge=1)

@@ -88,7 +88,8 @@ def kv_subjects(bucket: str) -> str:
 INGEST_CONSUMER = "ingest"
 """Durable pull consumer of the ingest service (``vidsage.video.uploaded``)."""
 TRANSCRIBER_CONSUMER = "transcriber"
-"""Durable pull consumer of the transcriber (``vidsage.video.ingested``); KEDA scales on its lag."""
+"""Durable pull consumer of the transcriber (``vidsage.video.uploaded``, side by side with ingest);
+KEDA scales on its lag."""
 INDEXER_CONSUMER = "indexer"
 """Durable pull consumer of the indexer (``vidsage.video.transcribed`` and ``.deleted``)."""
 
@@ -111,6 +112,10 @@ def progress_subject(video_id: str) -> str:
 
 SEARCH_SUBJECT = "vidsage.search"
 """Search requests (request-reply, queue group :data:`SEARCH_QUEUE`; setting ``indexer.search_subject``)."""
+
+SIMILARITY_SUBJECT = "vidsage.similarity"
+"""Text similarity requests to the indexer's embedding model (request-reply, queue group
+:data:`SEARCH_QUEUE`; setting ``indexer.similarity_subject``): the chat's citation check."""
 
 CHAT_SUBJECT = "vidsage.chat"
 """Chat requests (queue group :data:`CHAT_QUEUE`, a reply inbox each; setting ``chat.subject``)."""
@@ -175,7 +180,7 @@ SOURCE_STEM = "source"
 """The uploaded file: ``source.<ext>`` (``mp4``, ``mov``, ``avi``)."""
 THUMBNAIL_FILE = "thumbnail.jpg"
 AUDIO_FILE = "audio.wav"
-"""16 kHz mono audio extracted by ingest."""
+"""16 kHz mono audio, extracted by ingest when set to (``ingest.extract_audio``)."""
 TRANSCRIPT_FILES: dict[str, str] = {
     "transcript": "transcript.json",
     "srt": "transcript.srt",

@@ -40,14 +40,15 @@ class Wire:
     videos_bucket: str = names.VIDEOS_BUCKET
     cache_bucket: str = names.CACHE_BUCKET
     search_subject: str = names.SEARCH_SUBJECT
+    similarity_subject: str = names.SIMILARITY_SUBJECT
     chat_subject: str = names.CHAT_SUBJECT
 
 
 @dataclass(frozen=True)
 class Access:
     """What one NATS user does on the bus. Buckets and subjects are given as functions of the
-    :class:`Wire` names (``"videos"``, ``"cache"``, ``"search"``, ``"chat"`` stand for the
-    renameable ones); everything else comes from :mod:`vidsage.contracts.names`."""
+    :class:`Wire` names (``"videos"``, ``"cache"``, ``"search"``, ``"similarity"``, ``"chat"``
+    stand for the renameable ones); everything else comes from :mod:`vidsage.contracts.names`."""
 
     user: str
     events: tuple[str, ...] = ()
@@ -96,7 +97,7 @@ class Permissions:
         }
 
 
-VIDEOS, CACHE, SEARCH, CHAT = "videos", "cache", "search", "chat"
+VIDEOS, CACHE, SEARCH, SIMILARITY, CHAT = "videos", "cache", "search", "similarity", "chat"
 """Placeholders for the :class:`Wire` names in :data:`ACCESS`."""
 _CHAT_CANCELS = "chat-cancels"
 """Placeholder for ``<chat subject>.cancel.*``."""
@@ -125,7 +126,7 @@ ACCESS: dict[str, Access] = {
             "transcriber",
             events=("transcribed", "failed"),
             consumer=names.TRANSCRIBER_CONSUMER,
-            consumer_events=("ingested",),
+            consumer_events=("uploaded",),
             kv_write=_WORKER_BUCKETS,
             publish=(names.progress_subject("*"),),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
@@ -136,14 +137,18 @@ ACCESS: dict[str, Access] = {
             consumer=names.INDEXER_CONSUMER,
             consumer_events=("transcribed", "deleted"),
             kv_write=_WORKER_BUCKETS,
-            subscribe=(names.CACHE_INVALIDATE_SUBJECT, f"{SEARCH} {names.SEARCH_QUEUE}"),
+            subscribe=(
+                names.CACHE_INVALIDATE_SUBJECT,
+                f"{SEARCH} {names.SEARCH_QUEUE}",
+                f"{SIMILARITY} {names.SEARCH_QUEUE}",
+            ),
             answers=("gateway", "chat"),
         ),
         Access(
             "chat",
             kv_read=(VIDEOS,),
             kv_write=(CACHE,),
-            publish=(SEARCH,),
+            publish=(SEARCH, SIMILARITY),  # similarity: the citation check
             subscribe=(names.CACHE_INVALIDATE_SUBJECT, f"{CHAT} {names.CHAT_QUEUE}", _CHAT_CANCELS),
             answers=("gateway",),
         ),
@@ -163,6 +168,7 @@ def _subject(placeholder: str, wire: Wire) -> str:
     subject, _, queue = placeholder.partition(" ")
     resolved = {
         SEARCH: wire.search_subject,
+        SIMILARITY: wire.similarity_subject,
         CHAT: wire.chat_subject,
         _CHAT_CANCELS: names.chat_cancel_subject(wire.chat_subject, "*"),
     }.get(subject, subject)

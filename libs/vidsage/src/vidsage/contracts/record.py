@@ -5,6 +5,13 @@ ready``, or to ``failed`` with the stage and the reason. The transitions (:meth:
 :meth:`~VideoRecord.finish`, :meth:`~VideoRecord.fail`) are pure and idempotent: applying one the
 record has already passed changes nothing. :class:`vidsage.catalog.Catalog` stores records with
 compare-and-set.
+
+Stages may run side by side (ingest and transcribe both start from ``vidsage.video.uploaded``):
+``stages`` shows each one's own state, and ``status`` is derived from them in pipeline order
+(:func:`derived_status`). It only moves forward, may skip a value (``ingesting → transcribing``
+when the transcriber was already at work), and keeps its meaning: from ``ingested`` on the
+thumbnail exists, from ``transcribed`` on the transcript too, and ``ready`` means every stage is
+done.
 """
 
 from __future__ import annotations
@@ -45,6 +52,24 @@ def status_rank(status: Status) -> int:
     return _ORDER.index(status) if status is not Status.FAILED else len(_ORDER)
 
 
+def derived_status(stages: dict[str, StageState]) -> Status:
+    """The status that the stages' states spell, in pipeline order: the running status of the first
+    stage that is not done (the done status of the stage before it while it is only pending), or
+    ``ready`` when every stage is done. Failure is not derived: :meth:`VideoRecord.fail` sets it.
+
+    Each stage's state only moves forward (pending → running → done), so this status does too.
+    """
+    previous = Status.UPLOADED
+    for stage in STAGES:
+        running, done = _STAGE_STATUS[stage]
+        state = stages[stage].state if stage in stages else "pending"
+        if state == "done":
+            previous = done
+            continue
+        return running if state == "running" else previous
+    return previous
+
+
 class StageState(BaseModel):
     state: Literal["pending", "running", "done", "failed"] = "pending"
     attempts: int = 0
@@ -52,6 +77,11 @@ class StageState(BaseModel):
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    timings: dict[str, float] | None = Field(
+        default=None,
+        description="Seconds spent in each step of the stage's run (download, decode, vad, "
+        "inference...), set when it finishes.",
+    )
 
 
 class FailureInfo(BaseModel):
@@ -100,19 +130,23 @@ class VideoRecord(BaseModel):
 
     # -- transitions (pure; each returns None when there is nothing to change) -----------------
     def begin(self, stage: str, attempt: int) -> VideoRecord | None:
-        running, _done = _STAGE_STATUS[stage]
-        if self.status is Status.FAILED or status_rank(self.status) >= status_rank(running):
-            state = self.stages[stage]
-            if self.status is running and state.attempts != attempt:
-                return self._with_stage(stage, attempts=attempt)
+        """The stage runs (its delivery ``attempt``); None when it is done, already running this
+        attempt, or the video failed."""
+        state = self.stages[stage]
+        if self.status is Status.FAILED or state.state == "done":
             return None
-        return self._with_stage(stage, status=running, state="running", attempts=attempt, started_at=utcnow())
+        if state.state == "running":
+            return None if state.attempts == attempt else self._with_stage(stage, attempts=attempt)
+        return self._with_stage(stage, state="running", attempts=attempt, started_at=utcnow())
 
-    def finish(self, stage: str, **fields: Any) -> VideoRecord | None:
-        _running, done = _STAGE_STATUS[stage]
-        if self.status is Status.FAILED or status_rank(self.status) >= status_rank(done):
+    def finish(
+        self, stage: str, *, timings: dict[str, float] | None = None, **fields: Any
+    ) -> VideoRecord | None:
+        """The stage is done: set ``fields`` on the record and the stage's ``timings``; None when
+        it is done already or the video failed."""
+        if self.status is Status.FAILED or self.stages[stage].state == "done":
             return None
-        record = self._with_stage(stage, status=done, state="done", progress=None, finished_at=utcnow())
+        record = self._with_stage(stage, state="done", progress=None, finished_at=utcnow(), timings=timings)
         return record.model_copy(update=fields)
 
     def fail(self, stage: str, reason: str, attempts: int) -> VideoRecord | None:
@@ -127,9 +161,11 @@ class VideoRecord(BaseModel):
         return record.model_copy(update={"error": FailureInfo(stage=stage, reason=reason)})
 
     def _with_stage(self, stage: str, *, status: Status | None = None, **changes: Any) -> VideoRecord:
+        """A copy with ``stages[stage]`` changed; the status is ``status`` when given (a failure),
+        else derived from the stages, never moving back."""
         stages = dict(self.stages)
         stages[stage] = self.stages[stage].model_copy(update=changes)
-        update: dict[str, Any] = {"stages": stages, "updated_at": utcnow()}
-        if status is not None:
-            update["status"] = status
-        return self.model_copy(update=update)
+        if status is None:
+            derived = derived_status(stages)
+            status = derived if status_rank(derived) > status_rank(self.status) else self.status
+        return self.model_copy(update={"stages": stages, "updated_at": utcnow(), "status": status})

@@ -11,7 +11,9 @@ refused (``owner_required``) unless it says ``all_owners`` (an admin's ``?owner=
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -41,14 +43,42 @@ class SearchRequest(BaseModel):
 
 
 class SearchHit(BaseModel):
+    """One passage that matches, and the sentence in it that matches best."""
+
     video_id: str
     filename: str = Field(description="The video's original file name (its title).")
-    start: float = Field(description="Seconds from the start of the video.")
-    end: float
-    text: str
-    score: float = Field(description="Fused rank score (reciprocal rank fusion of meaning and keywords).")
+    start: float = Field(description="Start of the passage, in seconds from the start of the video.")
+    end: float = Field(description="End of the passage, in seconds.")
+    text: str = Field(description="The passage: the matching sentence with its neighbours.")
+    score: float = Field(description="Fused rank score of meaning and keywords; orders the hits.")
+    relevance: float = Field(
+        default=0.0,
+        description="Cosine similarity of the question and the passage (meaning only, -1..1; 0 when "
+        "only the keywords matched). Comparable across queries, unlike `score`: below about 0.3 the "
+        "passage rarely answers.",
+    )
+    match_start: float = Field(
+        description="Start of the best-matching sentence, in seconds: where a player should seek."
+    )
+    match_end: float = Field(description="End of the best-matching sentence, in seconds.")
+    match_chars: tuple[int, int] = Field(
+        description="`[start, end)` character offsets of the best-matching sentence in `text` "
+        "(Unicode code points): `text[start:end]` is the sentence."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_passage_by_default(cls, data: Any) -> Any:
+        """A hit without a match (from an older indexer) matches as a whole."""
+        if isinstance(data, dict):
+            data = dict(data)
+            data.setdefault("match_start", data.get("start"))
+            data.setdefault("match_end", data.get("end"))
+            data.setdefault("match_chars", (0, len(str(data.get("text", "")))))
+        return data
+
     segment_ids: list[int] = Field(description="Transcript segments this passage covers.")
-    link: str = Field(description="Plays this moment: /api/videos/<id>#t=<start>.")
+    link: str = Field(description="Plays the matching sentence: /api/videos/<id>#t=<match_start>.")
 
 
 class SearchError(BaseModel):
@@ -58,6 +88,36 @@ class SearchError(BaseModel):
 
 class SearchReply(BaseModel):
     hits: list[SearchHit] | None = None
+    error: SearchError | None = None
+
+
+MAX_PAIRS = 64
+MAX_PAIR_TEXT_CHARS = 2000
+
+
+class SimilarityRequest(BaseModel):
+    """Pairs of texts to compare with the indexer's embedding model (the chat's citation check).
+
+    Subject ``vidsage.similarity`` (setting ``indexer.similarity_subject``), queue group ``indexer``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pairs: list[tuple[str, str]] = Field(min_length=1, max_length=MAX_PAIRS)
+
+    @field_validator("pairs")
+    @classmethod
+    def _short_enough(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for a, b in pairs:
+            if len(a) > MAX_PAIR_TEXT_CHARS or len(b) > MAX_PAIR_TEXT_CHARS:
+                raise ValueError(f"a text is longer than {MAX_PAIR_TEXT_CHARS} characters")
+        return pairs
+
+
+class SimilarityReply(BaseModel):
+    """``{"scores": [...]}`` (cosine similarity of each pair, in order) or ``{"error": {...}}``."""
+
+    scores: list[float] | None = None
     error: SearchError | None = None
 
 

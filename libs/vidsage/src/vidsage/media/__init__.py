@@ -4,7 +4,7 @@ All functions are synchronous and blocking; async callers should run them in an 
 Every failure is reported as :class:`MediaError` with a stable ``code``.
 """
 
-from vidsage.media.audio import extract_audio
+from vidsage.media.audio import decode_audio, extract_audio
 from vidsage.media.errors import MediaError, MediaErrorCode
 from vidsage.media.probe import ProbeResult, probe
 from vidsage.media.sniff import SNIFF_BYTES, VideoFormat, sniff_format
@@ -16,6 +16,7 @@ __all__ = [
     "MediaErrorCode",
     "ProbeResult",
     "VideoFormat",
+    "decode_audio",
     "extract_audio",
     "make_thumbnail",
     "probe",

@@ -6,8 +6,6 @@ import struct
 from enum import StrEnum
 from typing import Final
 
-import magic
-
 from vidsage.media.errors import EMPTY_FILE, UNSUPPORTED_TYPE, MediaError
 
 SNIFF_BYTES: Final = 4096
@@ -106,6 +104,10 @@ def sniff_format(head: bytes) -> VideoFormat:
 
 
 def _magic_mime(data: bytes) -> str:
+    # Imported here: python-magic loads libmagic at import, and the processes that only read
+    # media (the transcriber decodes audio) need neither.
+    import magic
+
     try:
         mime = magic.from_buffer(data, mime=True)
     except Exception as exc:  # magic.MagicException and friends

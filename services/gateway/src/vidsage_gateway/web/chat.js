@@ -169,15 +169,25 @@ export class ChatPanel {
           citations.map((c) =>
             h(
               "li",
-              {},
+              { class: c.supported === false ? "unsupported" : c.supported === true ? "supported" : "" },
               momentLink(c.video_id, c.start, this.sourceLabel(c), { class: "citation" }),
               h("q", {}, shorten(c.text.trim(), 160)),
+              supportMark(c, frame.mode),
             ),
           ),
         ),
       );
     }
     element.dataset.mode = frame.mode || "";
+    if (frame.unsupported) {
+      element.append(
+        h(
+          "p",
+          { class: "hint unsupported-note" },
+          `${frame.unsupported} citation${frame.unsupported === 1 ? " does" : "s do"} not seem to support the answer.`,
+        ),
+      );
+    }
     this.end();
   }
 
@@ -198,7 +208,7 @@ export class ChatPanel {
   }
 
   sourceLabel(citation) {
-    const name = this.videoId ? null : this.videoName(citation.video_id);
+    const name = this.videoId ? null : citation.filename || this.videoName(citation.video_id);
     return name ? `${name} ${formatTime(citation.start)}` : formatTime(citation.start);
   }
 
@@ -233,6 +243,15 @@ function citationAt(citations, second) {
     citations.find((c) => c.start <= second + 1 && second <= c.end) ||
     null
   );
+}
+
+/** The support check's verdict on a citation of a language-model answer (none for quotes). */
+function supportMark(citation, mode) {
+  if (mode !== "llm" || typeof citation.supported !== "boolean") return "";
+  const score = Number.isFinite(citation.support_score) ? ` (support ${citation.support_score.toFixed(2)})` : "";
+  return citation.supported
+    ? h("span", { class: "support-mark", title: `Supported by the cited text${score}` }, "✓ supported")
+    : h("span", { class: "support-mark", title: `Not supported by the cited text${score}` }, "✗ not supported");
 }
 
 function shorten(text, max) {

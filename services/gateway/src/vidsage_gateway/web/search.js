@@ -17,7 +17,27 @@ export function highlighted(text, q) {
   return text.split(pattern).map((part, i) => (i % 2 ? h("mark", {}, part) : part));
 }
 
-/** Hits within one video: each a link that seeks the player. */
+/**
+ * A hit's passage with its best-matching sentence (`match_chars`) marked, and the query's words
+ * marked in the context around it (all as elements and text, never as HTML).
+ */
+export function matchedText(hit, q) {
+  const text = hit.text;
+  const [start, end] = Array.isArray(hit.match_chars) ? hit.match_chars : [0, 0];
+  const a = Math.max(0, Math.min(start, text.length));
+  const b = Math.max(a, Math.min(end, text.length));
+  if (a === b) return highlighted(text, q);
+  return [
+    ...highlighted(text.slice(0, a), q),
+    h("mark", { class: "match" }, text.slice(a, b)),
+    ...highlighted(text.slice(b), q),
+  ];
+}
+
+/** Where a hit's moment starts: its matching sentence. */
+export const hitTime = (hit) => (Number.isFinite(hit.match_start) ? hit.match_start : hit.start);
+
+/** Hits within one video: each a link that seeks the player to the matching sentence. */
 export function hitList(hits, q) {
   return h(
     "ol",
@@ -26,8 +46,8 @@ export function hitList(hits, q) {
       h(
         "li",
         { class: "hit" },
-        momentLink(hit.video_id, hit.start, formatTime(hit.start), { class: "time" }),
-        h("span", { class: "text" }, highlighted(hit.text, q)),
+        momentLink(hit.video_id, hitTime(hit), formatTime(hitTime(hit)), { class: "time" }),
+        h("span", { class: "text" }, matchedText(hit, q)),
       ),
     ),
   );
@@ -76,7 +96,7 @@ export class SearchView {
             { class: "hit" },
             h(
               "a",
-              { href: momentHref(hit.video_id, hit.start), class: "hit-link" },
+              { href: momentHref(hit.video_id, hitTime(hit)), class: "hit-link" },
               h("img", {
                 src: links.thumbnail(hit.video_id),
                 alt: "",
@@ -92,9 +112,9 @@ export class SearchView {
                   { class: "hit-title" },
                   hit.filename,
                   " · ",
-                  h("span", { class: "time" }, formatTime(hit.start)),
+                  h("span", { class: "time" }, formatTime(hitTime(hit))),
                 ),
-                h("span", { class: "text" }, highlighted(hit.text, this.q)),
+                h("span", { class: "text" }, matchedText(hit, this.q)),
               ),
             ),
           ),

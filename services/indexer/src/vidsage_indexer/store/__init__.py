@@ -22,6 +22,7 @@ from vidsage_indexer.store.base import (
     passage_id,
 )
 from vidsage_indexer.store.edge import EdgeStore
+from vidsage_indexer.store.fusion import FusionConfig
 from vidsage_indexer.store.qdrant import QdrantStore
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "PASSAGE_NAMESPACE",
     "SPARSE",
     "EdgeStore",
+    "FusionConfig",
     "Hit",
     "Passage",
     "QdrantStore",
@@ -36,6 +38,7 @@ __all__ = [
     "StoreError",
     "VectorStore",
     "edge_path",
+    "fusion_config",
     "open_store",
     "passage_id",
 ]
@@ -46,6 +49,16 @@ def edge_path(settings: IndexerSettings, state_dir: Path) -> Path:
     return settings.edge_path if settings.edge_path is not None else Path(state_dir) / "qdrant-edge"
 
 
+def fusion_config(settings: IndexerSettings) -> FusionConfig:
+    """The fusion the settings ask for."""
+    return FusionConfig(
+        method=settings.fusion,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        keyword_half=settings.keyword_half,
+    )
+
+
 def open_store(settings: IndexerSettings, state_dir: Path) -> VectorStore:
     """The vector store chosen by ``settings.store`` (not yet ensured: call ``ensure(dim)``).
 
@@ -53,13 +66,15 @@ def open_store(settings: IndexerSettings, state_dir: Path) -> VectorStore:
     ``qdrant``: the collection ``settings.collection`` on the server at ``settings.qdrant_url``.
     """
     if settings.store == "edge":
-        return EdgeStore(edge_path(settings, state_dir), rrf_k=settings.rrf_k, prefetch=settings.prefetch)
+        return EdgeStore(
+            edge_path(settings, state_dir), fusion=fusion_config(settings), prefetch=settings.prefetch
+        )
     if settings.store == "qdrant":
         return QdrantStore.connect(
             settings.qdrant_url,
             settings.qdrant_api_key,
             settings.collection,
-            rrf_k=settings.rrf_k,
+            fusion=fusion_config(settings),
             prefetch=settings.prefetch,
         )
     raise ValueError(f"unknown vector store {settings.store!r}")

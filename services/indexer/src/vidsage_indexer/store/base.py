@@ -12,11 +12,13 @@ Every point carries two vectors and the passage as payload:
   :mod:`vidsage_indexer.store.sparse`, stored with the engine's IDF modifier, so the engine
   multiplies each query term by its inverse document frequency over the collection at query time;
 * payload: ``video_id``, ``owner`` (both with a keyword payload index), ``filename``, ``start``,
-  ``end``, ``text``, ``segment_ids``.
+  ``end``, ``text``, ``segment_ids``, ``sentences`` (``[start, end, char_start, char_end]`` of each
+  sentence of the text) and ``focus`` (the index of the sentence the passage is about, or null).
 
-A search is hybrid: the engine takes ``prefetch`` candidates from the dense search and from the
-keyword search and fuses the two rankings with reciprocal rank fusion (score of a point =
-Σ 1 / (k + rank), rank counted from 0), natively in the engine.
+A search is hybrid: the engine gives the ``prefetch`` best candidates of the dense search and of
+the keyword search (both filtered by video and owner in the engine), and
+:func:`vidsage_indexer.store.fusion.fuse` fuses the two rankings (reciprocal rank fusion or a
+weighted sum of scores), keeping each channel's score on the hit.
 
 Point ids are deterministic (:func:`passage_id`), so indexing a video twice replaces its points
 instead of duplicating them.
@@ -30,6 +32,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
+
+from vidsage_indexer.passages import SentenceSpan
 
 DENSE = "dense"
 """Name of the dense vector of every point."""
@@ -90,11 +94,22 @@ class Passage:
     """The passage text."""
     segment_ids: tuple[int, ...]
     """Transcript segment ids in the passage, in order (a list is accepted and stored as a tuple)."""
+    sentences: tuple[SentenceSpan, ...] = ()
+    """Time and character span of each sentence of ``text``; empty: the text is one sentence."""
+    focus: int | None = None
+    """Index into ``sentences`` of the sentence the passage is about; None: none in particular."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segment_ids", tuple(int(i) for i in self.segment_ids))
         object.__setattr__(self, "start", float(self.start))
         object.__setattr__(self, "end", float(self.end))
+        object.__setattr__(self, "sentences", tuple(self.sentences))
+        if self.focus is not None and not 0 <= self.focus < len(self.sentences):
+            object.__setattr__(self, "focus", None)
+
+    def spans(self) -> tuple[SentenceSpan, ...]:
+        """:attr:`sentences`, or the whole passage as one sentence when there are none."""
+        return self.sentences or (SentenceSpan(self.start, self.end, 0, len(self.text)),)
 
     def payload(self) -> dict[str, Any]:
         """The point payload stored for this passage (everything but the id)."""
@@ -106,20 +121,54 @@ class Passage:
             "end": self.end,
             "text": self.text,
             "segment_ids": list(self.segment_ids),
+            "sentences": [[s.start, s.end, s.char_start, s.char_end] for s in self.sentences],
+            "focus": self.focus,
         }
+
+
+def _sentences(raw: object, text: str) -> tuple[SentenceSpan, ...]:
+    """Sentence spans read back from a payload; anything malformed (or a point stored before
+    sentences were recorded) gives ``()``, i.e. the passage is one sentence."""
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw:
+        try:
+            start, end, lo, hi = item
+            span = SentenceSpan(float(start), float(end), int(lo), int(hi))
+        except (TypeError, ValueError):
+            return ()
+        if not 0 <= span.char_start <= span.char_end <= len(text):
+            return ()
+        out.append(span)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class Hit(Passage):
-    """A search result: the passage and its fused (reciprocal rank fusion) score."""
+    """A search result: the passage, its fused score and the score of each channel."""
 
-    score: float
-    """Fused score; higher is better. A rank artefact (at most 2 / k), not a calibrated relevance."""
+    score: float = 0.0
+    """Fused score; higher is better (see :mod:`vidsage_indexer.store.fusion`)."""
+    dense_score: float | None = None
+    """Cosine similarity of the query and the passage embedding; None: not among the dense candidates."""
+    keyword_score: float | None = None
+    """BM25 score of the query's words in the passage; None: not among the keyword candidates."""
 
     @classmethod
-    def from_point(cls, point_id: object, payload: Mapping[str, Any] | None, score: float) -> Hit:
-        """Build a hit from a point id, its stored payload and its score."""
+    def from_point(
+        cls,
+        point_id: object,
+        payload: Mapping[str, Any] | None,
+        score: float,
+        *,
+        dense_score: float | None = None,
+        keyword_score: float | None = None,
+    ) -> Hit:
+        """Build a hit from a point id, its stored payload and its scores."""
         data = payload or {}
+        text = str(data.get("text", ""))
+        focus = data.get("focus")
         return cls(
             id=str(point_id),
             video_id=str(data.get("video_id", "")),
@@ -127,9 +176,13 @@ class Hit(Passage):
             filename=str(data.get("filename", "")),
             start=float(data.get("start", 0.0)),
             end=float(data.get("end", 0.0)),
-            text=str(data.get("text", "")),
+            text=text,
             segment_ids=tuple(data.get("segment_ids") or ()),
+            sentences=_sentences(data.get("sentences"), text),
+            focus=focus if isinstance(focus, int) and not isinstance(focus, bool) else None,
             score=float(score),
+            dense_score=dense_score,
+            keyword_score=keyword_score,
         )
 
     def passage(self) -> Passage:
@@ -179,10 +232,10 @@ class VectorStore(Protocol):
         video_id: str | None = None,
         owner: str | None = None,
     ) -> list[Hit]:
-        """Hybrid search: dense and keyword candidates fused by reciprocal rank fusion.
+        """Hybrid search: the dense and keyword candidates fused by the store's fusion config.
 
-        Filtered by ``video_id`` and/or ``owner`` when given; best first; at most ``limit`` hits.
-        An empty store (or one never ensured) gives ``[]``.
+        Filtered by ``video_id`` and/or ``owner`` when given (in the engine, before ranking); best
+        first; at most ``limit`` hits. An empty store (or one never ensured) gives ``[]``.
         """
         ...
 

@@ -17,9 +17,10 @@ The embedded default of the indexer. Facts this adapter relies on (measured on q
   per flush. Upserts are therefore sent in batches of :data:`UPSERT_BATCH` points. A call made
   after ``close()`` fails (``Shard is not initialized``), even one already running, so this
   adapter holds a shared lock around every call and ``close()`` takes it exclusively.
-* **Hybrid search is native:** ``QueryRequest(prefetches=[dense, sparse], query=Fusion.Rrf(k))``.
-  The sparse vector's ``Modifier.Idf`` makes the engine weight query terms by their IDF over the
-  shard at query time.
+* **Hybrid search:** two filtered queries (dense, then keywords), fused by
+  :func:`~vidsage_indexer.store.fusion.fuse` (the engine's own ``Fusion.Rrf`` gives no channel
+  scores). The sparse vector's ``Modifier.Idf`` makes the engine weight query terms by their IDF
+  over the shard at query time.
 * Segments are never optimised here (no HNSW build): at 10,000 points the plain segment answers a
   hybrid query in ≈1.4 ms (≈0.3 ms filtered by video), while ``EdgeShard.optimize()`` takes ≈9 s
   and does not make it faster.
@@ -41,12 +42,10 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
-    Fusion,
     MatchValue,
     Modifier,
     PayloadSchemaType,
     Point,
-    Prefetch,
     Query,
     QueryRequest,
     SparseVector,
@@ -68,6 +67,7 @@ from vidsage_indexer.store.base import (
     as_floats,
     check_batch,
 )
+from vidsage_indexer.store.fusion import Candidate, FusionConfig, fuse
 
 UPSERT_BATCH = 256
 """Points per ``EdgeShard.update`` call: bounds how long one call holds the GIL (≈7 ms)."""
@@ -100,17 +100,22 @@ class EdgeStore:
     """
 
     def __init__(
-        self, path: Path, *, rrf_k: int = 60, prefetch: int = 50, flush_on_write: bool = True
+        self,
+        path: Path,
+        *,
+        fusion: FusionConfig | None = None,
+        prefetch: int = 50,
+        flush_on_write: bool = True,
     ) -> None:
         """Open lazily the shard in folder ``path``.
 
-        ``rrf_k``: reciprocal rank fusion constant; ``prefetch``: candidates taken from each of
+        ``fusion``: how the two rankings are fused; ``prefetch``: candidates taken from each of
         the dense and keyword searches; ``flush_on_write``: flush after every upsert and delete.
         """
-        if rrf_k < 1 or prefetch < 1:
-            raise ValueError("rrf_k and prefetch must be at least 1")
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
         self.path = Path(path)
-        self.rrf_k = rrf_k
+        self.fusion = fusion or FusionConfig()
         self.prefetch = prefetch
         self.flush_on_write = flush_on_write
         self._lock = SharedExclusiveLock()
@@ -233,7 +238,7 @@ class EdgeStore:
         video_id: str | None = None,
         owner: str | None = None,
     ) -> list[Hit]:
-        """Hybrid search: ``prefetch`` dense and keyword candidates, fused by RRF in the engine."""
+        """Hybrid search: ``prefetch`` dense and keyword candidates (filtered in the engine), fused."""
         if limit < 1:
             return []
         with self._use(required=False) as shard:
@@ -241,26 +246,23 @@ class EdgeStore:
                 return []
             flt = _filter(video_id, owner)
             depth = max(self.prefetch, limit)
-            prefetches = [
-                Prefetch(limit=depth, query=Query.Nearest(as_floats(dense), using=DENSE), filter=flt)
-            ]
+
+            def channel(query: Query) -> list[Candidate]:
+                assert shard is not None
+                request = QueryRequest(
+                    limit=depth, query=query, filter=flt, with_payload=True, with_vector=False
+                )
+                return [(str(p.id), p.payload, p.score) for p in shard.query(request)]
+
+            dense_hits = channel(Query.Nearest(as_floats(dense), using=DENSE))
+            keyword_hits: list[Candidate] = []
             if len(sparse):
                 vector = SparseVector(list(sparse.indices), list(sparse.values))
-                prefetches.append(
-                    Prefetch(limit=depth, query=Query.Nearest(vector, using=SPARSE), filter=flt)
-                )
-            points = shard.query(
-                QueryRequest(
-                    limit=limit,
-                    # Fusion.Rrf is a Fusion at run time; the stub declares it as a class nested in Fusion
-                    query=Fusion.Rrf(k=self.rrf_k),  # type: ignore[arg-type]
-                    prefetches=prefetches,
-                    filter=flt,
-                    with_payload=True,
-                    with_vector=False,
-                )
-            )
-        return [Hit.from_point(p.id, p.payload, p.score) for p in points]
+                keyword_hits = channel(Query.Nearest(vector, using=SPARSE))
+        return [
+            Hit.from_point(f.id, f.payload, f.score, dense_score=f.dense_score, keyword_score=f.keyword_score)
+            for f in fuse(dense_hits, keyword_hits, self.fusion, limit)
+        ]
 
     def count(self, video_id: str | None = None) -> int:
         """Exact number of points, of ``video_id`` or of all."""

@@ -5,10 +5,9 @@ tests run the same code on ``qdrant-client``'s local mode (``QdrantClient(path=.
 ``":memory:"``), a pure-Python stand-in for the server that implements the same query API
 (prefetch, RRF, IDF modifier) by brute force.
 
-* Hybrid search is native: ``query_points(prefetch=[dense, sparse], query=RrfQuery(rrf=Rrf(k)))``.
-  The parameterised ``RrfQuery`` (Qdrant server ≥ 1.16) is used rather than
-  ``FusionQuery(fusion=Fusion.RRF)``, whose constant is fixed at k = 2 on the server and in local
-  mode: ``k`` then matches the Edge adapter and ``IndexerSettings.rrf_k``.
+* Hybrid search: one ``query_batch_points`` round trip with two filtered queries (dense, then
+  keywords), fused by :func:`~vidsage_indexer.store.fusion.fuse` exactly as the Edge adapter
+  does (the server's own fusion gives no per-channel scores).
 * The ``keywords`` sparse vector has ``Modifier.IDF``: the server weights query terms by their
   IDF over the collection at query time (local mode does the same from live counts).
 * Threads: the server client is thread-safe, so calls run in parallel (a shared lock only keeps
@@ -38,6 +37,7 @@ from vidsage_indexer.store.base import (
     as_floats,
     check_batch,
 )
+from vidsage_indexer.store.fusion import Candidate, FusionConfig, fuse
 
 UPSERT_BATCH = 256
 """Points per upsert request (bounds the request size: ≈1.5 MB of JSON at 384 dimensions)."""
@@ -68,20 +68,20 @@ class QdrantStore:
         client: QdrantClient,
         collection: str,
         *,
-        rrf_k: int = 60,
+        fusion: FusionConfig | None = None,
         prefetch: int = 50,
         timeout_s: int | None = None,
     ) -> None:
         """Use ``collection`` through ``client`` (created by :meth:`ensure` when missing).
 
-        ``rrf_k``: reciprocal rank fusion constant; ``prefetch``: candidates taken from each of
+        ``fusion``: how the two rankings are fused; ``prefetch``: candidates taken from each of
         the dense and keyword searches; ``timeout_s``: server-side timeout of searches.
         """
-        if rrf_k < 1 or prefetch < 1:
-            raise ValueError("rrf_k and prefetch must be at least 1")
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
         self.client = client
         self.collection = collection
-        self.rrf_k = rrf_k
+        self.fusion = fusion or FusionConfig()
         self.prefetch = prefetch
         self.timeout_s = timeout_s
         self.local = _is_local(client)
@@ -97,14 +97,14 @@ class QdrantStore:
         api_key: str | SecretStr | None,
         collection: str,
         *,
-        rrf_k: int = 60,
+        fusion: FusionConfig | None = None,
         prefetch: int = 50,
         timeout_s: int = 10,
     ) -> QdrantStore:
         """A store on a Qdrant server at ``url`` (REST), with an optional API key."""
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         client = QdrantClient(url=url, api_key=key or None, timeout=timeout_s)
-        return cls(client, collection, rrf_k=rrf_k, prefetch=prefetch, timeout_s=timeout_s)
+        return cls(client, collection, fusion=fusion, prefetch=prefetch, timeout_s=timeout_s)
 
     # -- lifecycle ------------------------------------------------------------------------------
     @contextmanager
@@ -220,7 +220,7 @@ class QdrantStore:
         video_id: str | None = None,
         owner: str | None = None,
     ) -> list[Hit]:
-        """Hybrid search: ``prefetch`` dense and keyword candidates, fused by RRF on the server."""
+        """Hybrid search: ``prefetch`` dense and keyword candidates (filtered on the server), fused."""
         if limit < 1:
             return []
         with self._use():
@@ -228,21 +228,27 @@ class QdrantStore:
                 return []
             flt = _filter(video_id, owner)
             depth = max(self.prefetch, limit)
-            prefetch = [models.Prefetch(query=as_floats(dense), using=DENSE, filter=flt, limit=depth)]
+            queries: list[models.QueryRequest] = [
+                models.QueryRequest(
+                    query=as_floats(dense), using=DENSE, filter=flt, limit=depth, with_payload=True
+                )
+            ]
             if len(sparse):
                 vector = models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-                prefetch.append(models.Prefetch(query=vector, using=SPARSE, filter=flt, limit=depth))
-            response = self.client.query_points(
-                self.collection,
-                prefetch=prefetch,
-                query=models.RrfQuery(rrf=models.Rrf(k=self.rrf_k)),
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
-                with_vectors=False,
-                timeout=self.timeout_s,
-            )
-        return [Hit.from_point(p.id, p.payload, p.score) for p in response.points]
+                queries.append(
+                    models.QueryRequest(
+                        query=vector, using=SPARSE, filter=flt, limit=depth, with_payload=True
+                    )
+                )
+            responses = self.client.query_batch_points(self.collection, queries, timeout=self.timeout_s)
+        channels: list[list[Candidate]] = [
+            [(str(p.id), p.payload, p.score) for p in response.points] for response in responses
+        ]
+        dense_hits, keyword_hits = channels[0], channels[1] if len(channels) > 1 else []
+        return [
+            Hit.from_point(f.id, f.payload, f.score, dense_score=f.dense_score, keyword_score=f.keyword_score)
+            for f in fuse(dense_hits, keyword_hits, self.fusion, limit)
+        ]
 
     def count(self, video_id: str | None = None) -> int:
         """Exact number of points, of ``video_id`` or of all."""
