@@ -85,10 +85,19 @@ class WorkerSettings(BaseModel):
     """Jobs in flight; also the consumer's ``max_ack_pending``."""
     max_deliver: int = Field(default=4, ge=1, le=100)
     """Deliveries before the video is marked failed."""
-    ack_wait_s: float = Field(default=60, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
+    ack_wait_s: float = Field(default=15, gt=0)
+    """Ack wait. Short on purpose: a job in flight is kept alive by ``in_progress`` heartbeats every
+    third of it, so a job of a worker that died (SIGKILL, node lost) is redelivered at most this
+    long after its last heartbeat, and the next job starts within that bound too."""
     backoff_s: float = Field(default=2, ge=0)
     """Delay before a failed job is redelivered (grows linearly per delivery)."""
+    transient_window_s: float = Field(default=300, ge=0)
+    """How long a job whose dependency is unavailable (S3, NATS, the vector store: see
+    :mod:`vidsage.transient`) is retried in place, with exponential backoff, without spending a
+    delivery; an outage shorter than this fails nothing. Past it, the attempt counts as a failed
+    delivery (0: every transient error counts at once)."""
+    transient_backoff_max_s: float = Field(default=10, gt=0)
+    """Longest pause between two in-place retries (the pause doubles from 0.5 s up to this)."""
     fetch_timeout_s: float = Field(default=1, gt=0)
     """Long-poll time of one fetch."""
 
@@ -221,9 +230,6 @@ class GatewaySettings(BaseModel):
 class IngestSettings(WorkerSettings):
     """The ingest worker."""
 
-    ack_wait_s: float = Field(default=120, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
-
     thumbnail_width: int = Field(default=640, ge=16, le=4096)
     """Largest thumbnail width; the aspect ratio is kept and no video is scaled up."""
     audio_sample_rate: int = Field(default=16000, ge=8000, le=48000)
@@ -237,9 +243,6 @@ class TranscriberSettings(WorkerSettings):
 
     concurrency: int = Field(default=1, ge=1, le=256)
     """Jobs in flight (one model, one job: inference already uses every core)."""
-    ack_wait_s: float = Field(default=300, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
-
     model: str = ""
     """A local CTranslate2 model folder, or a faster-whisper size name (``base``, ``large-v3``...),
     which is downloaded on first use. Empty: the offline base model under ``models_dir``."""
@@ -269,9 +272,6 @@ class TranscriberSettings(WorkerSettings):
 
 class IndexerSettings(WorkerSettings):
     """The indexer: embeddings, the vector store, search."""
-
-    ack_wait_s: float = Field(default=120, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
     model: str = ""
     """A sentence-transformers model folder; empty: the offline all-MiniLM-L6-v2 under ``models_dir``."""

@@ -31,6 +31,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, MinioException, S3Error
 
 from vidsage.settings import S3Settings
+from vidsage.transient import DependencyUnavailable
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"}
 
@@ -42,8 +43,11 @@ class StorageError(Exception):
     """Base of storage errors."""
 
 
-class StorageUnavailable(StorageError):
-    """The S3 endpoint cannot be reached or answers with a server error."""
+class StorageUnavailable(StorageError, DependencyUnavailable):
+    """The S3 endpoint cannot be reached or answers with a server error (transient: see
+    :mod:`vidsage.transient`)."""
+
+    dependency = "object storage"
 
 
 class ObjectNotFound(StorageError):

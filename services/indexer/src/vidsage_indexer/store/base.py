@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
+from vidsage.transient import DependencyUnavailable
+
 DENSE = "dense"
 """Name of the dense vector of every point."""
 SPARSE = "keywords"
@@ -139,6 +141,13 @@ class Hit(Passage):
 
 class StoreError(RuntimeError):
     """The vector store cannot do what was asked (closed, not ensured, incompatible existing data)."""
+
+
+class StoreUnavailable(StoreError, DependencyUnavailable):
+    """The vector store server cannot be reached or answers with a server error (transient: the
+    worker retries the job in place, see :mod:`vidsage.transient`)."""
+
+    dependency = "the vector store"
 
 
 @runtime_checkable
