@@ -478,3 +478,67 @@ async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, medi
     assert await gw.rt.cache.get(f"video.{vid}.transcript") is None
     async with gw.session.get(url) as resp:
         assert resp.status == 404
+
+
+# -- retry --------------------------------------------------------------------------------------
+
+
+async def _stream_events(gw: Gateway, subject: str, video_id: str) -> list[dict[str, Any]]:
+    sub = await gw.rt.js.pull_subscribe(subject, durable=None, stream="VIDSAGE")
+    try:
+        msgs = await sub.fetch(10, timeout=1)
+    except Exception:  # nothing (more) to fetch
+        msgs = []
+    await sub.unsubscribe()
+    return [e for e in (json.loads(m.data) for m in msgs) if e["video_id"] == video_id]
+
+
+async def test_retry_reruns_a_failed_video_from_the_failed_stage(gw: Gateway, media: dict[str, Path]) -> None:
+    _, body = await gw.upload(media["mp4"])
+    vid = body["id"]
+
+    thumbnail = f"videos/{vid}/t.jpg"
+    await gw.rt.catalog.update(ADMIN_OWNER, vid, lambda r: r.begin("ingest", 1))
+    await gw.rt.catalog.update(
+        ADMIN_OWNER,
+        vid,
+        lambda r: r.finish("ingest", width=320, height=240, objects={**r.objects, "thumbnail": thumbnail}),
+    )
+    await gw.rt.catalog.update(ADMIN_OWNER, vid, lambda r: r.begin("transcribe", 4))
+    await gw.rt.fail_video(vid, "transcribe", "decoder exploded", 4, owner=ADMIN_OWNER)
+
+    async with gw.session.post(gw.url(f"/api/videos/{vid}/retry")) as resp:
+        assert resp.status == 202
+        retried = await resp.json()
+    validate(retried, "VideoRecord")
+    assert retried["status"] == "ingested"
+    assert retried["error"] is None
+    assert retried["retries"] == 1
+    assert retried["stages"]["ingest"]["state"] == "done"  # the stages before stay done
+    assert (retried["stages"]["transcribe"]["state"], retried["stages"]["transcribe"]["attempts"]) == (
+        "pending",
+        0,
+    )
+    # The failed stage's input, published again although the original is in the duplicate window.
+    ingested = await _stream_events(gw, "vidsage.video.ingested", vid)
+    assert len(ingested) == 1
+    assert ingested[0]["thumbnail_key"] == thumbnail
+
+    async with gw.session.post(gw.url(f"/api/videos/{vid}/retry")) as resp:
+        assert resp.status == 409  # not failed any more
+        assert_error(await resp.json(), "not_failed")
+    async with gw.session.post(gw.url(f"/api/videos/{'0' * 8}-0000-7000-8000-{'0' * 12}/retry")) as resp:
+        assert resp.status == 404
+
+
+async def test_retry_of_a_failed_ingest_publishes_uploaded_again(gw: Gateway, media: dict[str, Path]) -> None:
+    _, body = await gw.upload(media["mp4"])
+    vid = body["id"]
+    await gw.rt.catalog.update(ADMIN_OWNER, vid, lambda r: r.begin("ingest", 1))
+    await gw.rt.fail_video(vid, "ingest", "probe failed", 1, owner=ADMIN_OWNER)
+    async with gw.session.post(gw.url(f"/api/videos/{vid}/retry")) as resp:
+        assert resp.status == 202
+        assert (await resp.json())["status"] == "uploaded"
+    uploaded = await _stream_events(gw, "vidsage.video.uploaded", vid)
+    assert len(uploaded) == 2  # the upload's and the retry's
+    assert uploaded[0]["source_key"] == uploaded[1]["source_key"]

@@ -130,13 +130,16 @@ async def provision_consumer(
     return await js.add_consumer(stream, consumer_config(spec, worker))
 
 
-async def publish_event(js: JetStreamContext, event: Event, *, trace_id: str | None = None) -> api.PubAck:
-    """Publish an event with ``Nats-Msg-Id`` = ``<video_id>:<event>`` so retries are deduplicated.
+async def publish_event(
+    js: JetStreamContext, event: Event, *, trace_id: str | None = None, msg_id: str | None = None
+) -> api.PubAck:
+    """Publish an event with ``Nats-Msg-Id`` = ``<video_id>:<event>`` (or ``msg_id``: a re-drive's,
+    see :mod:`vidsage.redrive`) so retries are deduplicated.
 
     The trace id defaults to the one bound in the logging context (the request's, or the one the
     consumed event carried), so a trace follows a video through every service.
     """
-    headers = {MSG_ID_HEADER: event.msg_id}
+    headers = {MSG_ID_HEADER: msg_id or event.msg_id}
     trace_id = trace_id or structlog.contextvars.get_contextvars().get("trace_id")
     if trace_id:
         headers[TRACE_HEADER] = trace_id

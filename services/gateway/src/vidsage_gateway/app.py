@@ -186,6 +186,7 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
     r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
     r.add_post("/api/videos/{video_id}/links", link_route.create_links)
+    r.add_post("/api/videos/{video_id}/retry", videos.retry_video)
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)

@@ -132,7 +132,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Bad request (missing `file`, empty file, malformed body or parameters, unknown format)",
         403: "This Origin may not open the chat WebSocket (`origin_not_allowed`)",
         404: "Unknown video id",
-        409: "Not ready yet (`not_ready`, with the current status)",
+        409: "Not in the state this needs: `not_ready` (with the current status), `not_failed` (retry)",
         413: "Upload larger than the limit (`too_large`)",
         415: "Not an MP4, MOV or AVI file, decided by content (`unsupported_type`)",
         416: "Range outside the video (`range_not_satisfiable`), with `Content-Range: bytes */size`",
@@ -307,6 +307,21 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The record with per-stage state and progress",
                     "parameters": [VIDEO_ID],
                     "responses": {"200": _json("VideoRecord", "The video record"), **_errors(404, 503)},
+                }
+            },
+            "/api/videos/{video_id}/retry": {
+                "post": {
+                    "operationId": "retryVideo",
+                    "summary": "Re-run a failed video from the stage that failed",
+                    "description": "The record goes back to waiting for the failed stage (it and the later "
+                    "stages pending, the error cleared, `retries` counted) and that stage's input event is "
+                    "published again. 409 `not_failed` for a video that has not failed. On 503 the record "
+                    "may already be waiting: the stage's reconciler re-drives it.",
+                    "parameters": [VIDEO_ID],
+                    "responses": {
+                        "202": _json("VideoRecord", "The record, waiting for the failed stage again"),
+                        **_errors(404, 409, 503),
+                    },
                 }
             },
             "/api/videos/{video_id}/transcript": {
@@ -538,6 +553,7 @@ _OWNER_SCOPED = {
     ("get", "/api/videos/{video_id}/status"): OWNER,
     ("get", "/api/videos/{video_id}/transcript"): OWNER,
     ("post", "/api/videos/{video_id}/links"): OWNER,
+    ("post", "/api/videos/{video_id}/retry"): OWNER,
     ("get", "/api/search"): OWNER_OR_ALL,
     ("get", "/api/usage"): OWNER_OR_ALL,
     ("get", "/api/keys"): OWNER_OR_ALL,

@@ -12,30 +12,14 @@ from pathlib import Path
 
 from vidsage.bus import PermanentError
 from vidsage.contracts import names
-from vidsage.contracts.events import Event, VideoIngested, VideoUploaded
+from vidsage.contracts.events import Event, VideoUploaded
 from vidsage.contracts.record import VideoRecord
 from vidsage.media import MediaError, VideoFormat
+from vidsage.redrive import ingested_event
 from vidsage.stage import Stage, StageOutput
 from vidsage_ingest.process import IngestResult, process_video
 
 STAGE = "ingest"
-
-
-def ingested_event(record: VideoRecord) -> VideoIngested:
-    return VideoIngested(
-        video_id=record.id,
-        owner=record.owner,
-        source_key=record.objects["source"],
-        thumbnail_key=record.objects["thumbnail"],
-        audio_key=record.objects.get("audio"),
-        duration_s=record.duration_s,
-        width=record.width or 1,
-        height=record.height or 1,
-        fps=record.fps,
-        video_codec=record.video_codec or "unknown",
-        audio_codec=record.audio_codec,
-        has_audio=bool(record.has_audio),
-    )
 
 
 class IngestHandler(Stage[VideoUploaded, IngestResult]):

@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 from vidsage.contracts import names
-from vidsage.contracts.events import Event, Progress, VideoIngested, VideoTranscribed, utcnow
+from vidsage.contracts.events import Event, Progress, VideoIngested, utcnow
 from vidsage.contracts.record import StageState, Status, VideoRecord
 from vidsage.contracts.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage.logging import get_logger
+from vidsage.redrive import transcribed_event
 from vidsage.runtime import Runtime
 from vidsage.stage import Stage, StageOutput
 from vidsage_transcriber.engine import Engine, Result
@@ -29,19 +30,6 @@ log = get_logger("vidsage.transcriber")
 
 STAGE = "transcribe"
 _CONTENT_TYPES = {"transcript": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt"}
-
-
-def transcribed_event(record: VideoRecord, segment_count: int) -> VideoTranscribed:
-    return VideoTranscribed(
-        video_id=record.id,
-        owner=record.owner,
-        transcript_key=record.objects["transcript"],
-        srt_key=record.objects["srt"],
-        vtt_key=record.objects["vtt"],
-        language=record.language,
-        segment_count=segment_count,
-        duration_s=record.duration_s,
-    )
 
 
 class ProgressReporter:

@@ -33,6 +33,12 @@ _ORDER = [s for s in Status if s is not Status.FAILED]
 
 Stage = Literal["ingest", "transcribe", "index"]
 STAGES: tuple[Stage, ...] = ("ingest", "transcribe", "index")
+WAITING: dict[str, Status] = {
+    "ingest": Status.UPLOADED,
+    "transcribe": Status.INGESTED,
+    "index": Status.TRANSCRIBED,
+}
+"""The status of a record waiting for each stage (the previous stage's done status)."""
 _STAGE_STATUS: dict[str, tuple[Status, Status]] = {
     "ingest": (Status.INGESTING, Status.INGESTED),
     "transcribe": (Status.TRANSCRIBING, Status.TRANSCRIBED),
@@ -88,6 +94,7 @@ class VideoRecord(BaseModel):
     objects: dict[str, str] = Field(
         default_factory=dict, description="Object keys by kind (source, thumbnail...)."
     )
+    retries: int = Field(default=0, ge=0, description="Times the video was re-run after a failure.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -95,6 +102,14 @@ class VideoRecord(BaseModel):
         return self.model_dump_json().encode()
 
     # -- transitions (pure; each returns None when there is nothing to change) -----------------
+    @property
+    def stage(self) -> str | None:
+        """The stage this record is waiting for or running (None when ready or failed)."""
+        for stage in STAGES:
+            if self.status in (WAITING[stage], _STAGE_STATUS[stage][0]):
+                return stage
+        return None
+
     def begin(self, stage: str, attempt: int) -> VideoRecord | None:
         running, _done = _STAGE_STATUS[stage]
         if self.status is Status.FAILED or status_rank(self.status) >= status_rank(running):
@@ -118,6 +133,22 @@ class VideoRecord(BaseModel):
             stage, status=Status.FAILED, state="failed", error=reason, attempts=attempts
         )
         return record.model_copy(update={"error": FailureInfo(stage=stage, reason=reason)})
+
+    def rewind(self, stage: str) -> VideoRecord:
+        """The record waiting for ``stage`` again: that stage and every later one pending, no
+        error, ``retries`` counted. For a retry of a failed video (from its failed stage) and for a
+        repair (an artifact of ``stage`` is gone); the caller decides when that is right."""
+        later = STAGES[STAGES.index(stage) :]  # type: ignore[arg-type]
+        stages = {**self.stages, **{s: StageState() for s in later}}
+        return self.model_copy(
+            update={
+                "status": WAITING[stage],
+                "stages": stages,
+                "error": None,
+                "retries": self.retries + 1,
+                "updated_at": utcnow(),
+            }
+        )
 
     def _with_stage(self, stage: str, *, status: Status | None = None, **changes: Any) -> VideoRecord:
         stages = dict(self.stages)
