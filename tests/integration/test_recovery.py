@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -22,11 +23,13 @@ from tests.support.media import make_video
 from tests.support.paths import ROOT
 from tests.support.stored_videos import wait_status
 from vidsage.bus import CONSUMERS, Worker, provision_consumer, provision_stream, publish_event
+from vidsage.contracts import names
 from vidsage.contracts.events import Event, VideoUploaded
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
+from vidsage.reconcile import Reconciler, SweepReport
 from vidsage.runtime import Runtime, open_runtime, run_worker
-from vidsage.settings import Settings
+from vidsage.settings import ReconcileSettings, Settings
 from vidsage_dev.infra import S3Server, start_s3
 from vidsage_dev.ports import free_port
 from vidsage_ingest.worker import STAGE, IngestHandler
@@ -200,3 +203,86 @@ async def js(nc, settings: Settings) -> JetStreamContext:  # type: ignore[no-unt
     js = nc.jetstream()
     await provision_stream(js, settings.nats)
     return js
+
+
+# -- the reconciler -------------------------------------------------------------------------------
+
+FAST_RECONCILE = {"interval_s": 0.3, "idle_grace_s": 0.5, "orphan_grace_s": 0.01}
+
+
+@pytest.mark.timeout(60)
+async def test_a_record_whose_event_was_never_published_is_redriven(  # type: ignore[no-untyped-def]
+    nats_server, s3_server, tmp_path: Path
+) -> None:
+    """The ghost: a record and its source, but no ``uploaded`` event (the gateway died, or NATS lost
+    the publish). The ingest service's reconciler re-drives it; it ends ingested."""
+    settings = make_settings(nats_server.url, s3_server.endpoint, reconcile=FAST_RECONCILE)
+    src = make_video(tmp_path / "v.mp4", "mp4", duration_s=2.0)
+    stop = asyncio.Event()
+    async with open_runtime("ingest", settings, stop, worker=settings.ingest, wait_s=5) as rt:
+        record, _ = await store_upload(rt, src)  # no event
+        worker = asyncio.create_task(run_worker(rt, STAGE, IngestHandler(rt), settings.ingest))
+        try:
+            done = await wait_status(rt, record, Status.INGESTED, Status.FAILED, seconds=30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, 30)
+    assert done.status is Status.INGESTED, done.error
+    assert done.stages["ingest"].attempts == 1
+
+
+@pytest.mark.timeout(60)
+async def test_orphans_are_repaired_both_ways(runtime: Runtime, settings: Settings, tmp_path: Path) -> None:
+    rt = runtime
+    reconciler = Reconciler(
+        rt, "ingest", CONSUMERS["ingest"], ReconcileSettings(**FAST_RECONCILE), orphans=True
+    )
+    # objects without a record (a delete that stopped half-way)
+    orphan = new_id()
+    await rt.storage.put_bytes(f"videos/{orphan}/thumbnail.jpg", b"jpeg", content_type="image/jpeg")
+    # a record whose source is gone (the ghost of a refused upload)
+    ghost, _ = await store_upload(rt, make_video(tmp_path / "g.mp4", "mp4", duration_s=1.0))
+    await rt.storage.delete(ghost.objects["source"])
+    # a ready video whose transcript files are gone, and a healthy ready one
+    broken, healthy = await _ready_video(rt), await _ready_video(rt)
+    for key in names.transcript_keys(broken.id).values():
+        await rt.storage.delete(key)
+    await asyncio.sleep(1.2)  # older than the grace (object times have 1 s resolution)
+
+    report = await reconciler.sweep_orphans()
+
+    assert report.orphan_objects_deleted == [orphan]
+    assert await rt.storage.list_objects(f"videos/{orphan}/") == []
+    assert report.failed_source_gone == [ghost.id]
+    failed = await rt.catalog.get(ghost.owner, ghost.id)
+    assert failed is not None
+    assert failed.status is Status.FAILED
+    assert failed.error is not None
+    assert (failed.error.stage, failed.error.reason) == ("ingest", "the source file is gone")
+    assert report.rerun == [broken.id]
+    rerun = await rt.catalog.get(broken.owner, broken.id)
+    assert rerun is not None
+    assert (rerun.status, rerun.stages["transcribe"].state, rerun.retries) == (Status.INGESTED, "pending", 1)
+    still = await rt.catalog.get(healthy.owner, healthy.id)
+    assert still is not None
+    assert still.status is Status.READY
+    sub = await rt.js.pull_subscribe("vidsage.video.ingested", durable=None, stream=settings.nats.stream)
+    msgs = await sub.fetch(5, timeout=2)
+    assert [json.loads(m.data)["video_id"] for m in msgs] == [broken.id]
+    assert (await reconciler.sweep_orphans()) == SweepReport()  # nothing left to repair
+
+
+async def _ready_video(rt: Runtime) -> VideoRecord:
+    video_id = new_id()
+    objects = {"source": f"videos/{video_id}/source.mp4", "thumbnail": f"videos/{video_id}/thumbnail.jpg"}
+    objects |= names.transcript_keys(video_id)
+    for key in objects.values():
+        await rt.storage.put_bytes(key, b"x", content_type="application/octet-stream")
+    record = VideoRecord(
+        id=video_id, owner="t", filename="r.mp4", size=1, mime="video/mp4", format="mp4", duration_s=1,
+        width=320, height=240, video_codec="h264", status=Status.READY, objects=objects,
+    )  # fmt: skip
+    for stage in ("ingest", "transcribe", "index"):
+        record.stages[stage].state = "done"
+    await rt.catalog.create(record)
+    return record

@@ -102,6 +102,26 @@ class WorkerSettings(BaseModel):
     """Long-poll time of one fetch."""
 
 
+class ReconcileSettings(BaseModel):
+    """The reconciler each worker service runs for its stage (:mod:`vidsage.reconcile`)."""
+
+    enabled: bool = True
+    """Run it (every worker service; the orphan sweep runs in ingest)."""
+    interval_s: float = Field(default=30, gt=0)
+    """Time between two looks for stuck records (±20 % jitter, so replicas spread out)."""
+    idle_grace_s: float = Field(default=60, gt=0)
+    """A record waiting for or running this stage, unchanged this long while the stage's consumer
+    has nothing pending and nothing in flight, has no live work: it is re-driven."""
+    busy_stuck_s: float = Field(default=1800, gt=0)
+    """The same while the consumer is busy (its backlog may hold the record's event): only a record
+    unchanged this long is re-driven (a redundant re-drive costs one idempotent delivery)."""
+    orphan_interval_s: float = Field(default=600, gt=0)
+    """Time between two orphan sweeps (objects without a record, records whose objects are gone)."""
+    orphan_grace_s: float = Field(default=3600, gt=0)
+    """Only objects and records older than this are judged orphans (an upload stores its object
+    before its record; a stage writes its objects before it records them)."""
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -382,6 +402,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = NatsSettings()
     s3: S3Settings = S3Settings()
     cache: CacheSettings = CacheSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     gateway: GatewaySettings = GatewaySettings()
     ingest: IngestSettings = IngestSettings()
     transcriber: TranscriberSettings = TranscriberSettings()

@@ -282,6 +282,20 @@ class Storage:
             resp.close()
             resp.release_conn()
 
+    async def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        """Every object under ``prefix`` (recursively), with size and modification time."""
+
+        def run() -> list[ObjectInfo]:
+            return [
+                ObjectInfo(
+                    o.object_name or "", int(o.size or 0), (o.etag or "").strip('"'), None, o.last_modified
+                )
+                for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if o.object_name and not o.is_dir
+            ]
+
+        return await self._call(run)
+
     async def get_bytes(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         return b"".join([chunk async for chunk in self.iter_range(key, offset, length)])
 
