@@ -7,7 +7,6 @@ changes nothing else; a video deleted while it was processed loses what was writ
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from vidsage.bus import PermanentError
@@ -17,6 +16,7 @@ from vidsage.contracts.record import VideoRecord
 from vidsage.media import MediaError, VideoFormat
 from vidsage.redrive import ingested_event
 from vidsage.stage import Stage, StageOutput
+from vidsage.workdirs import job_dir
 from vidsage_ingest.process import IngestResult, process_video
 
 STAGE = "ingest"
@@ -29,7 +29,7 @@ class IngestHandler(Stage[VideoUploaded, IngestResult]):
     async def work(self, event: VideoUploaded, record: VideoRecord) -> StageOutput[IngestResult]:
         rt, cfg = self.rt, self.rt.settings.ingest
         fmt = VideoFormat(event.format)
-        with tempfile.TemporaryDirectory(prefix="vidsage-ingest-", dir=cfg.work_dir) as tmp:
+        with job_dir("ingest", cfg.work_dir) as tmp:
             work = Path(tmp)
             source = work / f"{names.SOURCE_STEM}.{fmt.extension}"
             await rt.storage.download_file(event.source_key, source)

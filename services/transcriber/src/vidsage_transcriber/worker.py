@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 from pathlib import Path
 
 from vidsage.contracts import names
@@ -24,6 +23,7 @@ from vidsage.logging import get_logger
 from vidsage.redrive import transcribed_event
 from vidsage.runtime import Runtime
 from vidsage.stage import Stage, StageOutput
+from vidsage.workdirs import job_dir
 from vidsage_transcriber.engine import Engine, Result
 
 log = get_logger("vidsage.transcriber")
@@ -150,7 +150,7 @@ class TranscribeHandler(Stage[VideoIngested, int]):
         if not event.audio_key:
             log.info("transcribe_no_audio")
             return Result(None, None, 0.0, [])
-        with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-") as tmp:
+        with job_dir("transcriber") as tmp:
             audio = Path(tmp) / names.AUDIO_FILE
             await self.rt.storage.download_file(event.audio_key, audio)
             async with ProgressReporter(
