@@ -375,9 +375,28 @@ async def test_unknown_ids_and_routes_are_json_404(gw: Gateway) -> None:
 async def test_health_ready_metrics_openapi(gw: Gateway) -> None:
     async with gw.session.get(gw.url("/healthz")) as resp:
         assert resp.status == 200
+    # Not ready before an indexer answers searches (it subscribes once its model is loaded).
+    async with gw.session.get(gw.url("/readyz")) as resp:
+        assert resp.status == 503
+        checks = (await resp.json())["error"]["checks"]
+        assert checks == {
+            "nats": "ok",
+            "keys": "ok",
+            "s3": "ok",
+            "search": "no indexer is serving searches yet",
+        }
+    probes: list[bytes] = []
+
+    async def indexer(msg: Any) -> None:  # what the indexer answers to a request it cannot read
+        probes.append(msg.data)
+        await msg.respond(b'{"error": {"code": "bad_request", "message": "invalid search request"}}')
+
+    sub = await gw.rt.nc.subscribe(gw.rt.settings.indexer.search_subject, queue="indexer", cb=indexer)
     async with gw.session.get(gw.url("/readyz")) as resp:
         assert resp.status == 200
-        assert (await resp.json())["checks"] == {"nats": "ok", "keys": "ok", "s3": "ok"}
+        assert (await resp.json())["checks"] == {"nats": "ok", "keys": "ok", "s3": "ok", "search": "ok"}
+    await sub.unsubscribe()
+    assert probes == [b"{}"]
     async with gw.session.get(gw.url("/metrics")) as resp:  # an admin key may read them
         assert resp.status == 200
         assert "vidsage_http_requests_total" in await resp.text()

@@ -196,6 +196,11 @@ class GatewaySettings(BaseModel):
     owner: str = Field(default="local", pattern=OWNER_PATTERN)
     """The tenant of every request when ``auth_disabled`` is set."""
 
+    ready_requires_search: bool = True
+    """``/readyz`` also asks the indexer's search (any answer counts), so "ready" means a search would
+    be answered (``make run`` waits for it). Off where a gateway must stay in rotation for uploads and
+    media while the indexer restarts (the chart)."""
+
     # -- quotas and rate limits per tenant (0: no limit) -------------------------------------------
     quota_bytes: int = Field(default=20 * 1024 * MiB, ge=0)
     """Bytes a tenant may store (the sum of its uploaded files' sizes)."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import nats.errors
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vidsage.contracts.ids import new_id
 from vidsage.logging import get_logger
-from vidsage.runtime import open_runtime
+from vidsage.runtime import Runtime, open_runtime
 from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
 from vidsage_gateway import (
@@ -119,6 +120,19 @@ async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _search_check(rt: Runtime) -> str:
+    """ "ok" once an indexer answers on the search subject: it subscribes only after its model is
+    loaded and its vector store open. The probe is an empty request, which it refuses at once
+    (``bad_request``) without embedding or searching anything."""
+    try:
+        await rt.nc.request(rt.settings.indexer.search_subject, b"{}", timeout=2)
+    except nats.errors.NoRespondersError:
+        return "no indexer is serving searches yet"
+    except (TimeoutError, nats.errors.Error) as exc:
+        return f"the indexer did not answer ({type(exc).__name__})"
+    return "ok"
+
+
 async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     checks: dict[str, str] = {}
@@ -130,6 +144,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["s3"] = "ok"
     except (TimeoutError, StorageUnavailable) as exc:
         checks["s3"] = f"unavailable: {exc}"
+    if rt.settings.gateway.ready_requires_search:
+        checks["search"] = await _search_check(rt)
     ok = all(v == "ok" for v in checks.values())
     if ok:
         return web.json_response({"status": "ok", "checks": checks})
