@@ -361,8 +361,8 @@ async def test_job_that_fails_once_succeeds_on_the_second_delivery(
 
     async def handler(event: Event, attempt: int) -> None:
         rec.calls.append((event.video_id, attempt))
-        if attempt == 1:
-            raise ConnectionError("S3 hiccup")
+        if attempt == 1:  # a real failure (a transient one is retried in place: see below)
+            raise RuntimeError("decoder hiccup")
         succeeded.append(attempt)
 
     async with running_worker(js, settings, fast_worker(max_deliver=3), handler, rec.on_failure):

@@ -138,8 +138,8 @@ class VideoRecord(BaseModel):
         """The record waiting for ``stage`` again: that stage and every later one pending, no
         error, ``retries`` counted. For a retry of a failed video (from its failed stage) and for a
         repair (an artifact of ``stage`` is gone); the caller decides when that is right."""
-        later = STAGES[STAGES.index(stage) :]  # type: ignore[arg-type]
-        stages = {**self.stages, **{s: StageState() for s in later}}
+        later = STAGES[[str(s) for s in STAGES].index(stage) :]
+        stages: dict[str, StageState] = {**self.stages, **{s: StageState() for s in later}}
         return self.model_copy(
             update={
                 "status": WAITING[stage],
