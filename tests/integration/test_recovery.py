@@ -30,7 +30,7 @@ from vidsage.contracts.record import Status, VideoRecord
 from vidsage.reconcile import Reconciler, SweepReport
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import ReconcileSettings, Settings
-from vidsage_dev.infra import S3Server, start_s3
+from vidsage_dev.infra import S3Server, start_nats, start_s3
 from vidsage_dev.ports import free_port
 from vidsage_ingest.worker import STAGE, IngestHandler
 
@@ -286,3 +286,68 @@ async def _ready_video(rt: Runtime) -> VideoRecord:
         record.stages[stage].state = "done"
     await rt.catalog.create(record)
     return record
+
+
+@pytest.mark.timeout(120)
+async def test_a_nats_restart_mid_job_fails_nothing(s3_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """nats-server is stopped while a job is running and started again on the same store 5 s
+    later: the job's catalog writes are retried in place and it ends ingested on its only
+    delivery (``max_deliver`` 1: a spent delivery would fail it)."""
+    state, port, monitor = tmp_path / "nats", free_port(), free_port()
+    server = start_nats(state, "127.0.0.1", port, monitor, sink=io.StringIO())
+    settings = make_settings(server.url, s3_server.endpoint, ingest={"max_deliver": 1})
+    src = make_video(tmp_path / "v.mp4", "mp4", duration_s=2.0)
+    stop = asyncio.Event()
+    try:
+        async with open_runtime("ingest", settings, stop, worker=settings.ingest, wait_s=5) as rt:
+            record, event = await store_upload(rt, src)
+            ingest = IngestHandler(rt)
+            outage: list[asyncio.Task[None]] = []
+
+            async def restart_nats() -> None:
+                nonlocal server
+                await asyncio.to_thread(server.stop)
+                await asyncio.sleep(5)
+                server = await asyncio.to_thread(
+                    start_nats, state, "127.0.0.1", port, monitor, sink=io.StringIO()
+                )
+
+            async def handler(event: Event, attempt: int) -> None:
+                if not outage:  # the job has begun: take the bus away under it
+                    outage.append(asyncio.create_task(restart_nats()))
+                    await asyncio.sleep(0.5)
+                await ingest(event, attempt)
+
+            await publish_event(rt.js, event)
+            worker = Worker(
+                rt.js, stream=settings.nats.stream, spec=CONSUMERS["ingest"], settings=settings.ingest,
+                handler=handler, on_failure=_no_failure, nc=rt.nc,
+            )  # fmt: skip
+            task = asyncio.create_task(worker.run(stop))
+            try:
+                done = await _settled_through_outage(rt, record)
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 30)
+            assert outage
+            await outage[0]
+            assert worker.transient_retries >= 1
+    finally:
+        server.stop()
+    assert done.status is Status.INGESTED, done.error
+    assert done.stages["ingest"].attempts == 1
+
+
+async def _settled_through_outage(rt: Runtime, record: VideoRecord) -> VideoRecord:
+    """The record once ingested or failed, polled through the outage (reads fail meanwhile)."""
+    for _ in range(120):
+        with contextlib.suppress(Exception):
+            current = await rt.catalog.get(record.owner, record.id)
+            if current is not None and current.status in (Status.INGESTED, Status.FAILED):
+                return current
+        await asyncio.sleep(0.5)
+    raise AssertionError("not settled within 60 s")
+
+
+async def _no_failure(video_id: str, reason: str, attempts: int) -> None:
+    raise AssertionError(f"{video_id} failed: {reason}")
