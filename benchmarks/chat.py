@@ -46,6 +46,7 @@ def _env(settings: Settings, llm: LLMServer, port: int) -> dict[str, str]:
         VIDSAGE_CHAT__RATE_BURST="100",
         VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
         VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
+        VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH="false",  # no indexer here
         VIDSAGE_LOG_FORMAT="json",
     )
 

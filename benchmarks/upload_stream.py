@@ -128,6 +128,7 @@ async def run() -> dict[str, float]:
             VIDSAGE_GATEWAY__SPOOL_DIR=str(root),
             VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
             VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
+            VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH="false",  # no indexer here
         )
         gateway = ManagedProcess(
             "gateway", [sys.executable, "-m", "vidsage_gateway"], log_dir=root / "logs", env=env, sink=sink

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.chart import DEFAULTS, container, env, render
-from vidsage.health import _process_start, write_heartbeat
+from vidsage.health import process_start, write_heartbeat
 
 WORKERS = ("ingest", "transcriber", "indexer", "chat")
 HEALTH_FILE = "/tmp/vidsage-health.json"
@@ -87,12 +87,12 @@ def test_disconnected_fails_only_readiness(tmp_path: Path) -> None:
 
 def old_process() -> int:
     """A running process that started over 2 minutes ago: it could have written an old beat."""
-    if _process_start(os.getpid()) is None:  # no /proc: the check cannot tell processes apart
+    if process_start(os.getpid()) is None:  # no /proc: the check cannot tell processes apart
         return os.getpid()
     for entry in sorted(Path("/proc").iterdir(), key=lambda p: (not p.name.isdigit(), len(p.name), p.name)):
         if entry.name.isdigit():
             try:
-                started = _process_start(int(entry.name))
+                started = process_start(int(entry.name))
             except Exception:
                 continue
             if started is not None and started < time.time() - 120:

@@ -39,6 +39,7 @@ from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.runtime import Runtime
 from vidsage.settings import Settings, WorkerSettings
+from vidsage.storage import StorageUnavailable
 
 INGEST = CONSUMERS["ingest"]
 UPLOADED_SUBJECT = EventType.UPLOADED.subject
@@ -360,8 +361,8 @@ async def test_job_that_fails_once_succeeds_on_the_second_delivery(
 
     async def handler(event: Event, attempt: int) -> None:
         rec.calls.append((event.video_id, attempt))
-        if attempt == 1:
-            raise ConnectionError("S3 hiccup")
+        if attempt == 1:  # a real failure (a transient one is retried in place: see below)
+            raise RuntimeError("decoder hiccup")
         succeeded.append(attempt)
 
     async with running_worker(js, settings, fast_worker(max_deliver=3), handler, rec.on_failure):
@@ -605,3 +606,69 @@ async def test_job_abandoned_on_its_last_delivery_fails_the_video(
     assert video_id == event.video_id
     assert "1 deliveries" in reason
     assert attempts == 1
+
+
+# -- transient errors -----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+async def test_dependency_outage_is_retried_in_place_without_spending_deliveries(
+    js: JetStreamContext, settings: Settings
+) -> None:
+    """S3 (or NATS, or the vector store) unavailable is retried on the same delivery: with
+    ``max_deliver`` 1, five transient failures in a row still end in success, delivered once."""
+    event = uploaded()
+    await publish_event(js, event)
+    rec = Recorder()
+
+    async def handler(event: Event, attempt: int) -> None:
+        rec.calls.append((event.video_id, attempt))
+        if len(rec.calls) <= 5:
+            raise StorageUnavailable("S3 endpoint unavailable: connection refused")
+
+    ws = fast_worker(max_deliver=1, transient_window_s=20, transient_backoff_max_s=0.2)
+    async with running_worker(js, settings, ws, handler, rec.on_failure) as running:
+        await wait_until(lambda: running.worker.processed == 1, 20, "the job to succeed")
+    assert rec.calls == [(event.video_id, 1)] * 6
+    assert rec.failures == []
+    assert running.worker.transient_retries == 5
+    info = await settled_consumer(js, settings)
+    assert info.delivered.consumer_seq == 1  # never redelivered
+    assert info.ack_floor.stream_seq == 1
+
+
+@pytest.mark.timeout(30)
+async def test_outage_longer_than_the_window_counts_as_a_failed_delivery(
+    js: JetStreamContext, settings: Settings
+) -> None:
+    event = uploaded()
+    await publish_event(js, event)
+    rec = Recorder()
+
+    async def handler(event: Event, attempt: int) -> None:
+        rec.calls.append((event.video_id, attempt))
+        raise StorageUnavailable("S3 endpoint unavailable: http://10.1.2.3:9000 videos/x/source.mp4")
+
+    ws = fast_worker(max_deliver=2, transient_window_s=1.0, transient_backoff_max_s=0.2)
+    async with running_worker(js, settings, ws, handler, rec.on_failure):
+        await wait_until(lambda: len(rec.failures) == 1, 20, "the give-up")
+    assert {attempt for _, attempt in rec.calls} == {1, 2}
+    assert len(rec.calls) > 2  # each delivery retried in place before it counted
+    _, reason, attempts = rec.failures[0]
+    assert (reason, attempts) == ("object storage unavailable", 2)  # short, no address or key
+
+
+@pytest.mark.timeout(30)
+async def test_real_failures_still_spend_deliveries(js: JetStreamContext, settings: Settings) -> None:
+    event = uploaded()
+    await publish_event(js, event)
+    rec = Recorder()
+
+    async def handler(event: Event, attempt: int) -> None:
+        rec.calls.append((event.video_id, attempt))
+        raise ValueError("not a transient error")
+
+    ws = fast_worker(max_deliver=2, transient_window_s=60)
+    async with running_worker(js, settings, ws, handler, rec.on_failure):
+        await wait_until(lambda: len(rec.failures) == 1, 20, "the give-up")
+    assert rec.calls == [(event.video_id, 1), (event.video_id, 2)]

@@ -353,9 +353,28 @@ async def test_unknown_ids_and_routes_are_json_404(gw: Gateway) -> None:
 async def test_health_ready_metrics_openapi(gw: Gateway) -> None:
     async with gw.session.get(gw.url("/healthz")) as resp:
         assert resp.status == 200
+    # Not ready before an indexer answers searches (it subscribes once its model is loaded).
+    async with gw.session.get(gw.url("/readyz")) as resp:
+        assert resp.status == 503
+        checks = (await resp.json())["error"]["checks"]
+        assert checks == {
+            "nats": "ok",
+            "keys": "ok",
+            "s3": "ok",
+            "search": "no indexer is serving searches yet",
+        }
+    probes: list[bytes] = []
+
+    async def indexer(msg: Any) -> None:  # what the indexer answers to a request it cannot read
+        probes.append(msg.data)
+        await msg.respond(b'{"error": {"code": "bad_request", "message": "invalid search request"}}')
+
+    sub = await gw.rt.nc.subscribe(gw.rt.settings.indexer.search_subject, queue="indexer", cb=indexer)
     async with gw.session.get(gw.url("/readyz")) as resp:
         assert resp.status == 200
-        assert (await resp.json())["checks"] == {"nats": "ok", "keys": "ok", "s3": "ok"}
+        assert (await resp.json())["checks"] == {"nats": "ok", "keys": "ok", "s3": "ok", "search": "ok"}
+    await sub.unsubscribe()
+    assert probes == [b"{}"]
     async with gw.session.get(gw.url("/metrics")) as resp:  # an admin key may read them
         assert resp.status == 200
         assert "vidsage_http_requests_total" in await resp.text()
@@ -456,3 +475,69 @@ async def test_transcript_endpoint_formats_not_ready_and_cache(gw: Gateway, medi
     assert await gw.rt.cache.get(f"video.{vid}.transcript") is None
     async with gw.session.get(url) as resp:
         assert resp.status == 404
+
+
+# -- retry --------------------------------------------------------------------------------------
+
+
+async def _stream_events(gw: Gateway, subject: str, video_id: str) -> list[dict[str, Any]]:
+    sub = await gw.rt.js.pull_subscribe(subject, durable=None, stream="VIDSAGE")
+    try:
+        msgs = await sub.fetch(10, timeout=1)
+    except Exception:  # nothing (more) to fetch
+        msgs = []
+    await sub.unsubscribe()
+    return [e for e in (json.loads(m.data) for m in msgs) if e["video_id"] == video_id]
+
+
+async def test_retry_reruns_a_failed_video_from_the_failed_stage(gw: Gateway, media: dict[str, Path]) -> None:
+    _, body = await gw.upload(media["mp4"])
+    vid = body["id"]
+
+    thumbnail = f"videos/{vid}/t.jpg"
+    await gw.rt.catalog.update(ADMIN_OWNER, vid, lambda r: r.begin("ingest", 1))
+    await gw.rt.catalog.update(
+        ADMIN_OWNER,
+        vid,
+        lambda r: r.finish("ingest", width=320, height=240, objects={**r.objects, "thumbnail": thumbnail}),
+    )
+    await gw.rt.catalog.update(ADMIN_OWNER, vid, lambda r: r.begin("transcribe", 4))
+    await gw.rt.fail_video(vid, "transcribe", "decoder exploded", 4, owner=ADMIN_OWNER)
+
+    async with gw.session.post(gw.url(f"/api/videos/{vid}/retry")) as resp:
+        assert resp.status == 202
+        retried = await resp.json()
+    validate(retried, "VideoRecord")
+    assert retried["status"] == "ingested"
+    assert retried["error"] is None
+    assert retried["retries"] == 1
+    assert retried["stages"]["ingest"]["state"] == "done"  # the stages before stay done
+    assert (retried["stages"]["transcribe"]["state"], retried["stages"]["transcribe"]["attempts"]) == (
+        "pending",
+        0,
+    )
+    # The failed stage's input (the transcriber starts from the upload), published again although
+    # the original is in the duplicate window; nothing else (ingest is done).
+    uploaded = await _stream_events(gw, "vidsage.video.uploaded", vid)
+    assert len(uploaded) == 2
+    assert uploaded[1]["source_key"] == uploaded[0]["source_key"]
+    assert await _stream_events(gw, "vidsage.video.transcribed", vid) == []
+
+    async with gw.session.post(gw.url(f"/api/videos/{vid}/retry")) as resp:
+        assert resp.status == 409  # not failed any more
+        assert_error(await resp.json(), "not_failed")
+    async with gw.session.post(gw.url(f"/api/videos/{'0' * 8}-0000-7000-8000-{'0' * 12}/retry")) as resp:
+        assert resp.status == 404
+
+
+async def test_retry_of_a_failed_ingest_publishes_uploaded_again(gw: Gateway, media: dict[str, Path]) -> None:
+    _, body = await gw.upload(media["mp4"])
+    vid = body["id"]
+    await gw.rt.catalog.update(ADMIN_OWNER, vid, lambda r: r.begin("ingest", 1))
+    await gw.rt.fail_video(vid, "ingest", "probe failed", 1, owner=ADMIN_OWNER)
+    async with gw.session.post(gw.url(f"/api/videos/{vid}/retry")) as resp:
+        assert resp.status == 202
+        assert (await resp.json())["status"] == "uploaded"
+    uploaded = await _stream_events(gw, "vidsage.video.uploaded", vid)
+    assert len(uploaded) == 2  # the upload's and the retry's
+    assert uploaded[0]["source_key"] == uploaded[1]["source_key"]

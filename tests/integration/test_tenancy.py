@@ -204,6 +204,7 @@ ROUTES = [
     Route("thumbnail", "GET", "/api/videos/{id}/thumbnail", 200),
     Route("transcript", "GET", "/api/videos/{id}/transcript?format=vtt", 200),
     Route("links", "POST", "/api/videos/{id}/links", 201),
+    Route("retry", "POST", "/api/videos/{id}/retry", 409, "not_failed"),  # own videos are ready, not failed
     Route("delete", "DELETE", "/api/videos/{id}", 204),
     Route("search-in-video", "GET", "/api/search?q=lanterns&video_id={id}", 200),
     Route("chat-video", "GET", "/ws/chat/{id}", 101),

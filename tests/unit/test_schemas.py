@@ -248,6 +248,11 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("transcriber", "send", progress),
         ("indexer", "send", v + "indexed"),
         ("indexer", "send", v + "failed"),
+        # re-drives: the reconcilers publish their stage's input, the gateway a retry's
+        ("gateway", "send", v + "transcribed"),
+        ("ingest", "send", v + "uploaded"),
+        ("transcriber", "send", v + "uploaded"),
+        ("indexer", "send", v + "transcribed"),
         ("ingest", "receive", v + "uploaded"),
         ("transcriber", "receive", v + "uploaded"),  # side by side with ingest
         ("indexer", "receive", v + "transcribed"),

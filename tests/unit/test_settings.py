@@ -37,13 +37,13 @@ def test_invalid_values_fail_at_startup(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_a_worker_group_keeps_its_own_defaults_when_one_field_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = Settings(_env_file=None)
-    assert (defaults.transcriber.concurrency, defaults.transcriber.ack_wait_s) == (2, 300)
-    assert defaults.ingest.ack_wait_s == 120
-    assert defaults.indexer.ack_wait_s == 120
+    assert (defaults.transcriber.concurrency, defaults.transcriber.ack_wait_s) == (2, 15)
+    assert (defaults.ingest.concurrency, defaults.ingest.ack_wait_s) == (2, 15)
+    assert defaults.indexer.ack_wait_s == 15
     monkeypatch.setenv("VIDSAGE_TRANSCRIBER__DEVICE", "cuda")
     monkeypatch.setenv("VIDSAGE_INGEST__WORK_DIR", "/tmp")
     monkeypatch.setenv("VIDSAGE_INDEXER__STORE", "qdrant")
     s = Settings(_env_file=None)
-    assert (s.transcriber.device, s.transcriber.concurrency, s.transcriber.ack_wait_s) == ("cuda", 2, 300)
-    assert s.ingest.ack_wait_s == 120
-    assert s.indexer.ack_wait_s == 120
+    assert (s.transcriber.device, s.transcriber.concurrency, s.transcriber.ack_wait_s) == ("cuda", 2, 15)
+    assert (s.ingest.concurrency, s.ingest.ack_wait_s) == (2, 15)
+    assert s.indexer.ack_wait_s == 15

@@ -11,7 +11,8 @@ as one (what ``make run`` and the end-to-end tests run).
 4. each service as ``python -m vidsage_<name>``, pointed at both through ``VIDSAGE_*`` variables,
    signed in to NATS as its own user,
 
-waits until the gateway answers ``GET /readyz`` with 200, and runs until a signal (SIGINT, SIGTERM,
+waits until the gateway answers ``GET /readyz`` with 200 (which, when the indexer is among the
+services, means an indexer answers searches), and runs until a signal (SIGINT, SIGTERM,
 SIGHUP) or until a child dies. It then stops the services in reverse order, then S3, then NATS:
 SIGTERM to the child's process group, a grace period, SIGKILL.
 
@@ -239,6 +240,8 @@ class DevSystem:
             if name == "gateway" and self.admin_key is not None:  # the admin key: the gateway's only
                 env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
                 env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER
+            if name == "gateway" and "indexer" not in cfg.services:  # ready means "searches answered"
+                env["VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH"] = "false"  # only with an indexer
         env.update(cfg.extra_env)
         return env
 

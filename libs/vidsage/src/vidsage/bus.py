@@ -23,6 +23,7 @@ from vidsage.contracts import names
 from vidsage.contracts.events import Event, EventError, EventType, parse_event
 from vidsage.logging import get_logger, redact_url, scrub
 from vidsage.settings import NatsSettings, WorkerSettings
+from vidsage.transient import dependency_of, is_transient
 
 log = get_logger("vidsage.bus")
 
@@ -162,13 +163,16 @@ async def provision_consumer(
     return await js.add_consumer(stream, consumer_config(spec, worker))
 
 
-async def publish_event(js: JetStreamContext, event: Event, *, trace_id: str | None = None) -> api.PubAck:
-    """Publish an event with ``Nats-Msg-Id`` = ``<video_id>:<event>`` so retries are deduplicated.
+async def publish_event(
+    js: JetStreamContext, event: Event, *, trace_id: str | None = None, msg_id: str | None = None
+) -> api.PubAck:
+    """Publish an event with ``Nats-Msg-Id`` = ``<video_id>:<event>`` (or ``msg_id``: a re-drive's,
+    see :mod:`vidsage.redrive`) so retries are deduplicated.
 
     The trace id defaults to the one bound in the logging context (the request's, or the one the
     consumed event carried), so a trace follows a video through every service.
     """
-    headers = {MSG_ID_HEADER: event.msg_id}
+    headers = {MSG_ID_HEADER: msg_id or event.msg_id}
     trace_id = trace_id or structlog.contextvars.get_contextvars().get("trace_id")
     if trace_id:
         headers[TRACE_HEADER] = trace_id
@@ -189,9 +193,13 @@ Handler = Callable[[Event, int], Awaitable[None]]
 class Worker:
     """A pull-consumer loop: fetch up to the free slots, run jobs concurrently, ack when done.
 
-    - a heartbeat (``in_progress``) every third of ``ack_wait`` keeps long jobs;
-    - a failing job is redelivered after a growing delay until ``max_deliver``; then (or at once
-      on :class:`PermanentError`) ``on_failure`` runs and the message is terminated;
+    - a heartbeat (``in_progress``) every third of ``ack_wait`` keeps long jobs, so ``ack_wait``
+      can be short: a dead worker's job is redelivered within ``ack_wait`` of its last heartbeat;
+    - a job failing because a dependency is unavailable (:func:`vidsage.transient.is_transient`)
+      is retried in place with exponential backoff for up to ``transient_window_s``, the heartbeat
+      holding the message, so an outage spends no delivery;
+    - a job failing for real is redelivered after a growing delay until ``max_deliver``; then (or
+      at once on :class:`PermanentError`) ``on_failure`` runs and the message is terminated;
     - a malformed message is terminated at once (it can never be decoded);
     - :meth:`run` returns when ``stop`` is set: no more fetching, the jobs in flight finish.
     """
@@ -216,9 +224,12 @@ class Worker:
         self._on_failure = on_failure
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
         self.processed = 0
+        self.transient_retries = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         sub = await self._js.pull_subscribe_bind(self._spec.durable, stream=self._stream)
         advisories = None
         if self._nc is not None:
@@ -305,13 +316,17 @@ class Worker:
             )
             heartbeat = asyncio.create_task(self._heartbeat(msg))
             try:
-                await self._handler(event, attempt)
+                await self._run_handler(event, attempt)
             except PermanentError as exc:
                 log.warning("job_failed_permanently", reason=str(exc))
                 await self._give_up(msg, event.video_id, str(exc), attempt)
             except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                if attempt >= self._settings.max_deliver:
+                transient = is_transient(exc)
+                reason = f"{dependency_of(exc)} unavailable" if transient else f"{type(exc).__name__}: {exc}"
+                if transient and self._stop.is_set():  # stopping mid-outage: leave it to another worker
+                    log.warning("job_released_on_stop", reason=reason)
+                    await msg.nak(delay=self._settings.backoff_s)
+                elif attempt >= self._settings.max_deliver:
                     log.error("job_failed_deliveries_exhausted", reason=reason)
                     await self._give_up(msg, event.video_id, reason, attempt)
                 else:
@@ -328,6 +343,33 @@ class Worker:
             log.error("job_settle_failed", error=str(exc))
         finally:
             self._slots.release()
+
+    async def _run_handler(self, event: Event, attempt: int) -> None:
+        """The handler, retried in place while it fails with a transient error, for up to
+        ``transient_window_s`` (pauses doubling from 0.5 s to ``transient_backoff_max_s``) and
+        until the worker stops; the last error is raised."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.transient_window_s
+        pause = 0.5
+        while True:
+            try:
+                await self._handler(event, attempt)
+                return
+            except PermanentError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc) or self._stop.is_set() or loop.time() + pause > deadline:
+                    raise
+                self.transient_retries += 1
+                log.warning(
+                    "job_dependency_unavailable_will_retry",
+                    dependency=dependency_of(exc),
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=pause,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), pause)
+            pause = min(pause * 2, self._settings.transient_backoff_max_s)
 
     async def _give_up(self, msg: Msg, video_id: str | None, reason: str, attempt: int) -> None:
         """Record the failure on the video (if any), then terminate; if recording fails (catalog

@@ -139,7 +139,7 @@ class Unhealthy(Exception):
     """The heartbeat file does not show a healthy service; the message says why (one line)."""
 
 
-def _process_start(pid: int) -> float | None:
+def process_start(pid: int) -> float | None:
     """Unix time at which process ``pid`` started (rounded down by up to 1 s), or None when this
     system has no procfs to tell. Raises :class:`Unhealthy` when procfs says there is no such
     process."""
@@ -200,7 +200,7 @@ def check(
         raise Unhealthy(f"{service}: heartbeat time is {-age:.1f} s in the future")
     if now - mtime > max_age_s:
         raise Unhealthy(f"{service}: stale file, modified {now - mtime:.1f} s ago (max {max_age_s:g} s)")
-    started = _process_start(pid)
+    started = process_start(pid)
     if started is not None and at < started:
         raise Unhealthy(f"{service}: written before process {pid} started (left by an earlier process)")
     if require_nats and beat["nats"] != "connected":

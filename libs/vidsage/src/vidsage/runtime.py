@@ -52,6 +52,7 @@ from vidsage.contracts.transcript import Transcript
 from vidsage.health import Heartbeat, remove_heartbeat
 from vidsage.logging import get_logger, setup_logging
 from vidsage.provision import open_shared
+from vidsage.reconcile import Reconciler
 from vidsage.settings import Settings, WorkerSettings
 from vidsage.storage import ObjectNotFound, Storage, StorageError, StorageUnavailable
 
@@ -253,17 +254,34 @@ def service_main(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[
 
 
 async def run_worker(rt: Runtime, stage: str, handler: Handler, worker: WorkerSettings) -> None:
-    """Run this service's pull consumer until ``rt.stop``; exhausted jobs fail the video at ``stage``."""
+    """Run this service's pull consumer until ``rt.stop``; exhausted jobs fail the video at ``stage``.
+
+    Beside it runs the stage's :class:`~vidsage.reconcile.Reconciler` (``settings.reconcile``;
+    the orphan sweep in ingest only), which re-drives records of this stage left with no live work.
+    """
 
     async def on_failure(video_id: str, reason: str, attempts: int) -> None:
         await rt.fail_video(video_id, stage, reason, attempts)
 
-    await Worker(
-        rt.js,
-        stream=rt.settings.nats.stream,
-        spec=CONSUMERS[rt.name],
-        settings=worker,
-        handler=handler,
-        on_failure=on_failure,
-        nc=rt.nc,
-    ).run(rt.stop)
+    spec = CONSUMERS[rt.name]
+    reconciler = None
+    if rt.settings.reconcile.enabled:
+        reconciler = asyncio.create_task(
+            Reconciler(rt, stage, spec, rt.settings.reconcile, orphans=stage == "ingest").run(rt.stop),
+            name=f"reconcile-{stage}",
+        )
+    try:
+        await Worker(
+            rt.js,
+            stream=rt.settings.nats.stream,
+            spec=spec,
+            settings=worker,
+            handler=handler,
+            on_failure=on_failure,
+            nc=rt.nc,
+        ).run(rt.stop)
+    finally:
+        if reconciler is not None:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler

@@ -125,12 +125,41 @@ class WorkerSettings(BaseModel):
     """Jobs in flight; also the consumer's ``max_ack_pending``."""
     max_deliver: int = Field(default=4, ge=1, le=100)
     """Deliveries before the video is marked failed."""
-    ack_wait_s: float = Field(default=60, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
+    ack_wait_s: float = Field(default=15, gt=0)
+    """Ack wait. Short on purpose: a job in flight is kept alive by ``in_progress`` heartbeats every
+    third of it, so a job of a worker that died (SIGKILL, node lost) is redelivered at most this
+    long after its last heartbeat, and the next job starts within that bound too."""
     backoff_s: float = Field(default=2, ge=0)
     """Delay before a failed job is redelivered (grows linearly per delivery)."""
+    transient_window_s: float = Field(default=300, ge=0)
+    """How long a job whose dependency is unavailable (S3, NATS, the vector store: see
+    :mod:`vidsage.transient`) is retried in place, with exponential backoff, without spending a
+    delivery; an outage shorter than this fails nothing. Past it, the attempt counts as a failed
+    delivery (0: every transient error counts at once)."""
+    transient_backoff_max_s: float = Field(default=10, gt=0)
+    """Longest pause between two in-place retries (the pause doubles from 0.5 s up to this)."""
     fetch_timeout_s: float = Field(default=1, gt=0)
     """Long-poll time of one fetch."""
+
+
+class ReconcileSettings(BaseModel):
+    """The reconciler each worker service runs for its stage (:mod:`vidsage.reconcile`)."""
+
+    enabled: bool = True
+    """Run it (every worker service; the orphan sweep runs in ingest)."""
+    interval_s: float = Field(default=30, gt=0)
+    """Time between two looks for stuck records (±20 % jitter, so replicas spread out)."""
+    idle_grace_s: float = Field(default=60, gt=0)
+    """A record waiting for or running this stage, unchanged this long while the stage's consumer
+    has nothing pending and nothing in flight, has no live work: it is re-driven."""
+    busy_stuck_s: float = Field(default=1800, gt=0)
+    """The same while the consumer is busy (its backlog may hold the record's event): only a record
+    unchanged this long is re-driven (a redundant re-drive costs one idempotent delivery)."""
+    orphan_interval_s: float = Field(default=600, gt=0)
+    """Time between two orphan sweeps (objects without a record, records whose objects are gone)."""
+    orphan_grace_s: float = Field(default=3600, gt=0)
+    """Only objects and records older than this are judged orphans (an upload stores its object
+    before its record; a stage writes its objects before it records them)."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -233,6 +262,11 @@ class GatewaySettings(BaseModel):
     owner: str = Field(default="local", pattern=OWNER_PATTERN)
     """The tenant of every request when ``auth_disabled`` is set."""
 
+    ready_requires_search: bool = True
+    """``/readyz`` also asks the indexer's search (any answer counts), so "ready" means a search would
+    be answered (``make run`` waits for it). Off where a gateway must stay in rotation for uploads and
+    media while the indexer restarts (the chart)."""
+
     # -- quotas and rate limits per tenant (0: no limit) -------------------------------------------
     quota_bytes: int = Field(default=20 * 1024 * MiB, ge=0)
     """Bytes a tenant may store (the sum of its uploaded files' sizes)."""
@@ -287,9 +321,6 @@ class GatewaySettings(BaseModel):
 class IngestSettings(WorkerSettings):
     """The ingest worker."""
 
-    ack_wait_s: float = Field(default=120, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
-
     thumbnail_width: int = Field(default=640, ge=16, le=4096)
     """Largest thumbnail width; the aspect ratio is kept and no video is scaled up."""
     extract_audio: bool = False
@@ -313,9 +344,6 @@ class TranscriberSettings(WorkerSettings):
     """Videos in flight (also the consumer's ``max_ack_pending``): while the model decodes one, the
     next one is downloaded, decoded and run through the VAD; with ``batch_across_videos`` their
     windows share batches."""
-    ack_wait_s: float = Field(default=300, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
-
     model: str = ""
     """A local CTranslate2 model folder, or a faster-whisper size name (``base``, ``large-v3``...),
     which is downloaded on first use. Empty: the offline base model under ``models_dir``."""
@@ -358,9 +386,6 @@ class TranscriberSettings(WorkerSettings):
 
 class IndexerSettings(WorkerSettings):
     """The indexer: embeddings, the vector store, search."""
-
-    ack_wait_s: float = Field(default=120, gt=0)
-    """Ack wait; heartbeats (``in_progress``) extend it while a job runs."""
 
     model: str = ""
     """A sentence-transformers model folder; empty: the offline all-MiniLM-L6-v2 under ``models_dir``."""
@@ -495,6 +520,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = NatsSettings()
     s3: S3Settings = S3Settings()
     cache: CacheSettings = CacheSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     gateway: GatewaySettings = GatewaySettings()
     ingest: IngestSettings = IngestSettings()
     transcriber: TranscriberSettings = TranscriberSettings()

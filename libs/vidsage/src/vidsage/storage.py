@@ -31,6 +31,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, MinioException, S3Error
 
 from vidsage.settings import S3Settings
+from vidsage.transient import DependencyUnavailable
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"}
 
@@ -42,8 +43,11 @@ class StorageError(Exception):
     """Base of storage errors."""
 
 
-class StorageUnavailable(StorageError):
-    """The S3 endpoint cannot be reached or answers with a server error."""
+class StorageUnavailable(StorageError, DependencyUnavailable):
+    """The S3 endpoint cannot be reached or answers with a server error (transient: see
+    :mod:`vidsage.transient`)."""
+
+    dependency = "object storage"
 
 
 class ObjectNotFound(StorageError):
@@ -281,6 +285,20 @@ class Storage:
         finally:
             resp.close()
             resp.release_conn()
+
+    async def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        """Every object under ``prefix`` (recursively), with size and modification time."""
+
+        def run() -> list[ObjectInfo]:
+            return [
+                ObjectInfo(
+                    o.object_name or "", int(o.size or 0), (o.etag or "").strip('"'), None, o.last_modified
+                )
+                for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if o.object_name and not o.is_dir
+            ]
+
+        return await self._call(run)
 
     async def get_bytes(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         return b"".join([chunk async for chunk in self.iter_range(key, offset, length)])

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vidsage.contracts.ids import new_id
 from vidsage.logging import get_logger
-from vidsage.runtime import open_runtime
+from vidsage.runtime import Runtime, open_runtime
 from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
 from vidsage_gateway import (
@@ -139,6 +139,19 @@ async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _search_check(rt: Runtime) -> str:
+    """ "ok" once an indexer answers on the search subject: it subscribes only after its model is
+    loaded and its vector store open. The probe is an empty request, which it refuses at once
+    (``bad_request``) without embedding or searching anything."""
+    try:
+        await rt.nc.request(rt.settings.indexer.search_subject, b"{}", timeout=2)
+    except nats.errors.NoRespondersError:
+        return "no indexer is serving searches yet"
+    except (TimeoutError, nats.errors.Error) as exc:
+        return f"the indexer did not answer ({type(exc).__name__})"
+    return "ok"
+
+
 async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     checks: dict[str, str] = {}
@@ -152,6 +165,8 @@ async def readyz(request: web.Request) -> web.Response:
         # /readyz is open: the reason (endpoints, S3's words) goes to the log, not to the answer
         checks["s3"] = "unavailable"
         log.warning("readyz_s3_unavailable", error=str(exc) or type(exc).__name__)
+    if rt.settings.gateway.ready_requires_search:
+        checks["search"] = await _search_check(rt)
     ok = all(v == "ok" for v in checks.values())
     if ok:
         return web.json_response({"status": "ok", "checks": checks})
@@ -217,6 +232,7 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/videos/{video_id}/status", videos.video_status)
     r.add_get("/api/videos/{video_id}/transcript", videos.transcript)
     r.add_post("/api/videos/{video_id}/links", link_route.create_links)
+    r.add_post("/api/videos/{video_id}/retry", videos.retry_video)
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)

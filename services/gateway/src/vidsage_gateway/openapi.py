@@ -136,7 +136,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "This Origin may not open the chat WebSocket (`origin_not_allowed`)",
         404: "Unknown video id",
         408: "The client stalled or trickled (`upload_timeout`: `upload_read_timeout_s`, `upload_max_s`)",
-        409: "Not ready yet (`not_ready`, with the current status)",
+        409: "Not in the state this needs: `not_ready` (with the current status), `not_failed` (retry)",
         413: "Upload larger than the limit (`too_large`)",
         415: "Not an MP4, MOV or AVI file, decided by content (`unsupported_type`)",
         416: "Range outside the video (`range_not_satisfiable`), with `Content-Range: bytes */size`",
@@ -327,6 +327,21 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     "parameters": [VIDEO_ID],
                     "responses": {"200": _json("VideoRecord", "The video record"), **_errors(404, 503)},
+                }
+            },
+            "/api/videos/{video_id}/retry": {
+                "post": {
+                    "operationId": "retryVideo",
+                    "summary": "Re-run a failed video from the stage that failed",
+                    "description": "The record goes back to waiting for the failed stage (it and the later "
+                    "stages pending, the error cleared, `retries` counted) and that stage's input event is "
+                    "published again. 409 `not_failed` for a video that has not failed. On 503 the record "
+                    "may already be waiting: the stage's reconciler re-drives it.",
+                    "parameters": [VIDEO_ID],
+                    "responses": {
+                        "202": _json("VideoRecord", "The record, waiting for the failed stage again"),
+                        **_errors(404, 409, 503),
+                    },
                 }
             },
             "/api/videos/{video_id}/transcript": {
@@ -559,6 +574,7 @@ _OWNER_SCOPED = {
     ("get", "/api/videos/{video_id}/status"): OWNER,
     ("get", "/api/videos/{video_id}/transcript"): OWNER,
     ("post", "/api/videos/{video_id}/links"): OWNER,
+    ("post", "/api/videos/{video_id}/retry"): OWNER,
     ("get", "/api/search"): OWNER_OR_ALL,
     ("get", "/api/usage"): OWNER_OR_ALL,
     ("get", "/api/keys"): OWNER_OR_ALL,

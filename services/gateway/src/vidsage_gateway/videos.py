@@ -1,4 +1,4 @@
-"""Video endpoints: list, stream (ranges), delete (cascade), thumbnail, status.
+"""Video endpoints: list, stream (ranges), delete (cascade), thumbnail, status, retry.
 
 Every route reads the catalog under the request's owner (:func:`vidsage_gateway.auth.scope_owner`):
 another tenant's video is not found, with the same 404 body as an id nobody has.
@@ -24,6 +24,7 @@ from vidsage.contracts.reasons import public_reason
 from vidsage.contracts.record import Status, VideoRecord, status_rank
 from vidsage.contracts.transcript import CONTENT_TYPES, RENDERERS
 from vidsage.logging import get_logger
+from vidsage.redrive import redrive_awaited
 from vidsage.runtime import Runtime
 from vidsage.storage import ObjectInfo, StorageUnavailable
 from vidsage_gateway.auth import AUTH, principal_of, scope_owner
@@ -248,3 +249,36 @@ async def delete_video(request: web.Request) -> web.Response:
         log.error("deleted_event_not_published", video_id=record.id, error=str(exc))
     log.info("video_deleted", video_id=record.id, objects=removed)
     return web.Response(status=204)
+
+
+async def retry_video(request: web.Request) -> web.Response:
+    """Re-run a failed video from the stage that failed: the record goes back to waiting for that
+    stage (it, the stages that need it and any stage not done pending, the error cleared,
+    ``retries`` counted), then the input event of every stage it waits for is published again
+    (under a message id of its own, so JetStream does not drop it as a duplicate). 409 ``not_failed``
+    for a video that has not failed.
+
+    If the publish fails after the record changed (NATS lost in between), the answer is 503 and the
+    record waits for its stage with no event: the stage's reconciler re-drives it
+    (:mod:`vidsage.reconcile`), so nothing stays stuck."""
+    rt = _runtime(request)
+    record = await _record(request)
+    if record.status is not Status.FAILED or record.error is None:
+        raise ApiError(
+            409, "not_failed", f"only a failed video can be retried; this one is {record.status.value}"
+        )
+    stage = record.error.stage
+
+    def rewind(r: VideoRecord) -> VideoRecord | None:
+        if r.status is not Status.FAILED or r.error is None or r.error.stage != stage:
+            return None
+        return r.rewind(stage)
+
+    rewound, changed = await rt.catalog.update(record.owner, record.id, rewind)
+    if rewound is None:
+        raise not_found()
+    if not changed:  # retried (or deleted and re-made) by someone else meanwhile
+        raise ApiError(409, "not_failed", "the video is no longer failed (retried meanwhile)")
+    await redrive_awaited(rt.js, rt.storage, rewound, f"retry-{rewound.retries}")
+    log.info("video_retried", video_id=record.id, stage=stage, retries=rewound.retries)
+    return web.json_response(record_json(rewound, principal_of(request).owner), status=202)

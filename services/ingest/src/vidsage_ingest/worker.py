@@ -9,36 +9,20 @@ changes nothing else; a video deleted while it was processed loses what was writ
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
 from vidsage.bus import PermanentError
 from vidsage.contracts import names
-from vidsage.contracts.events import Event, VideoIngested, VideoUploaded
+from vidsage.contracts.events import Event, VideoUploaded
 from vidsage.contracts.record import VideoRecord
 from vidsage.media import MediaError, VideoFormat
+from vidsage.redrive import ingested_event
 from vidsage.stage import Stage, StageOutput
+from vidsage.workdirs import job_dir
 from vidsage_ingest.process import IngestResult, process_video
 
 STAGE = "ingest"
-
-
-def ingested_event(record: VideoRecord) -> VideoIngested:
-    return VideoIngested(
-        video_id=record.id,
-        owner=record.owner,
-        source_key=record.objects["source"],
-        thumbnail_key=record.objects["thumbnail"],
-        audio_key=record.objects.get("audio"),
-        duration_s=record.duration_s,
-        width=record.width or 1,
-        height=record.height or 1,
-        fps=record.fps,
-        video_codec=record.video_codec or "unknown",
-        audio_codec=record.audio_codec,
-        has_audio=bool(record.has_audio),
-    )
 
 
 class IngestHandler(Stage[VideoUploaded, IngestResult]):
@@ -49,7 +33,7 @@ class IngestHandler(Stage[VideoUploaded, IngestResult]):
         rt, cfg = self.rt, self.rt.settings.ingest
         fmt = VideoFormat(event.format)
         timings: dict[str, float] = {}
-        with tempfile.TemporaryDirectory(prefix="vidsage-ingest-", dir=cfg.work_dir) as tmp:
+        with job_dir("ingest", cfg.work_dir) as tmp:
             work = Path(tmp)
             source = work / f"{names.SOURCE_STEM}.{fmt.extension}"
             started = time.perf_counter()

@@ -7,7 +7,8 @@ first job's download and audio decoding overlap the load (its VAD waits for it).
 once per process, never per job. A missing model is a startup error that names the setting to
 change, raised before anything is opened; a model that fails to load stops the worker (a job it
 holds goes back to the queue) and exits with code 2. The heartbeat (readiness) starts once the
-model is loaded. SIGTERM stops fetching, finishes the jobs in flight, then exits.
+model is loaded. SIGTERM stops fetching, finishes the jobs in flight, then exits. Job folders a killed
+predecessor left in the temp dir are removed first (:mod:`vidsage.workdirs`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import asyncio
 
 from vidsage.runtime import open_runtime, run_worker, service_main
 from vidsage.settings import Settings
+from vidsage.workdirs import clean_stale
 from vidsage_transcriber.batching import Scheduler
 from vidsage_transcriber.engine import Engine
 from vidsage_transcriber.worker import STAGE, TranscribeHandler
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    clean_stale("transcriber", settings.transcriber.work_dir)
     engine = Engine(settings.transcriber, settings.models_dir)  # a missing model fails here
     async with (
         open_runtime(

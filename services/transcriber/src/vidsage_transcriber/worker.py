@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 import time
 from pathlib import Path
 
 from vidsage.bus import PermanentError
 from vidsage.contracts import names
-from vidsage.contracts.events import Event, Progress, VideoTranscribed, VideoUploaded, utcnow
+from vidsage.contracts.events import Event, Progress, VideoUploaded, utcnow
 from vidsage.contracts.record import StageState, VideoRecord
 from vidsage.contracts.transcript import RENDERERS, Transcript, normalize_segments, split_long_segments
 from vidsage.logging import get_logger
+from vidsage.redrive import transcribed_event
 from vidsage.runtime import Runtime
 from vidsage.stage import Stage, StageOutput
+from vidsage.workdirs import job_dir
 from vidsage_transcriber.batching import Scheduler
 from vidsage_transcriber.engine import SAMPLE_RATE, Result
 
@@ -41,19 +42,6 @@ log = get_logger("vidsage.transcriber")
 
 STAGE = "transcribe"
 _CONTENT_TYPES = {"transcript": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt"}
-
-
-def transcribed_event(record: VideoRecord, segment_count: int) -> VideoTranscribed:
-    return VideoTranscribed(
-        video_id=record.id,
-        owner=record.owner,
-        transcript_key=record.objects["transcript"],
-        srt_key=record.objects["srt"],
-        vtt_key=record.objects["vtt"],
-        language=record.language,
-        segment_count=segment_count,
-        duration_s=record.duration_s,
-    )
 
 
 class ProgressReporter:
@@ -199,7 +187,7 @@ class TranscribeHandler(Stage[VideoUploaded, int]):
             log.info("transcribe_no_audio")
             return Result(None, None, 0.0, [])
         fmt = VideoFormat(event.format)
-        with tempfile.TemporaryDirectory(prefix="vidsage-transcribe-", dir=self.cfg.work_dir) as tmp:
+        with job_dir("transcriber", self.cfg.work_dir) as tmp:
             source = Path(tmp) / f"{names.SOURCE_STEM}.{fmt.extension}"
             started = time.perf_counter()
             await self.rt.storage.download_file(event.source_key, source)

@@ -108,7 +108,7 @@ ACCESS: dict[str, Access] = {
     for access in (
         Access(
             "gateway",
-            events=("uploaded", "deleted"),
+            events=("uploaded", "deleted", "transcribed"),  # transcribed: a retry of the index stage
             kv_write=(VIDEOS, CACHE),
             kv_own=names.GATEWAY_BUCKETS,  # API keys, sessions, usage, rate counters
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
@@ -116,7 +116,7 @@ ACCESS: dict[str, Access] = {
         ),
         Access(
             "ingest",
-            events=("ingested", "failed"),
+            events=("ingested", "failed", "uploaded"),  # uploaded: its reconciler's re-drives, repairs
             consumer=names.INGEST_CONSUMER,
             consumer_events=("uploaded",),
             kv_write=_WORKER_BUCKETS,
@@ -124,7 +124,7 @@ ACCESS: dict[str, Access] = {
         ),
         Access(
             "transcriber",
-            events=("transcribed", "failed"),
+            events=("transcribed", "failed", "uploaded"),  # uploaded: its reconciler's re-drives
             consumer=names.TRANSCRIBER_CONSUMER,
             consumer_events=("uploaded",),
             kv_write=_WORKER_BUCKETS,
@@ -133,7 +133,7 @@ ACCESS: dict[str, Access] = {
         ),
         Access(
             "indexer",
-            events=("indexed", "failed"),
+            events=("indexed", "failed", "transcribed"),  # transcribed: its reconciler's re-drives
             consumer=names.INDEXER_CONSUMER,
             consumer_events=("transcribed", "deleted"),
             kv_write=_WORKER_BUCKETS,

@@ -41,6 +41,9 @@ _ORDER = [s for s in Status if s is not Status.FAILED]
 
 Stage = Literal["ingest", "transcribe", "index"]
 STAGES: tuple[Stage, ...] = ("ingest", "transcribe", "index")
+NEEDS: dict[str, tuple[Stage, ...]] = {"ingest": (), "transcribe": (), "index": ("transcribe",)}
+"""The stages each stage needs done before it can start: ingest and transcribe both start from the
+upload (``vidsage.video.uploaded``), index from the transcript (``vidsage.video.transcribed``)."""
 _STAGE_STATUS: dict[str, tuple[Status, Status]] = {
     "ingest": (Status.INGESTING, Status.INGESTED),
     "transcribe": (Status.TRANSCRIBING, Status.TRANSCRIBED),
@@ -122,6 +125,7 @@ class VideoRecord(BaseModel):
     objects: dict[str, str] = Field(
         default_factory=dict, description="Object keys by kind (source, thumbnail...)."
     )
+    retries: int = Field(default=0, ge=0, description="Times the video was re-run after a failure.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -129,6 +133,19 @@ class VideoRecord(BaseModel):
         return self.model_dump_json().encode()
 
     # -- transitions (pure; each returns None when there is nothing to change) -----------------
+    def awaits(self, stage: str) -> bool:
+        """Whether this record waits for or runs ``stage``: neither ready nor failed, ``stage`` not
+        done and the stages it needs (:data:`NEEDS`) done."""
+        if self.status in (Status.READY, Status.FAILED) or self.stages[stage].state == "done":
+            return False
+        return all(self.stages[need].state == "done" for need in NEEDS[stage])
+
+    @property
+    def stage(self) -> str | None:
+        """The first stage, in pipeline order, this record waits for or runs (None when ready or
+        failed)."""
+        return next((stage for stage in STAGES if self.awaits(stage)), None)
+
     def begin(self, stage: str, attempt: int) -> VideoRecord | None:
         """The stage runs (its delivery ``attempt``); None when it is done, already running this
         attempt, or the video failed."""
@@ -159,6 +176,27 @@ class VideoRecord(BaseModel):
             stage, status=Status.FAILED, state="failed", error=reason, attempts=attempts
         )
         return record.model_copy(update={"error": FailureInfo(stage=stage, reason=reason)})
+
+    def rewind(self, stage: str, *more: str) -> VideoRecord:
+        """The record waiting for ``stage`` (and ``more``) again: those, the stages that need them and every
+        stage not done pending, no error, ``retries`` counted, the status derived from the stages.
+        For a retry of a failed video (from its failed stage) and for a repair (an artifact of
+        ``stage`` is gone); the caller decides when that is right."""
+        again = {stage, *more}
+        again |= {s for s in STAGES if again & set(NEEDS[s])}
+        stages: dict[str, StageState] = {
+            s: StageState() if s in again or state.state != "done" else state
+            for s, state in self.stages.items()
+        }
+        return self.model_copy(
+            update={
+                "status": derived_status(stages),
+                "stages": stages,
+                "error": None,
+                "retries": self.retries + 1,
+                "updated_at": utcnow(),
+            }
+        )
 
     def _with_stage(self, stage: str, *, status: Status | None = None, **changes: Any) -> VideoRecord:
         """A copy with ``stages[stage]`` changed; the status is ``status`` when given (a failure),

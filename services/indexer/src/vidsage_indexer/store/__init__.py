@@ -18,6 +18,7 @@ from vidsage_indexer.store.base import (
     Passage,
     Sparse,
     StoreError,
+    StoreUnavailable,
     VectorStore,
     passage_id,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "QdrantStore",
     "Sparse",
     "StoreError",
+    "StoreUnavailable",
     "VectorStore",
     "edge_path",
     "fusion_config",

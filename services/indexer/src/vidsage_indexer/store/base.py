@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
+from vidsage.transient import DependencyUnavailable
 from vidsage_indexer.passages import SentenceSpan
 
 DENSE = "dense"
@@ -192,6 +193,13 @@ class Hit(Passage):
 
 class StoreError(RuntimeError):
     """The vector store cannot do what was asked (closed, not ensured, incompatible existing data)."""
+
+
+class StoreUnavailable(StoreError, DependencyUnavailable):
+    """The vector store server cannot be reached or answers with a server error (transient: the
+    worker retries the job in place, see :mod:`vidsage.transient`)."""
+
+    dependency = "the vector store"
 
 
 @runtime_checkable

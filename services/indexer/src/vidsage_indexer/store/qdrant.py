@@ -24,6 +24,7 @@ from contextlib import contextmanager
 
 from pydantic import SecretStr
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from vidsage_indexer.store.base import (
     DENSE,
@@ -34,6 +35,7 @@ from vidsage_indexer.store.base import (
     SharedExclusiveLock,
     Sparse,
     StoreError,
+    StoreUnavailable,
     as_floats,
     check_batch,
 )
@@ -113,7 +115,14 @@ class QdrantStore:
         with lock:
             if self._closed:
                 raise StoreError(f"the Qdrant store of collection {self.collection!r} is closed")
-            yield
+            try:
+                yield
+            except ResponseHandlingException as exc:  # no answer: refused, reset, timed out
+                raise StoreUnavailable(f"Qdrant server unavailable: {exc}") from exc
+            except UnexpectedResponse as exc:
+                if exc.status_code is not None and exc.status_code >= 500:
+                    raise StoreUnavailable(f"Qdrant server error (HTTP {exc.status_code})") from exc
+                raise
 
     def _exists(self) -> bool:
         if not self._ready:
