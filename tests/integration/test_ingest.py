@@ -14,10 +14,12 @@ from PIL import Image, ImageStat
 from tests.support.media import make_video
 from tests.support.stored_videos import wait_status
 from vidsage.bus import publish_event
+from vidsage.contracts import names
 from vidsage.contracts.events import VideoUploaded
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.media import thumbnail_size
+from vidsage.redrive import uploaded_event
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_ingest.worker import STAGE, IngestHandler
@@ -198,6 +200,25 @@ async def test_redelivery_does_not_transition_twice(ingest: Runtime, tmp_path: P
     assert again is not None
     assert again[1] == revision, "a redelivered upload changed the record"
     assert again[0].stages == done.stages
+
+
+async def test_a_rerun_publishes_its_done_event_past_the_duplicate_window(
+    ingest: Runtime, tmp_path: Path
+) -> None:
+    """A retried video's stage runs again within JetStream's de-duplication window: its done event
+    must reach the next stage, not be dropped as a duplicate of the first run's."""
+    src = make_video(tmp_path / "v.mp4", "mp4", duration_s=2.0)
+    record = await submit(ingest, src, "mp4", "video/mp4")
+    await wait_status(ingest, record, Status.INGESTED)
+    await ingest.catalog.update(record.owner, record.id, lambda r: r.rewind("ingest"))
+    await publish_event(ingest.js, uploaded_event(record), msg_id=f"{record.id}:uploaded:retry-1")
+    await wait_status(ingest, record, Status.INGESTED)
+    sub = await ingest.js.pull_subscribe(
+        names.event_subject("ingested"), durable=None, stream=ingest.settings.nats.stream
+    )
+    msgs = await sub.fetch(10, timeout=2)
+    ids = [m.headers.get("Nats-Msg-Id") if m.headers else None for m in msgs if record.id in m.data.decode()]
+    assert ids == [f"{record.id}:ingested", f"{record.id}:ingested:run-1"]
 
 
 async def test_deleted_before_ingest_is_skipped(ingest: Runtime, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ For each delivery of its event, :meth:`Stage.__call__` (addressing the record wi
 5. finishes the stage with the output's fields, objects and timings (compare-and-set);
 6. if the video was deleted meanwhile, :meth:`Stage.discard` removes what the work wrote; if it
    failed meanwhile, nothing is published;
-7. publishes the done event (:meth:`Stage.done_event`) and logs ``<stage>_done``.
+7. publishes the done event (:meth:`Stage.done_event`; a re-run of a retried or repaired video
+   under a message id of its own) and logs ``<stage>_done``.
 
 An exception from the work goes back to the :class:`~vidsage.bus.Worker`, which retries it and,
 once the deliveries are exhausted (or at once for a :class:`~vidsage.bus.PermanentError`), gives
@@ -96,7 +97,7 @@ class Stage(ABC, Generic[EventT, ResultT]):
         if record.status is Status.FAILED or record.stages[stage].state == "done":
             log.info("stage_skipped", stage=stage, status=record.status.value)
             if record.stages[stage].state == "done":
-                await publish_event(rt.js, await self.done_event(record, None))
+                await _publish_done(rt, record, await self.done_event(record, None))
             return
 
         output = await self.work(event, record)
@@ -113,5 +114,15 @@ class Stage(ABC, Generic[EventT, ResultT]):
             return
         if record.status is Status.FAILED:
             return
-        await publish_event(rt.js, await self.done_event(record, output.result))
+        await _publish_done(rt, record, await self.done_event(record, output.result))
         log.info(f"{stage}_done", **output.log, timings=timings, changed=changed)
+
+
+async def _publish_done(rt: Runtime, record: VideoRecord, event: Event) -> None:
+    """Publish a stage's done event; a re-run (``record.retries``: a retry or a repair) under a
+    message id of its own, else JetStream drops it as a duplicate of the first run's within its
+    de-duplication window and the next stage waits for its reconciler. Redeliveries of one run
+    keep one id, so they stay de-duplicated."""
+    await publish_event(
+        rt.js, event, msg_id=f"{event.msg_id}:run-{record.retries}" if record.retries else None
+    )
