@@ -33,12 +33,13 @@ The video belongs to the request's owner (an admin's ``?owner=NAME`` uploads for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import re
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -124,6 +125,17 @@ def _spool_full() -> ApiError:
         "the gateway has no room for the upload right now; try again shortly",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
+
+
+@contextlib.contextmanager
+def _spool_space() -> Iterator[None]:
+    """A full spool disk (ENOSPC, EDQUOT) while writing is 503 ``spool_full``; other errors pass."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise _spool_full() from exc
 
 
 def _check_spool_room(spool_dir: Path, needed: int, keep_free: int) -> None:
@@ -258,21 +270,13 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
         with tempfile.NamedTemporaryFile(
             dir=spool_dir, prefix="vidsage-upload-", suffix=f".{fmt.extension}"
         ) as spool:
-            try:
-                info = await rt.storage.put_stream(key, chunks(), content_type=fmt.mime, tee=spool)
-                stored = True
-            except _TooLarge:
-                raise _too_large(cap) from None
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                raise _spool_full() from exc
-            try:
+            with _spool_space():
+                try:
+                    info = await rt.storage.put_stream(key, chunks(), content_type=fmt.mime, tee=spool)
+                    stored = True
+                except _TooLarge:
+                    raise _too_large(cap) from None
                 spool.flush()
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                raise _spool_full() from exc
             result = await _probe(rt, spool.name, fmt, cfg.max_duration_s, cfg.max_frame_pixels)
         record = VideoRecord(
             id=video_id,
