@@ -54,6 +54,7 @@ from vidsage.contracts.record import VideoRecord
 from vidsage.logging import get_logger
 from vidsage.media import SNIFF_BYTES, MediaError, ProbeResult, VideoFormat, probe, sniff_format
 from vidsage.runtime import Runtime
+from vidsage.settings import GatewaySettings
 from vidsage.storage import StorageError
 from vidsage_gateway.auth import AUTH, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, bus_unavailable
@@ -138,6 +139,10 @@ def _spool_space() -> Iterator[None]:
         raise _spool_full() from exc
 
 
+def _spool_dir(cfg: GatewaySettings) -> Path:
+    return cfg.spool_dir or Path(tempfile.gettempdir())
+
+
 def _check_spool_room(spool_dir: Path, needed: int, keep_free: int) -> None:
     try:
         free = shutil.disk_usage(spool_dir).free
@@ -216,12 +221,12 @@ async def _upload(request: web.Request) -> web.Response:
     cap = cfg.max_upload_bytes
     if request.content_length is not None and request.content_length > cap + MULTIPART_SLACK:
         raise _too_large(cap)
-    spool_dir = cfg.spool_dir or Path(tempfile.gettempdir())
-    _check_spool_room(spool_dir, min(request.content_length or cap, cap), cfg.spool_min_free_bytes)
+    # what the upload may add: its length, or the cap when it is not known (chunked)
+    expected = min(request.content_length or cap, cap)
+    _check_spool_room(_spool_dir(cfg), expected, cfg.spool_min_free_bytes)
     owner = scope_owner(request)
     quotas = request.app[AUTH].quotas
-    # what the upload may add: its length, or the cap when it is not known (chunked)
-    ticket = await quotas.reserve_upload(owner, min(request.content_length or cap, cap))
+    ticket = await quotas.reserve_upload(owner, expected)
     try:
         response, size = await _store(request, rt, owner)
     except BaseException:
@@ -264,11 +269,10 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
                 raise _TooLarge
             yield chunk
 
-    spool_dir = cfg.spool_dir or Path(tempfile.gettempdir())
     stored = False
     try:
         with tempfile.NamedTemporaryFile(
-            dir=spool_dir, prefix="vidsage-upload-", suffix=f".{fmt.extension}"
+            dir=_spool_dir(cfg), prefix="vidsage-upload-", suffix=f".{fmt.extension}"
         ) as spool:
             with _spool_space():
                 try:
