@@ -12,7 +12,10 @@ import json
 import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from vidsage_gateway.errors import ApiError
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays and objects accepted in a client's JSON (the API's own need 3)."""
@@ -59,3 +62,19 @@ def parse_model(model: type[M], data: str | bytes, limit: int = MAX_DEPTH) -> M:
     ``ValidationError``)."""
     check_depth(data, limit)
     return model.model_validate_json(data)
+
+
+async def read_model(request: web.Request, model: type[M], max_bytes: int) -> M:
+    """A small JSON request body as ``model`` (no body reads as ``{}``): over ``max_bytes`` is 413
+    ``too_large``; too deep or invalid is 400 ``bad_request`` naming the first problem."""
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ApiError(413, "too_large", f"the body is over {max_bytes} bytes")
+    try:
+        return parse_model(model, body or b"{}")
+    except TooDeep as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        raise ApiError(400, "bad_request", f"{where}: {err['msg']}") from None

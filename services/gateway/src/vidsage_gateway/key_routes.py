@@ -7,35 +7,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from vidsage.auth.keys import is_key_id
 from vidsage.contracts.events import utcnow
 from vidsage.contracts.keys import KeyCreate, KeyCreated, KeyList
 from vidsage_gateway.auth import AUTH, require_admin, scope_owner
 from vidsage_gateway.errors import ApiError
-from vidsage_gateway.json_input import TooDeep, parse_model
+from vidsage_gateway.json_input import read_model
 
 MAX_BODY_BYTES = 4096
 
 
-def _first_problem(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{where}: {err['msg']}"
-
-
 async def create_key(request: web.Request) -> web.Response:
     require_admin(request)
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-    try:
-        wanted = parse_model(KeyCreate, body or b"{}")
-    except TooDeep as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
-    except ValidationError as exc:
-        raise ApiError(400, "bad_request", _first_problem(exc)) from None
+    wanted = await read_model(request, KeyCreate, MAX_BODY_BYTES)
     expires_at = utcnow() + timedelta(days=wanted.expires_in_days) if wanted.expires_in_days else None
     key, stored = await request.app[AUTH].keys.create(
         wanted.owner, wanted.role, expires_at=expires_at, label=wanted.label

@@ -14,13 +14,12 @@ import time
 from datetime import UTC, datetime
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from vidsage.auth.signing import LinkClaims, sign_link
 from vidsage.contracts.keys import LinkCreate, SignedLinks
 from vidsage_gateway.auth import AUTH, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
-from vidsage_gateway.json_input import TooDeep, parse_model
+from vidsage_gateway.json_input import read_model
 from vidsage_gateway.keys import RUNTIME
 
 MAX_BODY_BYTES = 1024
@@ -30,18 +29,7 @@ async def create_links(request: web.Request) -> web.Response:
     principal = principal_of(request)
     owner = scope_owner(request)
     video_id = request.match_info["video_id"]
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-    try:
-        wanted = parse_model(LinkCreate, body or b"{}")
-    except TooDeep as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ApiError(
-            400, "bad_request", f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}"
-        ) from None
+    wanted = await read_model(request, LinkCreate, MAX_BODY_BYTES)
     record = await request.app[RUNTIME].catalog.get(owner, video_id)
     if record is None:
         raise not_found()
