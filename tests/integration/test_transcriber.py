@@ -28,6 +28,7 @@ from vidsage.contracts.events import VideoUploaded
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord, status_rank
 from vidsage.contracts.transcript import Transcript
+from vidsage.redrive import uploaded_event
 from vidsage.runtime import Runtime, open_runtime, run_worker
 from vidsage.settings import Settings
 from vidsage_ingest.worker import STAGE as INGEST_STAGE
@@ -202,16 +203,7 @@ async def test_redelivery_makes_no_second_transcript_or_transition(
     entry = await transcriber.catalog.get_entry(record.owner, record.id)
     assert entry is not None
     info_before = await transcriber.storage.stat(done.objects["transcript"])
-    event = VideoUploaded(
-        video_id=record.id,
-        owner=record.owner,
-        source_key=done.objects["source"],
-        filename=record.filename,
-        size=record.size,
-        mime=record.mime,
-        format=record.format,
-        duration_s=record.duration_s,
-    )
+    event = uploaded_event(done)
     await transcriber.js.publish(event.subject, event.to_bytes(), headers={"Nats-Msg-Id": "replay"})
     await asyncio.sleep(2)
     again = await transcriber.catalog.get_entry(record.owner, record.id)
@@ -232,16 +224,7 @@ async def test_a_duplicate_delivered_while_the_first_runs_gives_one_transcript_a
     videos at once): both may do the work, the fixed keys get the same transcript, the stage
     finishes once and one ``transcribed`` goes out; nothing is left pending."""
     record = await uploaded(transcriber, talks["short"])
-    event = VideoUploaded(
-        video_id=record.id,
-        owner="t",
-        source_key=record.objects["source"],
-        filename=record.filename,
-        size=record.size,
-        mime=record.mime,
-        format=record.format,
-        duration_s=record.duration_s,
-    )
+    event = uploaded_event(record)
     await transcriber.js.publish(event.subject, event.to_bytes(), headers={"Nats-Msg-Id": "duplicate"})
     done = await wait_status(transcriber, record, Status.TRANSCRIBED, Status.FAILED)
     assert done.status is Status.TRANSCRIBED, done.error

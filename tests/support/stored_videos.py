@@ -11,11 +11,12 @@ from pathlib import Path
 
 from vidsage.bus import publish_event
 from vidsage.contracts import names
-from vidsage.contracts.events import VideoTranscribed, VideoUploaded
+from vidsage.contracts.events import VideoTranscribed
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import Status, VideoRecord
 from vidsage.contracts.transcript import Segment, Transcript
 from vidsage.media import VideoFormat, probe
+from vidsage.redrive import uploaded_event
 from vidsage.runtime import Runtime
 
 
@@ -161,19 +162,7 @@ async def uploaded(
         )
         assert record is not None
     await rt.catalog.create(record)
-    await publish_event(
-        rt.js,
-        VideoUploaded(
-            video_id=video_id,
-            owner=owner,
-            source_key=key,
-            filename=record.filename,
-            size=record.size,
-            mime=record.mime,
-            format=record.format,
-            duration_s=record.duration_s,
-        ),
-    )
+    await publish_event(rt.js, uploaded_event(record))
     return record
 
 
