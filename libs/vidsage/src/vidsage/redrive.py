@@ -79,8 +79,12 @@ async def redrive(js: JetStreamContext, storage: Storage, record: VideoRecord, s
     ``<video_id>:<event>:<tag>``: the same tag is de-duplicated (two reconcilers that saw the same
     revision), a new one is not."""
     event = await stage_input(storage, record, stage)
-    await publish_event(js, event, msg_id=f"{event.msg_id}:{tag}")
+    await _publish(js, event, tag)
     return event
+
+
+async def _publish(js: JetStreamContext, event: Event, tag: str) -> None:
+    await publish_event(js, event, msg_id=f"{event.msg_id}:{tag}")
 
 
 async def redrive_awaited(
@@ -94,5 +98,5 @@ async def redrive_awaited(
             event = await stage_input(storage, record, stage)
             events.setdefault(event.type, event)
     for event in events.values():
-        await publish_event(js, event, msg_id=f"{event.msg_id}:{tag}")
+        await _publish(js, event, tag)
     return list(events.values())
