@@ -31,7 +31,7 @@ from vidsage.contracts.ids import is_valid_id
 from vidsage.contracts.keys import is_valid_owner
 from vidsage.contracts.names import ANY_OWNER, catalog_key
 from vidsage.contracts.record import VideoRecord
-from vidsage.kvkeys import live_keys
+from vidsage.kvkeys import live_entries, live_keys
 from vidsage.logging import get_logger
 
 log = get_logger("vidsage.catalog")
@@ -132,17 +132,33 @@ class Catalog:
             return record
         raise CatalogConflict(f"record {video_id} kept changing; gave up deleting it")
 
-    async def _keys(self, owner: str) -> list[tuple[str, str]]:
-        """(owner, video id) of every record of ``owner`` (or of every owner: ANY_OWNER)."""
+    async def _entries(self, owner: str, *, meta_only: bool) -> list[tuple[str, str, KeyValue.Entry]]:
+        """(owner, video id, latest entry) of every record of ``owner`` (or of every owner:
+        ANY_OWNER); the entries carry no value when ``meta_only``."""
         pattern = catalog_key("*" if owner == ANY_OWNER else owner, "*")
         if owner != ANY_OWNER and not is_valid_owner(owner):
             return []
-        pairs = []
-        for key in await live_keys(self._kv, pattern):
-            found_owner, _, video_id = key.partition(".")
+        found = []
+        for entry in await live_entries(self._kv, pattern, meta_only=meta_only):
+            found_owner, _, video_id = entry.key.partition(".")
             if is_valid_owner(found_owner) and is_valid_id(video_id):
-                pairs.append((found_owner, video_id))
-        return pairs
+                found.append((found_owner, video_id, entry))
+        return found
+
+    async def _keys(self, owner: str) -> list[tuple[str, str]]:
+        """(owner, video id) of every record of ``owner`` (or of every owner: ANY_OWNER)."""
+        return [
+            (found_owner, video_id) for found_owner, video_id, _ in await self._entries(owner, meta_only=True)
+        ]
+
+    async def records(self, owner: str) -> list[VideoRecord]:
+        """Every record of ``owner`` (ANY_OWNER: everyone's), in no particular order, read in one
+        listing rather than a read per key (for the reconciler's sweeps over the whole catalog)."""
+        return [
+            VideoRecord.model_validate_json(entry.value)
+            for _, _, entry in await self._entries(owner, meta_only=False)
+            if entry.value
+        ]
 
     async def ids(self, owner: str) -> list[str]:
         """Every video id of ``owner`` (ANY_OWNER: of everyone); one short-lived ordered consumer,
@@ -171,7 +187,7 @@ class Catalog:
 
     async def totals(self, owner: str) -> tuple[int, int]:
         """(bytes, videos) stored by ``owner``: the sum of its records' sizes, and their number."""
-        records, _ = await self.list(owner, limit=1_000_000)
+        records = await self.records(owner)
         return sum(r.size for r in records), len(records)
 
     async def migrate(self) -> int:

@@ -24,23 +24,29 @@ LISTING_TIMEOUT_S = 30.0
 
 async def live_keys(kv: KeyValue, pattern: str = ">") -> list[str]:
     """The keys matching ``pattern`` (a subject filter) that are neither deleted nor purged."""
-    watcher = await kv.watch(pattern, meta_only=True, inactive_threshold=CONSUMER_TTL_S)
-    keys: list[str] = []
+    return [entry.key for entry in await live_entries(kv, pattern, meta_only=True)]
+
+
+async def live_entries(kv: KeyValue, pattern: str = ">", *, meta_only: bool = False) -> list[KeyValue.Entry]:
+    """The latest entries (with their values unless ``meta_only``) of the keys matching
+    ``pattern`` that are neither deleted nor purged: one listing instead of a read per key."""
+    watcher = await kv.watch(pattern, meta_only=meta_only, inactive_threshold=CONSUMER_TTL_S)
+    entries: list[KeyValue.Entry] = []
     try:
         # nats-py keeps the subscription private; its consumer says whether anything matches
         subscription = watcher._sub
         assert subscription is not None  # set by kv.watch before it returns
         info = await subscription.consumer_info()
         if not info.num_pending and not (info.delivered and info.delivered.consumer_seq):
-            return keys
+            return entries
         async with asyncio.timeout(LISTING_TIMEOUT_S):
             async for entry in watcher:
                 if entry is None:  # nats-py's marker: not to be trusted as the end (see above)
                     continue
                 if entry.operation not in (KV_DEL, KV_PURGE):
-                    keys.append(entry.key)
+                    entries.append(entry)
                 if not entry.delta:  # the server had nothing more pending after this one
                     break
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves KeyWatcher.stop unannotated
-    return keys
+    return entries

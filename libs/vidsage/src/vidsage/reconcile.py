@@ -92,8 +92,7 @@ class Reconciler:
                 log.warning("reconcile_failed", stage=self.stage, error=f"{type(exc).__name__}: {exc}")
 
     async def _records(self) -> list[VideoRecord]:
-        records, _ = await self.rt.catalog.list(ANY_OWNER, limit=10**9)
-        return records
+        return await self.rt.catalog.records(ANY_OWNER)
 
     async def sweep_stuck(self) -> SweepReport:
         """Re-drive the records of this stage that have no live work."""
