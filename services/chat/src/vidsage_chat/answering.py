@@ -255,4 +255,6 @@ class Answerer:
             transcript = await self.rt.load_transcript(record) if record is not None else None
         except StorageUnavailable:
             return None
-        return None if transcript is None else Transcript.of(transcript.segments)
+        if transcript is None:
+            return None
+        return await self.rt.run_blocking(Transcript.of, transcript.segments)  # sentence split: CPU
