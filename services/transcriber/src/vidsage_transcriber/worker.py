@@ -112,6 +112,15 @@ class ProgressReporter:
         await self._rt.catalog.update(self._owner, self._video_id, change)
 
 
+def _bodies(transcript: Transcript) -> dict[str, bytes]:
+    """The stored objects' bytes (JSON, SRT, VTT): CPU work for a long transcript, off the event loop."""
+    return {
+        "transcript": transcript.to_bytes(),
+        "srt": RENDERERS["srt"](transcript).encode(),
+        "vtt": RENDERERS["vtt"](transcript).encode(),
+    }
+
+
 class TranscribeHandler(Stage[VideoUploaded, int]):
     """The stage's result is the transcript's segment count."""
 
@@ -142,11 +151,7 @@ class TranscribeHandler(Stage[VideoUploaded, int]):
         )
         objects = names.transcript_keys(event.video_id)
         started = time.perf_counter()
-        bodies = {
-            "transcript": transcript.to_bytes(),
-            "srt": RENDERERS["srt"](transcript).encode(),
-            "vtt": RENDERERS["vtt"](transcript).encode(),
-        }
+        bodies = await self.rt.run_blocking(_bodies, transcript)
         await asyncio.gather(
             *(
                 self.rt.storage.put_bytes(key, bodies[kind], content_type=_CONTENT_TYPES[kind])
