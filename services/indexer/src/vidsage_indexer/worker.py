@@ -48,11 +48,11 @@ class IndexHandler(Stage[VideoTranscribed, int]):
 
     async def work(self, event: VideoTranscribed, record: VideoRecord) -> StageOutput[int]:
         rt = self.rt
-        transcript = Transcript.from_bytes(await rt.storage.get_bytes(event.transcript_key))
-        passages, dense, sparse = await rt.run_blocking(
+        data = await rt.storage.get_bytes(event.transcript_key)
+        passages, dense, sparse = await rt.run_blocking(  # parsing a long transcript is CPU work too
             lambda: prepare(
                 self.embedder,
-                transcript.segments,
+                Transcript.from_bytes(data).segments,
                 passage_config(self.cfg),
                 video_id=record.id,
                 owner=record.owner,
