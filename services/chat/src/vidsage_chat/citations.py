@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from vidsage.contracts.chat import Citation
+from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Segment
 from vidsage_chat.prompt import Labelled
 
@@ -73,6 +74,11 @@ def _pick(items: Sequence[T], second: int, span: Callable[[T], tuple[float, floa
         return exact[0]
     covering = [i for i in items if _covers(*span(i), second)]
     return covering[0] if covering else None
+
+
+def matched_sentence(hit: SearchHit) -> str:
+    """The hit's matching sentence (its ``match_chars`` span), else its whole text."""
+    return hit.text[hit.match_chars[0] : hit.match_chars[1]].strip() or hit.text
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,7 @@ def library_cited(answer: str, passages: Sequence[Labelled]) -> list[Cited]:
         if key in out:
             out[key] = Cited(out[key].citation, (*out[key].claims, claim))
             continue
-        sentence = hit.text[hit.match_chars[0] : hit.match_chars[1]].strip() or hit.text
+        sentence = matched_sentence(hit)
         citation = Citation(
             video_id=hit.video_id,
             filename=hit.filename,

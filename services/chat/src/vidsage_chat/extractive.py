@@ -30,7 +30,7 @@ from vidsage.contracts.chat import Citation
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Segment, clock
 from vidsage.sentences import Sentence, split_sentences
-from vidsage_chat.citations import content_words
+from vidsage_chat.citations import content_words, matched_sentence
 
 ALSO_MARGIN = 0.08
 """A further moment is quoted only when its relevance is within this of the best hit's."""
@@ -121,7 +121,7 @@ def _quote(hit: SearchHit, transcript: Transcript | None, *, extend: bool) -> Qu
     sentences = transcript.sentences if transcript is not None else []
     i = _locate(hit, sentences) if sentences else None
     if transcript is None or i is None:
-        text = hit.text[hit.match_chars[0] : hit.match_chars[1]].strip() or hit.text
+        text = matched_sentence(hit)
         return Quote(hit.video_id, hit.filename, (Sentence(hit.match_start, hit.match_end, text, ()),))
     chosen = [sentences[i]]
     if extend and _REFERS_BACK.match(sentences[i].text) and i > 0:
