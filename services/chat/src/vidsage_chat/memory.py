@@ -38,9 +38,10 @@ class Memory:
         self.max_messages = max_messages
         self.max_chars = max_chars
 
-    async def _load(
+    async def context(
         self, owner: str, video_id: str | None, conversation_id: str
     ) -> tuple[list[Message], str | None]:
+        """The conversation so far (bounded) and the video the last answer cited first (None: none)."""
         data = await self.cache.get(conversation_cache_key(owner, video_id, conversation_id), fresh=True)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             return [], None
@@ -56,13 +57,7 @@ class Memory:
 
     async def history(self, owner: str, video_id: str | None, conversation_id: str) -> list[Message]:
         """The conversation so far (bounded), for the language model."""
-        return (await self._load(owner, video_id, conversation_id))[0]
-
-    async def context(
-        self, owner: str, video_id: str | None, conversation_id: str
-    ) -> tuple[list[Message], str | None]:
-        """The conversation so far and the video the last answer cited first (None: none)."""
-        return await self._load(owner, video_id, conversation_id)
+        return (await self.context(owner, video_id, conversation_id))[0]
 
     async def append(
         self,
