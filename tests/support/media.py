@@ -178,3 +178,22 @@ def make_frame_bomb(path: str | Path, side: int) -> Path:
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
     return path
+
+
+def pad_mp4(path: str | Path, out: str | Path, size: int) -> Path:
+    """A copy of the MP4/MOV at ``path`` grown to ``size`` bytes by a trailing ``free`` box (which
+    every MP4 reader skips): a large, still valid video without encoding large frames."""
+    data = Path(path).read_bytes()
+    extra = size - len(data)
+    if extra < 8:
+        raise ValueError(f"{path} is already {len(data)} bytes")
+    target = Path(out)
+    with target.open("wb") as f:
+        f.write(data)
+        f.write(extra.to_bytes(4, "big") + b"free")
+        block = bytes(1 << 20)
+        left = extra - 8
+        while left:
+            f.write(block[: min(left, len(block))])
+            left -= min(left, len(block))
+    return target

@@ -280,6 +280,15 @@ class GatewaySettings(BaseModel):
     """Per-tenant overrides of the four limits above, e.g.
     ``{"acme": {"quota_bytes": 107374182400}}`` (JSON in ``VIDSAGE_GATEWAY__TENANT_LIMITS``)."""
 
+    # -- resumable uploads (tus 1.0 under /api/uploads/) -------------------------------------------
+    tus_expiry_s: float = Field(default=3600, ge=10)
+    """An unfinished resumable upload that receives no bytes for this long expires (``Upload-Expires``):
+    the sweeper aborts its S3 multipart upload, deletes its buffered tail and releases its quota
+    reservation. A finished one is remembered this long too (so a client that lost the final answer
+    learns its video id)."""
+    tus_sweep_interval_s: float = Field(default=60, gt=0)
+    """Time between two looks for expired resumable uploads (±20 % jitter)."""
+
     @field_validator("signing_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:

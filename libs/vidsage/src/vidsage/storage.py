@@ -16,6 +16,7 @@ or :class:`ObjectNotFound`, never a generic error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,13 +28,14 @@ from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, MinioException, S3Error
 
 from vidsage.settings import S3Settings
 from vidsage.transient import DependencyUnavailable
 
-_NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"}
+_NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket", "NoSuchUpload"}
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -325,3 +327,32 @@ class Storage:
             return len(keys)
 
         return await self._call(run)
+
+    # -- multipart uploads a caller drives part by part (the gateway's tus uploads) -------------
+    async def start_multipart(self, key: str, *, content_type: str) -> str:
+        """Begin a multipart upload of ``key``; its upload id. Nothing is visible until it completes."""
+        return await self._call(
+            self.client._create_multipart_upload, self.bucket, key, {"Content-Type": content_type}
+        )
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str:
+        """Store part ``part_number`` (1-based; every part but the last ≥ 5 MiB); its ETag."""
+        etag = await self._call(
+            self.client._upload_part, self.bucket, key, data, None, upload_id, part_number
+        )
+        return etag.strip('"')
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Join the ``(part number, etag)`` parts, in order, into the object ``key``."""
+        await self._call(
+            self.client._complete_multipart_upload,
+            self.bucket,
+            key,
+            upload_id,
+            [Part(number, etag) for number, etag in parts],
+        )
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop a multipart upload and its parts; one already gone (aborted, completed) is fine."""
+        with contextlib.suppress(ObjectNotFound):
+            await self._call(self.client._abort_multipart_upload, self.bucket, key, upload_id)

@@ -26,6 +26,7 @@ from vidsage_gateway import (
     link_route,
     search_route,
     session_routes,
+    tus_routes,
     upload,
     usage_route,
     videos,
@@ -236,4 +237,7 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)
+    # resumable uploads (tus 1.0): the uploads bucket and the expiry sweeper open after the runtime
+    app.cleanup_ctx.append(tus_routes.context)
+    tus_routes.add_routes(r)
     return app

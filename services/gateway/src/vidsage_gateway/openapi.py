@@ -492,6 +492,7 @@ def openapi_document() -> dict[str, Any]:
         "components": {"schemas": _schemas(), "securitySchemes": SECURITY_SCHEMES},
     }
     doc["paths"].update(_account_paths())
+    doc["paths"].update(_tus_paths())
     doc["paths"]["/api/openapi.json"] = {
         "get": {
             "operationId": "openapi",
@@ -727,5 +728,222 @@ def _account_paths() -> dict[str, Any]:
                     "413": _json("Error", "A body over 1 KiB (`too_large`)"),
                 },
             }
+        },
+    }
+
+
+# -- resumable uploads (tus 1.0.0; vidsage_gateway.tus_routes) ------------------------------------
+
+_TUS_ID = {
+    "name": "upload_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+    "description": "Upload id (from the creation's `Location`).",
+}
+_TUS_RESUMABLE = {
+    "name": "Tus-Resumable",
+    "in": "header",
+    "required": True,
+    "schema": {"const": "1.0.0"},
+    "description": "The tus version; another (or none) is 412 `tus_version_unsupported` with `Tus-Version`.",
+}
+
+
+def _header(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": schema, "description": description}
+
+
+def _tus_answer(description: str, *headers: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {h: {"schema": {"type": "string"}} for h in ("Tus-Resumable", *headers)},
+    }
+
+
+def _tus_error(description: str) -> dict[str, Any]:
+    return _json("Error", description)
+
+
+def _tus_paths() -> dict[str, Any]:
+    """tus 1.0.0 core, creation, termination, expiration and checksum under ``/api/uploads/``."""
+    options = {
+        "operationId": "tusOptions",
+        "summary": "tus capabilities: Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm",
+        "parameters": [OWNER],
+        "responses": {
+            "204": _tus_answer(
+                "What the server supports",
+                "Tus-Version",
+                "Tus-Extension",
+                "Tus-Max-Size",
+                "Tus-Checksum-Algorithm",
+            )
+        },
+    }
+    version_refused = _tus_error(
+        "`Tus-Resumable` missing or not 1.0.0 (`tus_version_unsupported`), with `Tus-Version`"
+    )
+    gone = _tus_error("Unknown upload id, or another tenant's (`not_found`)")
+    expired = _tus_error("The upload expired (`upload_expired`); its parts were aborted")
+    return {
+        "/api/uploads/": {
+            "options": options,
+            "post": {
+                "operationId": "tusCreate",
+                "summary": "Create a resumable upload (tus creation): `Upload-Length` is required (no "
+                "deferred "
+                "length); `Upload-Metadata` `filename`, `filetype` (base64). The tenant's quotas are "
+                "checked and "
+                "the bytes reserved here.",
+                "parameters": [
+                    _TUS_RESUMABLE,
+                    _header(
+                        "Upload-Length",
+                        {"type": "integer", "minimum": 1},
+                        "Size of the whole file",
+                        required=True,
+                    ),
+                    _header(
+                        "Upload-Metadata", {"type": "string"}, "`key base64value` pairs, comma-separated"
+                    ),
+                    OWNER,
+                ],
+                "responses": {
+                    "201": _tus_answer(
+                        "Created; `Location: /api/uploads/<id>`", "Location", "Upload-Expires"
+                    ),
+                    "400": _tus_error(
+                        "`missing_length`, `defer_length_unsupported`, `empty_file`, `bad_metadata`, a "
+                        "body sent "
+                        "with the creation (creation-with-upload is not supported)"
+                    ),
+                    "412": version_refused,
+                    "413": _tus_error(
+                        "`Upload-Length` over the upload cap (`too_large`, see `Tus-Max-Size`)"
+                    ),
+                },
+            },
+        },
+        "/api/uploads/{upload_id}": {
+            "options": {**options, "operationId": "tusOptionsUpload", "parameters": [_TUS_ID, OWNER]},
+            "get": {
+                "operationId": "tusUploadInfo",
+                "summary": "The upload as JSON (vidsage's own view; no `Tus-Resumable` needed): offset, "
+                "length, "
+                "complete, video_id, expires_at",
+                "parameters": [_TUS_ID, OWNER],
+                "responses": {
+                    "200": {
+                        "description": "The upload",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "404": gone,
+                    "410": expired,
+                },
+            },
+            "head": {
+                "operationId": "tusHead",
+                "summary": "How far the upload got: `Upload-Offset`, `Upload-Length`, `Upload-Metadata`, "
+                "`Upload-Expires`; once complete also `Vidsage-Video-Id`",
+                "parameters": [_TUS_ID, _TUS_RESUMABLE, OWNER],
+                "responses": {
+                    "200": _tus_answer(
+                        "The upload's offset",
+                        "Upload-Offset",
+                        "Upload-Length",
+                        "Upload-Expires",
+                        "Vidsage-Video-Id",
+                    ),
+                    "404": gone,
+                    "410": expired,
+                    "412": version_refused,
+                },
+            },
+            "patch": {
+                "operationId": "tusPatch",
+                "summary": "Append bytes at `Upload-Offset`. The PATCH that completes the upload runs the "
+                "checks of "
+                "`POST /api/videos/upload` (type by content, decodable, duration, frame size), creates the "
+                "video "
+                "and answers with `Vidsage-Video-Id` and `Location: /api/videos/<id>`; a failed check "
+                "answers the "
+                "seed upload's error and leaves nothing (no object, parts, record, quota or upload).",
+                "parameters": [
+                    _TUS_ID,
+                    _TUS_RESUMABLE,
+                    _header(
+                        "Upload-Offset",
+                        {"type": "integer", "minimum": 0},
+                        "Where the body goes",
+                        required=True,
+                    ),
+                    _header(
+                        "Upload-Checksum",
+                        {"type": "string"},
+                        "`<sha1|sha256|md5> <base64 digest>` of this body (tus checksum extension)",
+                    ),
+                    OWNER,
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/offset+octet-stream": {"schema": {"type": "string"}}},
+                },
+                "responses": {
+                    "204": _tus_answer(
+                        "Stored; the new `Upload-Offset` (and, when complete, `Vidsage-Video-Id`, "
+                        "`Location`)",
+                        "Upload-Offset",
+                        "Upload-Expires",
+                        "Vidsage-Video-Id",
+                        "Location",
+                    ),
+                    "400": _tus_error(
+                        "`missing_offset`, `bad_request`, `checksum_unsupported`, `upload_incomplete` (the "
+                        "connection dropped: what arrived is kept unless the PATCH had a checksum), "
+                        "`empty_file`"
+                    ),
+                    "404": gone,
+                    "408": _tus_error("The client stalled (`upload_timeout`); what arrived is kept"),
+                    "409": _tus_error(
+                        "`Upload-Offset` is not the upload's offset (`offset_mismatch`, with `offset`)"
+                    ),
+                    "410": expired,
+                    "412": version_refused,
+                    "413": _tus_error(
+                        "The body passes the declared `Upload-Length` (`too_large`); nothing is kept"
+                    ),
+                    "415": _tus_error(
+                        "`bad_content_type` (not `application/offset+octet-stream`); `unsupported_type`: "
+                        "not an MP4, "
+                        "MOV or AVI by content (the upload is dropped)"
+                    ),
+                    "422": _tus_error(
+                        "The completed file failed the seed upload's checks (`too_long`, `truncated`...)"
+                    ),
+                    "423": _tus_error("Another PATCH on this upload is in progress (`upload_locked`)"),
+                    "460": _tus_error(
+                        "`Upload-Checksum` does not match the body (`checksum_mismatch`); nothing kept"
+                    ),
+                    "503": _tus_error(
+                        "`overloaded`, `spool_full`, `storage_unavailable`, `bus_unavailable`, with "
+                        "`Retry-After`"
+                    ),
+                },
+            },
+            "delete": {
+                "operationId": "tusTerminate",
+                "summary": "Terminate the upload: its S3 parts are aborted, its reservation released (a "
+                "completed "
+                "upload's video stays; delete it with `DELETE /api/videos/{video_id}`)",
+                "parameters": [_TUS_ID, _TUS_RESUMABLE, OWNER],
+                "responses": {
+                    "204": _tus_answer("Terminated"),
+                    "404": gone,
+                    "410": expired,
+                    "412": version_refused,
+                    "423": _tus_error("A PATCH on this upload is in progress (`upload_locked`)"),
+                },
+            },
         },
     }

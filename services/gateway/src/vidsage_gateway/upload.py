@@ -282,22 +282,7 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
                     raise _too_large(cap) from None
                 spool.flush()
             result = await _probe(rt, spool.name, fmt, cfg.max_duration_s, cfg.max_frame_pixels)
-        record = VideoRecord(
-            id=video_id,
-            owner=owner,
-            filename=filename,
-            size=info.size,
-            mime=fmt.mime,
-            format=fmt.value,
-            duration_s=round(result.duration_s, 3),
-            width=result.width,
-            height=result.height,
-            fps=result.fps,
-            video_codec=result.video_codec,
-            audio_codec=result.audio_codec,
-            has_audio=result.has_audio,
-            objects={"source": key},
-        )
+        record = video_record(video_id, owner, filename, info.size, fmt, result, key)
         await _commit(rt, request.app[UPLOADS], record, key)
     except BaseException:
         if stored:
@@ -312,6 +297,28 @@ async def _store(request: web.Request, rt: Runtime, owner: str) -> tuple[web.Res
         headers={"Location": f"/api/videos/{video_id}"},
     )
     return response, info.size
+
+
+def video_record(
+    video_id: str, owner: str, filename: str, size: int, fmt: VideoFormat, result: ProbeResult, key: str
+) -> VideoRecord:
+    """The record of an accepted upload (this endpoint's and the resumable uploads')."""
+    return VideoRecord(
+        id=video_id,
+        owner=owner,
+        filename=filename,
+        size=size,
+        mime=fmt.mime,
+        format=fmt.value,
+        duration_s=round(result.duration_s, 3),
+        width=result.width,
+        height=result.height,
+        fps=result.fps,
+        video_codec=result.video_codec,
+        audio_codec=result.audio_codec,
+        has_audio=result.has_audio,
+        objects={"source": key},
+    )
 
 
 async def _probe(

@@ -234,3 +234,27 @@ def conversation_cache_key(owner: str, video_id: str | None, conversation_id: st
     if video_id is None:
         return f"chat.library.{owner}.{conversation_id}"
     return video_cache_key(video_id, f"chat.{owner}.{conversation_id}")
+
+
+# --- resumable uploads (tus 1.0, the gateway's /api/uploads/) ------------------------------------
+
+TUS_UPLOADS_BUCKET = "uploads"
+"""The state of every resumable upload (owner, offset, S3 parts, declared length, metadata,
+expiry), one entry per key ``<owner>.<upload id>``, so any gateway replica continues any upload.
+Only the gateway opens it (it creates it, as it does :data:`GATEWAY_BUCKETS`)."""
+
+TUS_PREFIX = "uploads/"
+"""Objects of resumable uploads in progress live under ``uploads/<upload id>/`` (never under
+:data:`VIDEOS_PREFIX`, whose orphans the ingest reconciler sweeps)."""
+
+
+def tus_state_key(owner: str, upload_id: str) -> str:
+    """``<owner>.<upload id>``: a resumable upload's key in :data:`TUS_UPLOADS_BUCKET`; another
+    tenant's upload id is simply unknown."""
+    return f"{owner}.{upload_id}"
+
+
+def tus_tail_key(upload_id: str, offset: int) -> str:
+    """``uploads/<upload id>/tail-<offset>``: the bytes of an upload past its last full S3 part (less
+    than a part), written at the end of each request, named by the offset they end at."""
+    return f"{TUS_PREFIX}{upload_id}/tail-{offset}"

@@ -110,7 +110,7 @@ ACCESS: dict[str, Access] = {
             "gateway",
             events=("uploaded", "deleted", "transcribed"),  # transcribed: a retry of the index stage
             kv_write=(VIDEOS, CACHE),
-            kv_own=names.GATEWAY_BUCKETS,  # API keys, sessions, usage, rate counters
+            kv_own=(*names.GATEWAY_BUCKETS, names.TUS_UPLOADS_BUCKET),  # keys, sessions, usage, rates; tus
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
         ),
