@@ -38,3 +38,13 @@ def system(whole_system: DevSystem) -> DevSystem:
     assert whole_system.admin_key is not None
     empty_library(whole_system.gateway_url, whole_system.admin_key)
     return whole_system
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _upload_state_in_a_temporary_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``vidsage upload`` remembers unfinished resumable uploads under ``$XDG_CACHE_HOME``: in the
+    tests (and the ``vidsage`` processes they start) that is a temporary folder, never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    mp.undo()

@@ -22,6 +22,8 @@ from tests.support.media import pad_mp4
 from vidsage.contracts.names import ANY_OWNER, TUS_PREFIX
 from vidsage.settings import Settings
 from vidsage.storage import ObjectNotFound
+from vidsage_client.client import Client
+from vidsage_client.tus import UploadState, file_key
 from vidsage_gateway.tus_routes import TUS
 
 MiB = 1024 * 1024
@@ -337,3 +339,36 @@ async def test_another_tenants_upload_is_unknown(tus: Tus, media: dict[str, Path
     assert answers[:3] == answers[3:]
     assert [status for status, _ in answers[:3]] == [404, 404, 404]
     assert await tus.offset(url) == 0  # untouched
+
+
+async def test_the_client_resumes_an_upload_an_earlier_run_left(
+    gw: RunningGateway, big_video: Path, tmp_path: Path
+) -> None:
+    state = UploadState(tmp_path / "uploads.json")
+    data = big_video.read_bytes()
+    loop = asyncio.get_running_loop()
+    midway = asyncio.Event()
+
+    def progress(sent: int) -> None:  # from aiohttp's reading thread
+        if sent > 7 * MiB:
+            loop.call_soon_threadsafe(midway.set)
+
+    async with Client(gw.url, api_key=ADMIN_KEY) as client:
+        first = asyncio.create_task(client.upload_resumable(big_video, progress, state=state))
+        await midway.wait()
+        first.cancel()  # as Ctrl-C does, midway through the body
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        key, _ = file_key(gw.url, big_video)
+        url = state.get(key)
+        assert url is not None
+        assert url.startswith(f"{gw.url}/api/uploads/")
+        await Tus(gw, client.session).wait(url, in_progress=False)  # the gateway saw the drop
+        seen: list[int] = []
+        record = await client.upload_resumable(big_video, seen.append, state=state)
+    assert seen[0] > 5 * MiB  # resumed where the gateway had got to, not from zero
+    assert state.get(key) is None  # done: forgotten
+    assert record["filename"] == "big.mp4"
+    stored = await gw.rt.catalog.get("local", record["id"])
+    assert stored is not None
+    assert await gw.rt.storage.get_bytes(stored.objects["source"]) == data

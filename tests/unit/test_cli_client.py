@@ -5,6 +5,7 @@ close an idle chat, answer with a proxy's HTML page."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 from collections.abc import AsyncIterator, Callable
@@ -58,6 +59,42 @@ class FakeGateway:
 
     def add(self, method: str, path: str, handler: Callable[[web.Request], Any]) -> None:
         self.app.router.add_route(method, path, handler)
+
+
+def add_tus(
+    fake: FakeGateway, got: dict[str, Any], status: Callable[[web.Request], Any] | None = None
+) -> None:
+    """A scripted tus server (``/api/uploads/``): stores the bytes in ``got["body"]``, and once the
+    upload is complete answers with the video id; ``GET /api/videos/<id>/status`` is ``status``
+    (by default the uploaded ``RECORD``)."""
+    uploads: dict[str, bytearray] = {}
+
+    async def create(request: web.Request) -> web.Response:
+        got["length"] = int(request.headers["Upload-Length"])
+        got["metadata"] = request.headers["Upload-Metadata"]
+        uploads["u1"] = bytearray()
+        return web.Response(status=201, headers={"Location": "/api/uploads/u1", "Tus-Resumable": "1.0.0"})
+
+    async def head(request: web.Request) -> web.Response:
+        return web.Response(headers={"Upload-Offset": str(len(uploads["u1"])), "Tus-Resumable": "1.0.0"})
+
+    async def patch(request: web.Request) -> web.Response:
+        assert int(request.headers["Upload-Offset"]) == len(uploads["u1"])
+        got["content_length"] = request.content_length
+        uploads["u1"] += await request.read()
+        got["body"] = bytes(uploads["u1"])
+        headers = {"Upload-Offset": str(len(uploads["u1"])), "Tus-Resumable": "1.0.0"}
+        if len(uploads["u1"]) == got["length"]:
+            headers["Vidsage-Video-Id"] = VIDEO_ID
+        return web.Response(status=204, headers=headers)
+
+    async def uploaded(_: web.Request) -> web.Response:
+        return web.json_response({**RECORD, "status": "uploaded", "size": len(got["body"])})
+
+    fake.add("POST", "/api/uploads/", create)
+    fake.add("HEAD", "/api/uploads/{id}", head)
+    fake.add("PATCH", "/api/uploads/{id}", patch)
+    fake.add("GET", "/api/videos/{id}/status", status or uploaded)
 
 
 @pytest.fixture
@@ -225,49 +262,34 @@ async def test_a_chat_closed_while_idle_reconnects_in_the_same_conversation(gate
     assert fake.received[1] == {"type": "message", "content": "second", "conversation_id": "c9"}
 
 
-async def test_upload_streams_the_file_with_its_length_and_reports_the_bytes(
-    gateway: Any, tmp_path: Path
-) -> None:
+async def test_upload_sends_the_file_with_tus_and_reports_the_bytes(gateway: Any, tmp_path: Path) -> None:
     fake, start = gateway
     payload = bytes(range(256)) * 4096  # 1 MiB
     got: dict[str, Any] = {}
-
-    async def upload(request: web.Request) -> web.Response:
-        got["length"] = request.content_length
-        reader = await request.multipart()
-        part = await reader.next()
-        assert part is not None
-        got["name"], got["filename"], got["body"] = part.name, part.filename, await part.read()  # type: ignore[union-attr]
-        return web.json_response({**RECORD, "status": "uploaded", "size": len(got["body"])}, status=201)
-
-    fake.add("POST", "/api/videos/upload", upload)
+    add_tus(fake, got)
     url = await start()
     video = tmp_path / 'clip "one".mp4'
     video.write_bytes(payload)
     code, out, err = await vidsage(url, "upload", str(video))
     assert code == Exit.OK, err
     assert out == f"{VIDEO_ID}  uploaded  talk.mp4\n"
-    # sent the way browsers send names, which the gateway decodes: only ", CR and LF escaped
-    assert (got["name"], got["filename"], got["body"]) == ("file", "clip %22one%22.mp4", payload)
-    assert got["length"] is not None  # not chunked: the gateway can refuse a too large upload at once
-    assert got["length"] > len(payload)
+    assert got["body"] == payload
+    assert got["length"] == len(payload)  # declared up front: the gateway refuses a too large one at once
+    assert got["content_length"] == len(payload)  # not chunked
+    assert got["metadata"] == "filename " + base64.b64encode(b'clip "one".mp4').decode()
     assert err.startswith('uploaded clip "one".mp4 (1.0 MiB, ')
 
 
 async def test_wait_ends_in_failed_with_the_reason_and_exit_1(gateway: Any, tmp_path: Path) -> None:
     fake, start = gateway
-    steps = iter(["uploaded", "ingesting", "ingesting", "failed"])
-
-    async def upload(_: web.Request) -> web.Response:
-        return web.json_response({**RECORD, "status": "uploaded"}, status=201)
+    steps = iter(["uploaded", "uploaded", "ingesting", "ingesting", "failed"])  # the upload reads one
 
     async def status(_: web.Request) -> web.Response:
         now = next(steps)
         error = {"stage": "ingest", "reason": "no video stream"} if now == "failed" else None
         return web.json_response({**RECORD, "status": now, "error": error})
 
-    fake.add("POST", "/api/videos/upload", upload)
-    fake.add("GET", "/api/videos/{id}/status", status)
+    add_tus(fake, {}, status)
     url = await start()
     video = tmp_path / "talk.mp4"
     video.write_bytes(b"fake")

@@ -33,6 +33,7 @@ from vidsage.contracts.keys import KeyCreate, KeyCreated, KeyInfo, KeyList, Link
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.usage import Usage
 from vidsage_client import DEFAULT_URL, TranscriptFormat
+from vidsage_client.tus import UploadState, upload_resumable
 
 __all__ = [
     "CannotConnect",
@@ -251,6 +252,18 @@ class Client:
             form.add_field("file", reader, filename=name, content_type="application/octet-stream")
             record: Record = await self._json("POST", "/api/videos/upload", expect=201, data=form)
         return record
+
+    async def upload_resumable(
+        self,
+        path: Path,
+        on_progress: Callable[[int], None] | None = None,
+        *,
+        state: UploadState | None = None,
+    ) -> Record:
+        """Upload ``path`` with tus (``/api/uploads/``), resuming an interrupted upload of the same
+        file (:mod:`vidsage_client.tus`); ``on_progress(bytes_so_far)`` from a thread. The new record."""
+        video_id = await upload_resumable(self, path, on_progress, state=state)
+        return await self.status(video_id)
 
     async def list_videos(self, *, limit: int | None = None, cursor: str | None = None) -> VideoPage:
         """``GET /api/videos``: ``{"items": [record...], "next_cursor": id | None}``, newest first."""

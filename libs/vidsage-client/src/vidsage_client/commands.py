@@ -115,7 +115,7 @@ async def upload(
         progress = UploadProgress(out, path.name, path.stat().st_size)
         drawer = asyncio.create_task(_redraw(progress.draw)) if out.live else None
         try:
-            record = await gateway.upload(path, progress.update)
+            record = await gateway.upload_resumable(path, progress.update)
         except GatewayError as exc:
             progress.finish(None)
             codes.append(_report(out, exc, f"{path}: ", file=str(path)))
