@@ -18,7 +18,7 @@ export function reportUnauthorized(error) {
   window.dispatchEvent(new CustomEvent("vidsage:unauthorized", { detail: error }));
 }
 
-async function errorFrom(response) {
+export async function errorFrom(response) {
   let body = null;
   try {
     body = await response.json();
@@ -146,44 +146,6 @@ export async function deleteVideo(id) {
     throw new ApiError(0, "network", "The server cannot be reached. Is vidsage running?");
   }
   if (!response.ok && response.status !== 404) throw await errorFrom(response);
-}
-
-/**
- * Upload one file as the multipart field `file`. XMLHttpRequest, because fetch() reports no
- * upload progress. Resolves with the new record; rejects with an ApiError.
- */
-export function upload(file, { onProgress = () => {}, signal = null } = {}) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/videos/upload");
-    xhr.responseType = "json";
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) onProgress(event.loaded, event.total);
-    });
-    xhr.addEventListener("load", () => {
-      const body = xhr.response;
-      if (xhr.status === 201 && body && body.id) {
-        resolve(body);
-      } else if (body && body.error) {
-        const failure = new ApiError(xhr.status, body.error.code, body.error.message, body.error);
-        if (xhr.status === 401) reportUnauthorized(failure);
-        reject(failure);
-      } else {
-        reject(
-          new ApiError(xhr.status, "http_error", `The server answered ${xhr.status} ${xhr.statusText}.`),
-        );
-      }
-    });
-    xhr.addEventListener("error", () =>
-      reject(new ApiError(0, "network", "The upload was interrupted: the connection to the server closed.")),
-    );
-    xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "The upload was cancelled.")));
-    if (signal) signal.addEventListener("abort", () => xhr.abort(), { once: true });
-    const form = new FormData();
-    form.append("file", file, file.name);
-    xhr.send(form);
-  });
 }
 
 /** Words for a failure, whatever threw it. */

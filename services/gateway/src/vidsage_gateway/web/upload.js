@@ -1,7 +1,8 @@
 // The upload panel: a file picker and a drop zone, a client-side check of type and size, one row
 // per file with a progress bar, and the server's answer in words when it refuses a file.
-import { ApiError, describeError, upload } from "./api.js";
+import { ApiError, describeError, videoStatus } from "./api.js";
 import { announce, formatBytes, formatTime, h } from "./dom.js";
+import { resumableUpload } from "./tus.js";
 
 // The gateway's defaults (VIDSAGE_GATEWAY__MAX_UPLOAD_BYTES, __MAX_DURATION_S); the server
 // checks again, by content, and its answer is shown when it differs.
@@ -159,10 +160,13 @@ class UploadPanel {
     }
     row.start();
     try {
-      const record = await upload(file, {
+      // tus: resumes after a dropped connection, and after a reload when the same file is chosen again
+      const videoId = await resumableUpload(file, {
         onProgress: (loaded, total) => row.progress(loaded, total),
+        onResume: (offset) => row.resume(offset),
         signal: row.cancelled,
       });
+      const record = await videoStatus(videoId);
       row.succeed(record);
       this.onUploaded(record);
     } catch (error) {
@@ -205,6 +209,11 @@ class UploadRow {
   start() {
     this.message.textContent = "Uploading…";
     announce(`Uploading ${this.file.name}`);
+  }
+
+  resume(offset) {
+    announce(`Resuming ${this.file.name} at ${formatBytes(offset)}`);
+    this.element.dataset.resumedAt = String(offset);
   }
 
   progress(loaded, total) {
