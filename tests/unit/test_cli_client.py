@@ -20,6 +20,7 @@ from vidsage_client import Exit
 from vidsage_client.cli import parse_args
 from vidsage_client.commands import run
 from vidsage_client.render import Output
+from vidsage_client.tus import UploadState, file_key
 
 VIDEO_ID = "01a20cba-63f3-7224-97df-2898136963fb"
 RECORD: dict[str, Any] = {
@@ -56,6 +57,7 @@ class FakeGateway:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.connections = 0
+        self.tus_uploads: dict[str, bytearray] = {}
 
     def add(self, method: str, path: str, handler: Callable[[web.Request], Any]) -> None:
         self.app.router.add_route(method, path, handler)
@@ -67,7 +69,7 @@ def add_tus(
     """A scripted tus server (``/api/uploads/``): stores the bytes in ``got["body"]``, and once the
     upload is complete answers with the video id; ``GET /api/videos/<id>/status`` is ``status``
     (by default the uploaded ``RECORD``)."""
-    uploads: dict[str, bytearray] = {}
+    uploads: dict[str, bytearray] = fake.tus_uploads
 
     async def create(request: web.Request) -> web.Response:
         got["length"] = int(request.headers["Upload-Length"])
@@ -95,6 +97,11 @@ def add_tus(
     fake.add("HEAD", "/api/uploads/{id}", head)
     fake.add("PATCH", "/api/uploads/{id}", patch)
     fake.add("GET", "/api/videos/{id}/status", status or uploaded)
+
+
+def add_tus_bytes(fake: FakeGateway, data: bytes) -> None:
+    """An upload ``u1`` that already holds ``data`` (what an earlier run sent)."""
+    fake.tus_uploads["u1"] = bytearray(data)
 
 
 @pytest.fixture
@@ -278,6 +285,33 @@ async def test_upload_sends_the_file_with_tus_and_reports_the_bytes(gateway: Any
     assert got["content_length"] == len(payload)  # not chunked
     assert got["metadata"] == "filename " + base64.b64encode(b'clip "one".mp4').decode()
     assert err.startswith('uploaded clip "one".mp4 (1.0 MiB, ')
+
+
+async def test_upload_resumes_what_an_interrupted_run_left(
+    gateway: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state file under $XDG_CACHE_HOME names the upload an earlier run began: the next run asks
+    the server how far it got and sends only the rest."""
+    fake, start = gateway
+    payload = bytes(range(256)) * 4096
+    got: dict[str, Any] = {}
+    add_tus(fake, got)
+    url = await start()
+    video = tmp_path / "talk.mp4"
+    video.write_bytes(payload)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # the earlier run: created the upload, sent 300,000 bytes, then stopped
+    state = UploadState()
+    key, _ = file_key(url, video)
+    state.put(key, f"{url}/api/uploads/u1")
+    got["length"] = len(payload)
+    add_tus_bytes(fake, payload[:300_000])
+    code, out, err = await vidsage(url, "upload", str(video))
+    assert code == Exit.OK, err
+    assert got["content_length"] == len(payload) - 300_000  # only the rest
+    assert got["body"] == payload
+    assert "resuming talk.mp4 at 293.0 KiB of 1.0 MiB" in err
+    assert state.get(key) is None  # done: forgotten
 
 
 async def test_wait_ends_in_failed_with_the_reason_and_exit_1(gateway: Any, tmp_path: Path) -> None:

@@ -259,10 +259,12 @@ class Client:
         on_progress: Callable[[int], None] | None = None,
         *,
         state: UploadState | None = None,
+        on_resume: Callable[[int], None] | None = None,
     ) -> Record:
         """Upload ``path`` with tus (``/api/uploads/``), resuming an interrupted upload of the same
-        file (:mod:`vidsage_client.tus`); ``on_progress(bytes_so_far)`` from a thread. The new record."""
-        video_id = await upload_resumable(self, path, on_progress, state=state)
+        file (:mod:`vidsage_client.tus`); ``on_progress(bytes_so_far)`` from a thread,
+        ``on_resume(offset)`` when an earlier run's upload is continued. The new record."""
+        video_id = await upload_resumable(self, path, on_progress, state=state, on_resume=on_resume)
         return await self.status(video_id)
 
     async def list_videos(self, *, limit: int | None = None, cursor: str | None = None) -> VideoPage:

@@ -39,6 +39,7 @@ from vidsage_client.render import (
     UploadProgress,
     citation_line,
     failure_text,
+    format_bytes,
     hit_lines,
     keys_table,
     status_lines,
@@ -115,7 +116,13 @@ async def upload(
         progress = UploadProgress(out, path.name, path.stat().st_size)
         drawer = asyncio.create_task(_redraw(progress.draw)) if out.live else None
         try:
-            record = await gateway.upload_resumable(path, progress.update)
+            record = await gateway.upload_resumable(
+                path,
+                progress.update,
+                on_resume=lambda offset, name=path.name, size=progress.total: out.note(
+                    f"resuming {name} at {format_bytes(offset)} of {format_bytes(size)}"
+                ),
+            )
         except GatewayError as exc:
             progress.finish(None)
             codes.append(_report(out, exc, f"{path}: ", file=str(path)))

@@ -126,10 +126,12 @@ async def upload_resumable(
     on_progress: Callable[[int], None] | None = None,
     *,
     state: UploadState | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> str:
     """Upload ``path`` with tus, resuming an earlier attempt of the same file; the new video's id.
 
-    ``on_progress(bytes_stored_or_sent)`` is called from a worker thread. A refusal (the seed
+    ``on_progress(bytes_stored_or_sent)`` is called from a worker thread; ``on_resume(offset)``
+    once, when an upload an earlier run left is continued from ``offset``. A refusal (the seed
     upload's checks, quotas...) raises the gateway's error, as :meth:`Client.upload` does.
     """
     from vidsage_client.client import CannotConnect, GatewayError, NotFound, _error_from_body
@@ -156,7 +158,9 @@ async def upload_resumable(
     url = state.get(key)
     if url is not None:
         try:
-            await call("HEAD", url, {200})
+            found = await call("HEAD", url, {200})
+            if on_resume is not None and int(found.headers.get("Upload-Offset", 0)) > 0:
+                on_resume(int(found.headers["Upload-Offset"]))
         except NotFound:
             url = None
         except GatewayError as exc:

@@ -281,7 +281,8 @@ async def _entry(request: web.Request) -> Entry:
         raise not_found("upload")
     now = time.time()
     if entry.upload.expired(now) and not entry.upload.locked(now):
-        await request.app[TUS].discard(entry)
+        with contextlib.suppress(StateConflict):  # another request or replica removes it
+            await request.app[TUS].discard(entry)
         raise ApiError(410, "upload_expired", "this upload expired; start a new one")
     return entry
 
@@ -368,13 +369,13 @@ async def patch(request: web.Request) -> web.Response:
     if up.locked(now):
         raise ApiError(423, "upload_locked", "another PATCH on this upload is in progress")
     store = request.app[TUS].store
-    token = new_id()
-    up.lock, up.lock_until = token, now + cfg.upload_max_s + LOCK_SLACK_S
-    try:
-        await store.save(entry)
-    except StateConflict:
-        raise ApiError(423, "upload_locked", "another PATCH on this upload is in progress") from None
     with request.app[UPLOADS].take(cfg.max_concurrent_uploads):
+        token = new_id()
+        up.lock, up.lock_until = token, now + cfg.upload_max_s + LOCK_SLACK_S
+        try:
+            await store.save(entry)
+        except StateConflict:
+            raise ApiError(423, "upload_locked", "another PATCH on this upload is in progress") from None
         receiver = _Receiver(request.app[TUS], entry, remaining)
         try:
             return await receiver.run(request, checksum)
