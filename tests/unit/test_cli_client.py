@@ -308,6 +308,7 @@ async def test_upload_resumes_what_an_interrupted_run_left(
     add_tus_bytes(fake, payload[:300_000])
     code, out, err = await vidsage(url, "upload", str(video))
     assert code == Exit.OK, err
+    assert out == f"{VIDEO_ID}  uploaded  talk.mp4\n"
     assert got["content_length"] == len(payload) - 300_000  # only the rest
     assert got["body"] == payload
     assert "resuming talk.mp4 at 293.0 KiB of 1.0 MiB" in err
