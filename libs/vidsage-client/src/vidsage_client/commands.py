@@ -117,11 +117,7 @@ async def upload(
         drawer = asyncio.create_task(_redraw(progress.draw)) if out.live else None
         try:
             record = await gateway.upload_resumable(
-                path,
-                progress.update,
-                on_resume=lambda offset, name=path.name, size=progress.total: out.note(
-                    f"resuming {name} at {format_bytes(offset)} of {format_bytes(size)}"
-                ),
+                path, progress.update, on_resume=_resuming(out, path, progress.total)
             )
         except GatewayError as exc:
             progress.finish(None)
@@ -138,6 +134,15 @@ async def upload(
         for record in records:
             _show_record(out, record)
     return _first_failure(codes)
+
+
+def _resuming(out: Output, path: Path, size: int) -> Callable[[int], None]:
+    """Say that an upload an earlier run left is continued (``vidsage upload`` resumes with tus)."""
+
+    def note(offset: int) -> None:
+        out.note(f"resuming {path.name} at {format_bytes(offset)} of {format_bytes(size)}")
+
+    return note
 
 
 def _show_record(out: Output, record: Record) -> None:
