@@ -17,23 +17,18 @@ The gateway's peak RSS growth during each is sampled too (nothing is buffered wh
 from __future__ import annotations
 
 import asyncio
-import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 
-from benchmarks._servers import local_servers
+from benchmarks._servers import gateway_process, local_servers, wait_ready
 from benchmarks.upload_stream import RssSampler, gateway_upload
-from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer
-from tests.support.env import service_env
+from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.media import make_video, pad_mp4
 from vidsage_client.client import Client
 from vidsage_client.tus import UploadState, upload_resumable
-from vidsage_dev.ports import free_port
-from vidsage_dev.processes import ManagedProcess
 
 SIZE = 100 * 1024 * 1024
 CHUNK = 10 * 1024 * 1024
@@ -60,59 +55,33 @@ async def tus_in_chunks(session: aiohttp.ClientSession, base: str, path: Path) -
 
 
 async def run() -> dict[str, list[float]]:
-    with local_servers() as settings:
+    results: dict[str, list[float]] = {k: [] for k in ("seed", "tus", "tus_chunks", "rss_seed", "rss_tus")}
+    with (
+        local_servers() as settings,
+        gateway_process(settings, VIDSAGE_GATEWAY__QUOTA_BYTES="0") as (gateway, base),
+    ):
         root = settings.state_dir
-        port = free_port()
-        env = service_env(
-            settings,
-            VIDSAGE_GATEWAY__PORT=str(port),
-            VIDSAGE_GATEWAY__SPOOL_DIR=str(root),
-            VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
-            VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
-            VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH="false",  # no indexer here
-            VIDSAGE_GATEWAY__QUOTA_BYTES="0",
-        )
-        gateway = ManagedProcess(
-            "gateway",
-            [sys.executable, "-m", "vidsage_gateway"],
-            log_dir=root / "logs",
-            env=env,
-            sink=io.StringIO(),
-        )
-        base = f"http://127.0.0.1:{port}"
-        results: dict[str, list[float]] = {
-            k: [] for k in ("seed", "tus", "tus_chunks", "rss_seed", "rss_tus")
-        }
-        try:
-            clip = make_video(root / "clip.mp4", "mp4", duration_s=10, width=640, height=360)
-            path = pad_mp4(clip, root / "bench.mp4", SIZE)
-            timeout = aiohttp.ClientTimeout(total=300)
-            async with (
-                aiohttp.ClientSession(timeout=timeout, headers=bearer(ADMIN_KEY)) as session,
-                Client(base, api_key=ADMIN_KEY) as client,
-            ):
-                for _ in range(100):
-                    try:
-                        async with session.get(f"{base}/readyz") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-                state = UploadState(root / "uploads.json")
-                for _ in range(ROUNDS):
-                    with RssSampler(gateway.pid) as sampler:
-                        seconds, _ = await gateway_upload(session, base, path)
-                    results["seed"].append(seconds)
-                    results["rss_seed"].append((sampler.peak - sampler.baseline) / 2**20)
-                    with RssSampler(gateway.pid) as sampler:
-                        t0 = time.perf_counter()
-                        await upload_resumable(client, path, state=state)
-                        results["tus"].append(time.perf_counter() - t0)
-                    results["rss_tus"].append((sampler.peak - sampler.baseline) / 2**20)
-                    results["tus_chunks"].append(await tus_in_chunks(session, base, path))
-        finally:
-            gateway.stop()
+        clip = make_video(root / "clip.mp4", "mp4", duration_s=10, width=640, height=360)
+        path = pad_mp4(clip, root / "bench.mp4", SIZE)
+        async with (
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=300), headers=bearer(ADMIN_KEY)
+            ) as session,
+            Client(base, api_key=ADMIN_KEY) as client,
+        ):
+            await wait_ready(session, base)
+            state = UploadState(root / "uploads.json")
+            for _ in range(ROUNDS):
+                with RssSampler(gateway.pid) as sampler:
+                    seconds, _ = await gateway_upload(session, base, path)
+                results["seed"].append(seconds)
+                results["rss_seed"].append((sampler.peak - sampler.baseline) / 2**20)
+                with RssSampler(gateway.pid) as sampler:
+                    t0 = time.perf_counter()
+                    await upload_resumable(client, path, state=state)
+                    results["tus"].append(time.perf_counter() - t0)
+                results["rss_tus"].append((sampler.peak - sampler.baseline) / 2**20)
+                results["tus_chunks"].append(await tus_in_chunks(session, base, path))
     return results
 
 

@@ -8,11 +8,9 @@ pads it to 100 MB: valid for every demuxer, so the gateway validates it like any
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import statistics
 import struct
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,13 +20,10 @@ import aiohttp
 import psutil
 from minio import Minio
 
-from benchmarks._servers import ACCESS, SECRET, local_servers
-from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer
-from tests.support.env import service_env
+from benchmarks._servers import ACCESS, SECRET, gateway_process, local_servers, wait_ready
+from tests.support.auth import ADMIN_KEY, bearer
 from tests.support.media import make_video
 from vidsage.contracts import names
-from vidsage_dev.ports import free_port
-from vidsage_dev.processes import ManagedProcess
 
 SIZE = 100_000_000
 ROUNDS = 3
@@ -117,52 +112,24 @@ def direct_get(client: Minio, bucket: str, key: str) -> float:
 
 
 async def run() -> dict[str, float]:
-    with local_servers() as settings:
-        root = settings.state_dir
-        sink = io.StringIO()
-        endpoint = settings.s3.endpoint
-        port = free_port()
-        env = service_env(
-            settings,
-            VIDSAGE_GATEWAY__PORT=str(port),
-            VIDSAGE_GATEWAY__SPOOL_DIR=str(root),
-            VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
-            VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
-            VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH="false",  # no indexer here
-        )
-        gateway = ManagedProcess(
-            "gateway", [sys.executable, "-m", "vidsage_gateway"], log_dir=root / "logs", env=env, sink=sink
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            path = make_file(root / "bench.mp4")
-            client = Minio(endpoint.split("//")[1], ACCESS, SECRET, secure=False, region="us-east-1")
-            async with aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=300), headers=bearer(ADMIN_KEY)
-            ) as session:
-                for _ in range(100):
-                    try:
-                        async with session.get(f"{base}/readyz") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-                bucket = names.S3_BUCKET
-                loop = asyncio.get_running_loop()
-                up_gw, up_raw, down_gw, down_raw, rss = [], [], [], [], []
-                for i in range(ROUNDS):
-                    up_raw.append(
-                        await loop.run_in_executor(None, direct_put, client, bucket, path, f"raw/{i}")
-                    )
-                    with RssSampler(gateway.pid) as sampler:
-                        seconds, video_id = await gateway_upload(session, base, path)
-                    up_gw.append(seconds)
-                    rss.append((sampler.peak - sampler.baseline) / 2**20)
-                    down_raw.append(await loop.run_in_executor(None, direct_get, client, bucket, f"raw/{i}"))
-                    down_gw.append(await gateway_download(session, base, video_id))
-        finally:
-            gateway.stop()
+    with local_servers() as settings, gateway_process(settings) as (gateway, base):
+        path = make_file(settings.state_dir / "bench.mp4")
+        client = Minio(settings.s3.endpoint.split("//")[1], ACCESS, SECRET, secure=False, region="us-east-1")
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=300), headers=bearer(ADMIN_KEY)
+        ) as session:
+            await wait_ready(session, base)
+            bucket = names.S3_BUCKET
+            loop = asyncio.get_running_loop()
+            up_gw, up_raw, down_gw, down_raw, rss = [], [], [], [], []
+            for i in range(ROUNDS):
+                up_raw.append(await loop.run_in_executor(None, direct_put, client, bucket, path, f"raw/{i}"))
+                with RssSampler(gateway.pid) as sampler:
+                    seconds, video_id = await gateway_upload(session, base, path)
+                up_gw.append(seconds)
+                rss.append((sampler.peak - sampler.baseline) / 2**20)
+                down_raw.append(await loop.run_in_executor(None, direct_get, client, bucket, f"raw/{i}"))
+                down_gw.append(await gateway_download(session, base, video_id))
     mb = SIZE / 1e6
     return {
         "upload_gateway_s": statistics.median(up_gw),

@@ -372,3 +372,22 @@ async def test_the_client_resumes_an_upload_an_earlier_run_left(
     stored = await gw.rt.catalog.get("local", record["id"])
     assert stored is not None
     assert await gw.rt.storage.get_bytes(stored.objects["source"]) == data
+
+
+async def test_another_gateway_replica_continues_the_upload(
+    gw: RunningGateway, settings: Settings, big_video: Path
+) -> None:
+    """The state is in KV and the tail in S3: a second gateway on the same bus and store takes over."""
+    data = big_video.read_bytes()
+    async with running_gateway(settings) as other, aiohttp.ClientSession() as session:
+        first, second = Tus(gw, session), Tus(other, session)
+        url = await first.create(len(data))
+        cut = 6 * MiB + 777  # one S3 part and a tail
+        assert (await first.patch(url, 0, data[:cut])).status == 204
+        there = url.replace(gw.url, other.url)
+        assert await second.offset(there) == cut
+        resp = await second.patch(there, cut, data[cut:])
+        assert resp.status == 204
+        record = await other.rt.catalog.get("local", resp.headers["Vidsage-Video-Id"])
+        assert record is not None
+        assert await other.rt.storage.get_bytes(record.objects["source"]) == data
