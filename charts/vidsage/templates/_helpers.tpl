@@ -131,6 +131,14 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
   value: {{ include "vidsage.natsUrl" . | quote }}
 - name: VIDSAGE_NATS__STREAM
   value: {{ .Values.nats.stream | quote }}
+{{- if .Values.nats.enabled }}
+{{- $servers := ternary (int .Values.nats.config.cluster.replicas) 1 (and .Values.nats.config.cluster.enabled true) }}
+{{- if gt (int .Values.nats.replicas) $servers }}
+{{- fail (printf "nats.replicas (%d) exceeds the NATS servers (%d): lower it or enable nats.config.cluster" (int .Values.nats.replicas) $servers) }}
+{{- end }}
+{{- end }}
+- name: VIDSAGE_NATS__REPLICAS
+  value: {{ .Values.nats.replicas | toString | quote }}
 - name: VIDSAGE_S3__ENDPOINT
   value: {{ include "vidsage.s3Endpoint" . | quote }}
 - name: VIDSAGE_S3__BUCKET

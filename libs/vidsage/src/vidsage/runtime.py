@@ -166,10 +166,13 @@ async def open_runtime(
         opened.push_async_callback(_drain, nc)
         js = nc.jetstream(timeout=settings.nats.request_timeout_s)
         await provision_stream(js, settings.nats)
-        videos = await provision_kv(js, settings.nats.videos_bucket, history=8)
+        replicas = settings.nats.replicas
+        videos = await provision_kv(js, settings.nats.videos_bucket, history=8, replicas=replicas)
         catalog = Catalog(videos)
         await catalog.migrate()  # records from before tenancy, before this service takes work
-        cache_kv = await provision_kv(js, settings.nats.cache_bucket, ttl_s=settings.cache.ttl_s)
+        cache_kv = await provision_kv(
+            js, settings.nats.cache_bucket, ttl_s=settings.cache.ttl_s, replicas=replicas
+        )
         if worker is not None:
             await provision_consumer(js, settings.nats.stream, CONSUMERS[name], worker)
         storage = Storage(settings.s3)

@@ -41,6 +41,10 @@ class NatsSettings(BaseModel):
     """Timeout of the first connection attempt."""
     request_timeout_s: float = Field(default=5, gt=0)
     """Timeout of JetStream API calls and KV operations."""
+    replicas: int = Field(default=1, ge=1, le=5)
+    """Replicas of the stream and of every KV bucket (its consumers inherit it): 1 for a single
+    nats-server, 3 on a JetStream cluster (the chart's default), so that losing one server loses
+    nothing. An existing stream is brought to this count; an existing KV bucket keeps its own."""
 
 
 class S3Settings(BaseModel):
