@@ -2,7 +2,7 @@
 
 import sys
 
-from benchmarks import auth, chat, search, transcription, upload_stream, vectorstore
+from benchmarks import auth, chat, load, search, transcription, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
@@ -11,6 +11,7 @@ ALL = {
     "chat": chat.main,
     "vectorstore": vectorstore.main,
     "auth": auth.main,
+    "load": load.main,
 }
 
 
