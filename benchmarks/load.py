@@ -21,6 +21,9 @@ from tests.support.auth import bearer
 from tests.support.chaos import Client, VideoHistory
 from tests.support.paths import MODELS
 from tests.support.speech import SCRIPTS, make_speech_video
+from vidsage.bus import provision_stream
+from vidsage.contracts.events import EventType
+from vidsage.settings import NatsSettings
 from vidsage_dev.infra import start_nats
 from vidsage_dev.ports import free_port
 from vidsage_dev.system import DevConfig, DevSystem
@@ -73,13 +76,15 @@ async def _measure(system: DevSystem, data: bytes) -> tuple[float, int, float, i
 
 
 async def _publish_rate(url: str) -> float:
+    """Awaited publishes per second into vidsage's own stream (its configuration, a throwaway server)."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        await js.add_stream(name="BENCH", subjects=["bench.>"])
+        await provision_stream(js, NatsSettings(url=url))
+        subject = EventType.UPLOADED.subject
         started = time.perf_counter()
         for i in range(PUBLISHES):
-            await js.publish("bench.x", b"x" * 512, headers={"Nats-Msg-Id": str(i)})
+            await js.publish(subject, b"x" * 512, headers={"Nats-Msg-Id": str(i)})
         return PUBLISHES / (time.perf_counter() - started)
     finally:
         await nc.close()
