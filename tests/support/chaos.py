@@ -35,7 +35,7 @@ import signal
 import statistics
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,11 +136,34 @@ class Client:
         self.session = session
         self.base = base
 
-    async def upload(self, history: VideoHistory, data: bytes, filename: str) -> None:
-        form = aiohttp.FormData(quote_fields=False)
-        form.add_field("file", data, filename=filename, content_type="application/octet-stream")
+    async def upload(
+        self, history: VideoHistory, data: bytes, filename: str, *, hold: asyncio.Event | None = None
+    ) -> None:
+        """POST the file; with ``hold``, send the first half of the body, wait for ``hold``, then
+        the rest (the request is authenticated and being read when the fault strikes)."""
+        form: Any
+        headers = {}
+        if hold is None:
+            form = aiohttp.FormData(quote_fields=False)
+            form.add_field("file", data, filename=filename, content_type="application/octet-stream")
+        else:
+            boundary = "chaos-held-upload"
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            body = head + data + f"\r\n--{boundary}--\r\n".encode()
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+
+            async def held() -> AsyncIterator[bytes]:
+                yield body[: len(body) // 2]
+                await hold.wait()
+                yield body[len(body) // 2 :]
+
+            form = held()
         try:
-            async with self.session.post(f"{self.base}/api/videos/upload", data=form) as resp:
+            url = f"{self.base}/api/videos/upload"
+            async with self.session.post(url, data=form, headers=headers) as resp:
                 history.http_status = resp.status
                 body = await resp.json(content_type=None)
                 if resp.status == 201:
@@ -192,7 +215,13 @@ class Client:
             return None
 
     async def chat(self, video_id: str, question: str, *, timeout_s: float = 30) -> tuple[bool, str]:
-        """One question on the video's chat WebSocket: (answered with ``done``, what happened)."""
+        """One question on the video's chat WebSocket: (answered with ``done``, what happened and
+        after how long)."""
+        started = time.monotonic()
+        ok, what = await self._chat(video_id, question, timeout_s)
+        return ok, f"{what} after {time.monotonic() - started:.0f} s"
+
+    async def _chat(self, video_id: str, question: str, timeout_s: float) -> tuple[bool, str]:
         try:
             async with asyncio.timeout(timeout_s):
                 async with self.session.ws_connect(f"{self.base}/ws/chat/{video_id}") as ws:
@@ -334,6 +363,8 @@ class Scenario:
     jitter_s: float = 0.5
     """The fault fires at a random time within this many seconds after the trigger."""
     uploads: int = 3
+    held: int = 0
+    """Uploads whose body is half sent before the fault and finished once it struck."""
     chats: int = 0
     """Chats started just before the fault (on a video made ready first)."""
     system: str = "single"
@@ -413,9 +444,12 @@ class Run:
         chat_video = await self._ready_video() if scenario.chats else None
         done = asyncio.Event()
         poller = asyncio.create_task(self._poll(done))
+        struck = asyncio.Event()
         uploads = [self._upload(scenario) for _ in range(scenario.uploads)]
+        uploads += [self._upload(scenario, hold=struck) for _ in range(scenario.held)]
         chats: list[asyncio.Task[tuple[bool, str]]] = []
         window = None
+        recovery: asyncio.Task[float | None] | None = None
         try:
             if scenario.fault is not None:
                 deadline = time.monotonic() + 120
@@ -424,19 +458,25 @@ class Run:
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(self.rng.uniform(0, scenario.jitter_s))
                 if chat_video is not None:
+                    # longer than the gateway's 90 s chunk timeout: an answer the dead chat service
+                    # never finishes must end in an error frame, not in the client giving up
                     chats = [
-                        asyncio.create_task(self.client.chat(chat_video, self.workload.question))
+                        asyncio.create_task(
+                            self.client.chat(chat_video, self.workload.question, timeout_s=120)
+                        )
                         for _ in range(scenario.chats)
                     ]
                     await asyncio.sleep(0.2)
                 faulted = asyncio.Event()
-                during = asyncio.create_task(self._upload_during(scenario, faulted))
+                during = asyncio.create_task(self._upload_during(scenario, faulted, struck))
                 try:
                     window = await scenario.fault(self.system, self.rng)
                 finally:
                     faulted.set()
                     uploads += await during
                 verdict.fault = window.note
+                if chat_video is not None:
+                    recovery = asyncio.create_task(self._chat_recovery(chat_video, window.ended))
             await asyncio.gather(*uploads)
             ended = window.ended if window else time.monotonic()
             settle_deadline = ended + self.settle_s
@@ -458,24 +498,27 @@ class Run:
                 results = await asyncio.gather(*chats)
                 verdict.chats_ok = sum(ok for ok, _ in results)
                 verdict.chats_failed = len(results) - verdict.chats_ok
-                verdict.details += sorted({f"chat: {what}" for ok, what in results if not ok})
-                if chat_video is not None and window is not None:
-                    verdict.chat_recovery_s = await self._chat_recovery(chat_video, window.ended)
+                verdict.details += sorted({f"chat in flight: {what}" for ok, what in results if not ok})
+                verdict.chat_recovery_s = await recovery if recovery is not None else None
         finally:
             done.set()
             await poller
         await self._check(verdict)
         return verdict
 
-    def _upload(self, scenario: Scenario) -> asyncio.Task[None]:
+    def _upload(self, scenario: Scenario, *, hold: asyncio.Event | None = None) -> asyncio.Task[None]:
         """Start one upload under a file name of its own (the record's ``filename`` names it)."""
         video = VideoHistory(f"{scenario.name}-{len(self.videos)}", time.monotonic())
         self.videos.append(video)
         name = f"{video.label}-{self.workload.filename}"
-        return asyncio.create_task(self.client.upload(video, self.workload.video, name))
+        return asyncio.create_task(self.client.upload(video, self.workload.video, name, hold=hold))
 
-    async def _upload_during(self, scenario: Scenario, faulted: asyncio.Event) -> list[asyncio.Task[None]]:
-        """While the fault lasts, a user keeps uploading: one at once, then one every 5 s."""
+    async def _upload_during(
+        self, scenario: Scenario, faulted: asyncio.Event, struck: asyncio.Event
+    ) -> list[asyncio.Task[None]]:
+        """While the fault lasts, a user keeps uploading: one at once, then one every 5 s. Runs from
+        the fault's first pause, so it also tells the held uploads that the fault has struck."""
+        struck.set()
         started = []
         while not faulted.is_set():
             started.append(self._upload(scenario))
