@@ -118,5 +118,12 @@ FAILS_ON_BASE: dict[str, str] = {
 """Scenarios that miss the target on the base of issue 13 (measured: README, "Chaos tier"); they run
 as strict expected failures, so the fix that makes one pass turns it red until its line goes."""
 
+FLAKY_ON_BASE: dict[str, str] = {
+    "kill-stream-leader": "in one run of three, 3 videos stayed in transcribed: the indexer did no more "
+    "work within 90 s of the leader's death (a lost ack waiting out the ack wait? item 2: i13b)",
+}
+"""Scenarios that miss the target on the base only when the fault lands badly: expected failures,
+not strict (a pass proves nothing there); remove the line once the fix is in."""
+
 REDUCED = ("kill-transcriber", "kill-nats", "s3-down-10s", "kill-stream-leader")
 """The set ``make test`` (and CI) runs: a worker, the bus, the store, the cluster's leader."""

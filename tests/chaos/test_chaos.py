@@ -10,7 +10,7 @@ import random
 import pytest
 
 from tests.chaos.conftest import FULL, SETTLE_S, VERDICTS, Systems, admin_session
-from tests.chaos.scenarios import FAILS_ON_BASE, REDUCED, SCENARIOS
+from tests.chaos.scenarios import FAILS_ON_BASE, FLAKY_ON_BASE, REDUCED, SCENARIOS
 from tests.support.chaos import Run, Scenario, Workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
@@ -18,18 +18,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 KNOWN_IDS: set[str] = set()
 
 
+def _marks(name: str) -> list[pytest.MarkDecorator]:
+    if name in FAILS_ON_BASE:
+        return [pytest.mark.xfail(strict=True, reason=FAILS_ON_BASE[name])]
+    if name in FLAKY_ON_BASE:
+        return [pytest.mark.xfail(strict=False, reason=FLAKY_ON_BASE[name])]
+    return []
+
+
 def _selected() -> list[object]:
-    return [
-        pytest.param(
-            s,
-            id=s.name,
-            marks=[pytest.mark.xfail(strict=True, reason=FAILS_ON_BASE[s.name])]
-            if s.name in FAILS_ON_BASE
-            else [],
-        )
-        for s in SCENARIOS
-        if FULL or s.name in REDUCED
-    ]
+    return [pytest.param(s, id=s.name, marks=_marks(s.name)) for s in SCENARIOS if FULL or s.name in REDUCED]
 
 
 @pytest.mark.timeout(900)

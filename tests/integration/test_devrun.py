@@ -26,7 +26,7 @@ from minio.error import S3Error
 from tests.support.paths import ROOT
 from vidsage_dev.infra import start_nats, start_s3
 from vidsage_dev.ports import free_port
-from vidsage_dev.processes import DevRunError, ManagedProcess
+from vidsage_dev.processes import NAME_WIDTH, DevRunError, ManagedProcess
 from vidsage_dev.system import DevConfig, DevSystem
 
 ACCESS_KEY = "devrun-access"
@@ -185,7 +185,7 @@ def test_managed_process_stop_escalates_to_sigkill(tmp_path: Path) -> None:
     assert code == -signal.SIGKILL
     assert proc.killed
     assert _gone(proc.pid)
-    assert lines == ["stubborn    | up"]
+    assert lines == [f"{'stubborn':<{NAME_WIDTH}} | up"]  # the name column: every process's name fits
 
 
 @pytest.mark.timeout(30)
@@ -502,6 +502,15 @@ def test_replicas_run_as_processes_of_their_own_and_restart_alone(tmp_path: Path
         assert len(tmpdirs) == 2  # each its own temp folder, as each pod its own /tmp
         info = json.loads(system.run_file.read_text())
         assert set(info["services"]) == {"gateway", "ingest", "ingest-2"}
+        log = system.logs_dir / "ingest-2.log"
+
+        def started(times: int) -> bool:
+            deadline = time.monotonic() + 10
+            while log.read_text().count("ingest nats") < times and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return log.read_text().count("ingest nats") == times
+
+        assert started(1)
         old = system.services["ingest-2"]
         old.signal(signal.SIGKILL)
         old.wait(5)
@@ -510,11 +519,7 @@ def test_replicas_run_as_processes_of_their_own_and_restart_alone(tmp_path: Path
         assert new.pid != old.pid
         assert system.services["ingest-2"] is new
         assert system.services["ingest"].alive
-        log = system.logs_dir / "ingest-2.log"
-        deadline = time.monotonic() + 10
-        while log.read_text().count("ingest nats") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert log.read_text().count("ingest nats") == 2  # the same log, appended
+        assert started(2)  # the same log, appended
     finally:
         system.stop()
     assert not system.processes()[0].alive
