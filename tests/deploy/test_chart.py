@@ -579,3 +579,18 @@ def test_the_gateway_serves_its_own_host_names_only() -> None:
     assert (
         Settings(_env_file=None, gateway={"allowed_hosts": extra_hosts}).gateway.allowed_hosts == extra_hosts
     )  # type: ignore[call-arg]
+
+
+def test_stream_and_kv_replicas_follow_the_nats_cluster_and_writes_are_fsynced() -> None:
+    assert all(env(render(DEFAULTS), s)["VIDSAGE_NATS__REPLICAS"] == "3" for s in SERVICES)
+    assert env(render(merge(DEFAULTS, {"nats": {"replicas": 1}})), "ingest")["VIDSAGE_NATS__REPLICAS"] == "1"
+    # more copies than servers cannot be placed: refused at render time, not at the first start
+    single = {"nats": {"config": {"cluster": {"enabled": False}}}}
+    with pytest.raises(helm.HelmError) as info:
+        render(merge(DEFAULTS, single))
+    assert "nats.replicas (3) exceeds the NATS servers (1)" in str(info.value)
+    one_copy = merge(merge(DEFAULTS, single), {"nats": {"replicas": 1}})
+    assert env(render(one_copy), "ingest")["VIDSAGE_NATS__REPLICAS"] == "1"
+    # the default passed to the official NATS chart: every JetStream write on disk before its ack
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["nats"]["config"]["jetstream"]["merge"] == {"sync_interval": "always"}

@@ -159,6 +159,14 @@ NATS users (nats.auth): the permissions exported from vidsage.contracts.permissi
   value: {{ include "vidsage.natsUrl" $root | quote }}
 - name: VIDSAGE_NATS__STREAM
   value: {{ $root.Values.nats.stream | quote }}
+{{- if $root.Values.nats.enabled }}
+{{- $servers := ternary (int $root.Values.nats.config.cluster.replicas) 1 (and $root.Values.nats.config.cluster.enabled true) }}
+{{- if gt (int $root.Values.nats.replicas) $servers }}
+{{- fail (printf "nats.replicas (%d) exceeds the NATS servers (%d): lower it or enable nats.config.cluster" (int $root.Values.nats.replicas) $servers) }}
+{{- end }}
+{{- end }}
+- name: VIDSAGE_NATS__REPLICAS
+  value: {{ $root.Values.nats.replicas | toString | quote }}
 {{- if $root.Values.nats.auth.enabled }}
 - name: VIDSAGE_NATS__USER
   value: {{ $user | quote }}

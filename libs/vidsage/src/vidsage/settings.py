@@ -62,6 +62,11 @@ class NatsSettings(BaseModel):
     provision_wait_s: float = Field(default=120, gt=0)
     """How long a service that does not provision waits for the stream and buckets at start-up."""
 
+    replicas: int = Field(default=1, ge=1, le=5)
+    """Replicas of the stream and of every KV bucket (its consumers inherit it): 1 for a single
+    nats-server, 3 on a JetStream cluster (the chart's default), so that losing one server loses
+    nothing. An existing stream is brought to this count; an existing KV bucket keeps its own."""
+
     @model_validator(mode="after")
     def _user_and_password_together(self) -> NatsSettings:
         if (self.user is None) != (self.password is None):
