@@ -108,22 +108,18 @@ SCENARIOS: list[Scenario] = [
     ),
 ]
 
-FAILS_ON_BASE: dict[str, str] = {
-    "kill-ingest": "the killed job waits out the 120 s ack wait (issue 13, item 2: i13b)",
-    "kill-transcriber": "the killed job waits out the 300 s ack wait (issue 13, item 2: i13b)",
-    "kill-transcriber-replica": "the killed replica's job waits out the 300 s ack wait (item 2: i13b)",
-    "kill-nats": "the refused upload's buffered record lands on reconnect: a phantom (issue 13: i13a)",
-    "s3-down-60s": "transient S3 errors spend the delivery budget: all fail (issue 13, item 1: i13b)",
-}
-"""Scenarios that miss the target on the base of issue 13 (measured: README, "Chaos tier"); they run
-as strict expected failures, so the fix that makes one pass turns it red until its line goes."""
+FAILS_ON_BASE: dict[str, str] = {}
+"""Scenarios that miss the target on the code they run; they run as strict expected failures, so
+the fix that makes one pass turns it red until its line goes. Empty since issue 13's fixes: on its
+base kill-ingest, kill-transcriber and kill-transcriber-replica waited out the ack wait, kill-nats
+left a phantom and s3-down-60s failed every video (README, "Chaos tier": before and after)."""
 
-FLAKY_ON_BASE: dict[str, str] = {
-    "kill-stream-leader": "in one run of three, 3 videos stayed in transcribed: the indexer did no more "
-    "work within 90 s of the leader's death (a lost ack waiting out the ack wait? item 2: i13b)",
-}
-"""Scenarios that miss the target on the base only when the fault lands badly: expected failures,
-not strict (a pass proves nothing there); remove the line once the fix is in."""
+FLAKY_ON_BASE: dict[str, str] = {}
+"""Scenarios that miss the target only when the fault lands badly: expected failures, not strict (a
+pass proves nothing there). Empty: kill-stream-leader, flaky on the base (videos left in
+``transcribed``: a job's ack lost with the leader waited out the ack wait, and the consumer's
+``max_ack_pending`` was one process's concurrency shared by every replica), passes since the short
+ack wait and ``max_ack_pending`` = concurrency × processes."""
 
 REDUCED = ("kill-transcriber", "kill-nats", "s3-down-10s", "kill-stream-leader")
 """The set ``make test`` (and CI) runs: a worker, the bus, the store, the cluster's leader."""

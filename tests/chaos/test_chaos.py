@@ -42,6 +42,8 @@ async def test_fault(scenario: Scenario, systems: Systems, workload: Workload, r
         systems.dirty.add(scenario.system)
     assert verdict.acknowledged > 0, verdict.details
     assert verdict.target_met(allow_failed=scenario.allow_failed), verdict.as_dict()
+    if scenario.chats:  # every answer in flight ended with a frame: done, or a clear error
+        assert verdict.chats_unanswered == 0, verdict.details
     if scenario.name == "workers-spread":
         for service in ("ingest", "transcriber"):
             procs = [p for p in verdict.spread if p == service or p.startswith(f"{service}-")]

@@ -185,6 +185,22 @@ def test_no_scaledobject_without_the_keda_api() -> None:
     assert find(objects, "ServiceMonitor") == []
 
 
+def test_each_workers_consumer_is_sized_for_the_most_pods_that_share_it() -> None:
+    """max_ack_pending = concurrency × processes: the autoscaler's maximum, else the replicas."""
+    keda, plain = render(GPU_KEDA), render(DEFAULTS)
+    assert env(keda, "transcriber")["VIDSAGE_TRANSCRIBER__PROCESSES"] == "12"  # KEDA's maximum
+    assert env(plain, "transcriber")["VIDSAGE_TRANSCRIBER__PROCESSES"] == "1"  # no KEDA: its replicas
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert env(plain, "ingest")["VIDSAGE_INGEST__PROCESSES"] == str(values["ingest"]["replicas"])
+    assert env(plain, "indexer")["VIDSAGE_INDEXER__PROCESSES"] == str(
+        values["indexer"]["autoscaling"]["maxReplicas"]
+    )
+    for service in ("gateway", "chat"):  # no consumer
+        assert not any(k.endswith("__PROCESSES") for k in env(plain, service)), service
+    settings = Settings(_env_file=None, transcriber={"processes": 12})  # type: ignore[call-arg]
+    assert settings.transcriber.processes == 12
+
+
 def test_termination_grace_outlasts_a_transcription_job() -> None:
     objects = render(DEFAULTS)
     grace = deployment(objects, "transcriber")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]

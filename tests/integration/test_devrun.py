@@ -494,8 +494,9 @@ def test_runner_killed_with_sigkill_leaves_no_orphans(
 def test_a_three_server_jetstream_cluster_keeps_acknowledged_events_when_the_leader_dies(
     tmp_path: Path,
 ) -> None:
-    from tests.support.chaos import stream_leader
-    from vidsage.bus import provision_kv, provision_stream
+    from tests.support.chaos import observe, stream_leader
+    from vidsage.bus import connect
+    from vidsage.contracts import names
     from vidsage.settings import NatsSettings
 
     config = DevConfig(
@@ -505,12 +506,18 @@ def test_a_three_server_jetstream_cluster_keeps_acknowledged_events_when_the_lea
     system = DevSystem(config, sink=io.StringIO())
     system.start()
     try:
-        names = [s.name for s in system.nats_servers]
-        assert names == ["nats-n1", "nats-n2", "nats-n3"]
+        assert [s.name for s in system.nats_servers] == ["nats-n1", "nats-n2", "nats-n3"]
         assert len(system.nats_urls.split(",")) == 3
         assert system.service_env()["VIDSAGE_NATS__REPLICAS"] == "3"
         assert json.loads(system.run_file.read_text())["nats"]["servers"][2]["name"] == "nats-n3"
-        settings = NatsSettings(url=system.nats_urls, replicas=3)
+        # NATS auth on, as make run has it: the runner's provisioner made the stream and the shared
+        # buckets; the gateway's user publishes and writes, the observer reads the outcome
+        credentials = system.nats_credentials("gateway")
+        gateway = NatsSettings(
+            url=system.nats_urls,
+            user=credentials["VIDSAGE_NATS__USER"],
+            password=credentials["VIDSAGE_NATS__PASSWORD"],
+        )
 
         async def retried(call: Callable[[], Awaitable[T]]) -> T:
             # while the survivors elect a new leader (a few seconds), requests find no responder:
@@ -528,30 +535,34 @@ def test_a_three_server_jetstream_cluster_keeps_acknowledged_events_when_the_lea
                         raise
                     await asyncio.sleep(0.25)
 
-        async def provision_and_publish(first: int, count: int) -> tuple[int, int, int]:
-            nc = await nats.connect(servers=system.nats_urls.split(","), connect_timeout=2)
+        async def publish_and_count(first: int, count: int) -> tuple[list[int], int]:
+            nc = await connect(gateway, "devrun-test", wait_s=10)
             try:
                 js = nc.jetstream(timeout=10)
-                await retried(lambda: provision_stream(js, settings))
-                kv = await retried(lambda: provision_kv(js, "devrun-kv", replicas=3))
+                kv = await retried(lambda: js.key_value(names.VIDEOS_BUCKET))
                 for i in range(first, first + count):
                     headers = {"Nats-Msg-Id": f"m{i}"}
                     ack = await retried(lambda: js.publish("vidsage.video.uploaded", b"{}", headers=headers))  # noqa: B023
                     assert not ack.duplicate
                 await retried(lambda: kv.put("k", str(first).encode()))
-                info = await js.stream_info(settings.stream)
-                assert info.cluster is not None
-                kv_info = await js.stream_info("KV_devrun-kv")
-                return info.config.num_replicas or 0, kv_info.config.num_replicas or 0, info.state.messages
             finally:
                 await nc.close()
+            async with observe(system) as seen:
+                info = await retried(lambda: seen.stream_info(names.STREAM))
+                assert info.cluster is not None
+                replicas = [info.config.num_replicas or 0]
+                for bucket in (names.VIDEOS_BUCKET, names.CACHE_BUCKET):
+                    kv_info = await retried(lambda: seen.stream_info(names.kv_stream(bucket)))  # noqa: B023
+                    replicas.append(kv_info.config.num_replicas or 0)
+                return replicas, info.state.messages
 
-        assert asyncio.run(provision_and_publish(0, 20)) == (3, 3, 20)
+        # python -m vidsage.provision made the stream and every shared bucket at 3 replicas
+        assert asyncio.run(publish_and_count(0, 20)) == ([3, 3, 3], 20)
         leader = stream_leader(system)
         system.process(f"nats-{leader}").signal(signal.SIGKILL)
         system.process(f"nats-{leader}").wait(5)
         # two of three still form a majority: writes are acknowledged, nothing acknowledged is lost
-        assert asyncio.run(provision_and_publish(20, 20)) == (3, 3, 40)
+        assert asyncio.run(publish_and_count(20, 20)) == ([3, 3, 3], 40)
         assert stream_leader(system) != leader
         system.restart(f"nats-{leader}")
         assert all(s.alive for s in system.nats_servers)
@@ -580,6 +591,8 @@ def test_replicas_run_as_processes_of_their_own_and_restart_alone(tmp_path: Path
         assert list(system.services) == ["gateway", "ingest", "ingest-2"]
         tmpdirs = {system.services[n].env["TMPDIR"] for n in ("ingest", "ingest-2")}  # type: ignore[index]
         assert len(tmpdirs) == 2  # each its own temp folder, as each pod its own /tmp
+        # both share the consumer: its max_ack_pending is sized for two processes
+        assert {system.services[n].env["VIDSAGE_INGEST__PROCESSES"] for n in ("ingest", "ingest-2")} == {"2"}  # type: ignore[index]
         info = json.loads(system.run_file.read_text())
         assert set(info["services"]) == {"gateway", "ingest", "ingest-2"}
         log = system.logs_dir / "ingest-2.log"

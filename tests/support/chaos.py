@@ -3,9 +3,10 @@ injected into its processes, a client-side history of what was acknowledged and 
 checker that turns the history and the system's own records into a Jepsen-style verdict.
 
 Everything is observed from outside, as a user or an operator would: the public API (uploads,
-``/status`` polls, listing, media, transcript, search, the chat WebSocket), the JetStream stream (every
-event ever published, read back with an ordered consumer) and the services' JSON logs (which process
-finished which job). Nothing inside the system is patched.
+``/status`` polls, listing, media, transcript, search, the chat WebSocket), the JetStream stream
+(every event ever published, read back message by message as the read-only NATS user
+``observer``) and the services' JSON logs (which process finished which job). Nothing inside the
+system is patched.
 
 Verdict per scenario:
 
@@ -42,8 +43,13 @@ from typing import Any
 
 import aiohttp
 import nats
+import nats.js.errors
 import psutil
+from nats.js import JetStreamContext
 
+from vidsage.bus import connect
+from vidsage.contracts import names
+from vidsage.settings import NatsSettings
 from vidsage_dev.system import DevSystem
 
 ORDER = ["uploaded", "ingesting", "ingested", "transcribing", "transcribed", "indexing", "ready"]
@@ -107,6 +113,9 @@ class Verdict:
     settle_s: float | None = None
     chats_ok: int | None = None
     chats_failed: int | None = None
+    chats_unanswered: int | None = None
+    """Chats in flight that ended with neither ``done`` nor an ``error`` frame: the client gave
+    up, or the socket closed, before the gateway told it anything."""
     chat_recovery_s: float | None = None
     spread: dict[str, int] = field(default_factory=dict)
     """Jobs finished per process (the competing workers)."""
@@ -458,11 +467,12 @@ class Run:
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(self.rng.uniform(0, scenario.jitter_s))
                 if chat_video is not None:
-                    # longer than the gateway's 90 s chunk timeout: an answer the dead chat service
-                    # never finishes must end in an error frame, not in the client giving up
+                    # a patient client, 60 s: an answer the dead chat service never finishes must
+                    # end in an error frame from the gateway (within its chunk timeout, 10 s), not
+                    # in the client giving up
                     chats = [
                         asyncio.create_task(
-                            self.client.chat(chat_video, self.workload.question, timeout_s=120)
+                            self.client.chat(chat_video, self.workload.question, timeout_s=60)
                         )
                         for _ in range(scenario.chats)
                     ]
@@ -498,6 +508,7 @@ class Run:
                 results = await asyncio.gather(*chats)
                 verdict.chats_ok = sum(ok for ok, _ in results)
                 verdict.chats_failed = len(results) - verdict.chats_ok
+                verdict.chats_unanswered = sum(not what.startswith(("done", "error")) for _, what in results)
                 verdict.details += sorted({f"chat in flight: {what}" for ok, what in results if not ok})
                 verdict.chat_recovery_s = await recovery if recovery is not None else None
         finally:
@@ -608,32 +619,46 @@ class Run:
             verdict.details.append(f"phantom record: {item['id']} in {item['status']} ({answer})")
 
 
-async def stage_event_counts(system: DevSystem, ids: Iterable[str]) -> list[tuple[str, str, int]]:
-    """(video_id, event, count) for every stage event published more than once for one of ``ids``."""
-    wanted = set(ids)
-    counts: collections.Counter[tuple[str, str]] = collections.Counter()
-    nc = await nats.connect(servers=system.nats_urls.split(","), connect_timeout=5, max_reconnect_attempts=5)
+def observer_settings(system: DevSystem) -> NatsSettings:
+    """How a checker connects to ``system``'s NATS: as the ``observer``, which may only look (the
+    stream's messages one by one, the stream's and buckets' info); openly when NATS runs open."""
+    credentials = system.nats_credentials(names.OBSERVER_USER)
+    return NatsSettings(
+        url=system.nats_urls,
+        user=credentials.get("VIDSAGE_NATS__USER"),
+        password=credentials.get("VIDSAGE_NATS__PASSWORD"),
+        request_timeout_s=10,
+    )
+
+
+@contextlib.asynccontextmanager
+async def observe(system: DevSystem) -> AsyncIterator[JetStreamContext]:
+    """JetStream of ``system`` as the observer (see :func:`observer_settings`)."""
+    settings = observer_settings(system)
+    nc = await connect(settings, "vidsage-chaos-observer", wait_s=10)
     try:
-        js = nc.jetstream(timeout=10)
-        info = await js.stream_info("VIDSAGE")
-        last = info.state.last_seq
-        if info.state.messages:
-            sub = await js.subscribe(
-                "vidsage.video.>", ordered_consumer=True, deliver_policy=nats.js.api.DeliverPolicy.ALL
-            )
-            try:
-                while True:
-                    msg = await sub.next_msg(timeout=10)
-                    event = msg.subject.rsplit(".", 1)[-1]
-                    video_id = json.loads(msg.data).get("video_id")
-                    if event in STAGE_EVENTS and video_id in wanted:
-                        counts[(video_id, event)] += 1
-                    if msg.metadata.sequence.stream >= last:
-                        break
-            finally:
-                await sub.unsubscribe()
+        yield nc.jetstream(timeout=settings.request_timeout_s)
     finally:
         await nc.close()
+
+
+async def stage_event_counts(system: DevSystem, ids: Iterable[str]) -> list[tuple[str, str, int]]:
+    """(video_id, event, count) for every stage event published more than once for one of ``ids``
+    (the stream read back message by message: the observer may create no consumer)."""
+    wanted = set(ids)
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    async with observe(system) as js:
+        info = await js.stream_info(names.STREAM)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            try:
+                msg = await js.get_msg(names.STREAM, seq)
+            except nats.js.errors.NotFoundError:  # removed (limits): nothing to count
+                continue
+            event = (msg.subject or "").rsplit(".", 1)[-1]
+            if event in STAGE_EVENTS:
+                video_id = json.loads(msg.data or b"{}").get("video_id")
+                if video_id in wanted:
+                    counts[(video_id, event)] += 1
     return [(v, e, n) for (v, e), n in sorted(counts.items()) if n > 1]
 
 

@@ -261,6 +261,17 @@ affinity:
 {{- end }}
 {{- end -}}
 
+{{/* The most pods of a worker that share its consumer: KEDA's or the HPA's maximum when it is
+autoscaled, else its replica count. Call with (list $ <service>). */}}
+{{- define "vidsage.workerProcesses" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}
+{{- $svc := index $root.Values $name -}}
+{{- if and (eq $name "transcriber") (include "vidsage.kedaOn" $root) -}}{{ $svc.keda.maxReplicaCount }}
+{{- else if and (hasKey $svc "autoscaling") $svc.autoscaling.enabled -}}{{ $svc.autoscaling.maxReplicas }}
+{{- else -}}{{ $svc.replicas }}
+{{- end -}}
+{{- end -}}
+
 {{/* Is the ScaledObject rendered? "true" or "". */}}
 {{- define "vidsage.kedaOn" -}}
 {{- $k := .Values.transcriber.keda -}}

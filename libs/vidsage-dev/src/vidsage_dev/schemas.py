@@ -216,8 +216,9 @@ def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
             name = EVENT_MODELS[event].__name__
             description = (
                 f"Durable pull consumer `{spec.durable}` on the stream `{names.STREAM}`: explicit ack, "
-                "`max_ack_pending` = the worker's concurrency, `in_progress` heartbeats during "
-                "long jobs, a bounded `max_deliver`; a job that exhausts its deliveries marks "
+                "`max_ack_pending` = the worker's concurrency × its processes, `in_progress` "
+                "heartbeats during long jobs, a bounded `max_deliver`; a job that exhausts its "
+                "deliveries marks "
                 f"the video failed (and publishes {EventType.FAILED.subject})."
             )
             summary = f"{service} handles {event.subject}."

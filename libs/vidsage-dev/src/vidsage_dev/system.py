@@ -338,6 +338,9 @@ class DevSystem:
             env["VIDSAGE_LOG_FORMAT"] = "console"
         if name is not None:
             env.update(self.nats_credentials(name))
+            if ACCESS.get(name) is not None and ACCESS[name].consumer is not None:
+                # the processes sharing its consumer: max_ack_pending = concurrency × processes
+                env[f"VIDSAGE_{name.upper()}__PROCESSES"] = str(cfg.replicas.get(name, 1))
             if name == "gateway" and self.secrets is not None:
                 env["VIDSAGE_GATEWAY__SIGNING_SECRET"] = self.secrets.signing_secret
             if name == "gateway" and self.admin_key is not None:  # the admin key: the gateway's only

@@ -154,7 +154,7 @@ def consumer_config(spec: ConsumerSpec, worker: WorkerSettings) -> api.ConsumerC
         ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=worker.ack_wait_s,
         max_deliver=worker.max_deliver,
-        max_ack_pending=worker.concurrency,
+        max_ack_pending=worker.concurrency * worker.processes,
         filter_subject=subjects[0] if len(subjects) == 1 else None,
         filter_subjects=subjects if len(subjects) > 1 else None,
     )
