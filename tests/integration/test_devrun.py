@@ -91,6 +91,37 @@ async def _jetstream_roundtrip(url: str) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_one_nats_config_holds_the_users_and_the_sync_interval(tmp_path: Path) -> None:
+    """--nats-sync with NATS auth on: both settings in the one nats.conf (mode 0600) every cluster
+    member reads; the server applies both."""
+    import urllib.request
+
+    from vidsage.contracts.permissions import ACCESS
+    from vidsage_dev.natsauth import authorization
+
+    monitor = free_port()
+    users = authorization({user: f"p{user}" for user in ACCESS})
+    server = start_nats(
+        tmp_path,
+        "127.0.0.1",
+        free_port(),
+        monitor,
+        sink=io.StringIO(),
+        sync_interval="always",
+        authorization=users,
+    )
+    try:
+        config = tmp_path / "nats.conf"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert json.loads(config.read_text())["jetstream"] == {"sync_interval": "always"}
+        varz = json.loads(urllib.request.urlopen(f"{server.monitor_url}/varz", timeout=5).read())
+        assert varz["auth_required"] is True
+        assert varz["jetstream"]["config"]["sync_always"] is True
+    finally:
+        server.stop(5)
+
+
+@pytest.mark.timeout(60)
 def test_nats_and_s3_start_and_stop_without_leftovers(tmp_path: Path) -> None:
     lines: list[str] = []
     t0 = time.monotonic()

@@ -597,10 +597,12 @@ class Run:
             verdict.details.append(f"{count} {event} events: {video_id}")
         done_by, spread = jobs_done(self.system.logs_dir, ids)
         verdict.spread = spread
-        for (video_id, event), procs in done_by.items():
+        for (video_id, service, event), procs in done_by.items():
             if len(procs) > 1:
                 duplicated.add(video_id)
-                verdict.details.append(f"{event} done {len(procs)} times ({', '.join(procs)}): {video_id}")
+                verdict.details.append(
+                    f"{service}'s {event} job done {len(procs)} times ({', '.join(procs)}): {video_id}"
+                )
         verdict.duplicated = len(duplicated)
         # a phantom: a record in the catalog that no 201 announced, although its upload got a
         # definite answer (an error status); an upload that timed out or broke off may or may not
@@ -662,11 +664,14 @@ async def stage_event_counts(system: DevSystem, ids: Iterable[str]) -> list[tupl
     return [(v, e, n) for (v, e), n in sorted(counts.items()) if n > 1]
 
 
-def jobs_done(logs_dir: Path, ids: Iterable[str]) -> tuple[dict[tuple[str, str], list[str]], dict[str, int]]:
-    """From the services' JSON logs: which processes finished each (video, event) job, and how many
-    jobs each process finished (for ``ids``)."""
+def jobs_done(
+    logs_dir: Path, ids: Iterable[str]
+) -> tuple[dict[tuple[str, str, str], list[str]], dict[str, int]]:
+    """From the services' JSON logs: which processes finished each (video, service, event) job,
+    and how many jobs each process finished (for ``ids``). Keyed by the service too: ingest and
+    the transcriber both take ``uploaded``, each its own job."""
     wanted = set(ids)
-    done_by: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    done_by: dict[tuple[str, str, str], list[str]] = collections.defaultdict(list)
     spread: collections.Counter[str] = collections.Counter()
     for log in sorted(logs_dir.glob("*.log")):
         proc = log.stem
@@ -677,7 +682,8 @@ def jobs_done(logs_dir: Path, ids: Iterable[str]) -> tuple[dict[tuple[str, str],
                 with contextlib.suppress(ValueError):
                     entry = json.loads(line)
                     if entry.get("event") == "job_done" and entry.get("video_id") in wanted:
-                        done_by[(entry["video_id"], entry.get("event_type", "?"))].append(proc)
+                        job = (entry["video_id"], entry.get("service", proc), entry.get("event_type", "?"))
+                        done_by[job].append(proc)
                         spread[proc] += 1
     return dict(done_by), dict(sorted(spread.items()))
 
