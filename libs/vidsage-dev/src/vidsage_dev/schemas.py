@@ -286,8 +286,10 @@ def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             "address": None,
             "title": "the request's reply inbox",
             "description": (
-                "Numbered chunks: `accepted`, `token`..., then one `done` or `error`. A gap in `seq` "
-                "is a lost chunk (the gateway reports `stream_broken`)."
+                "Numbered chunks: `accepted`, `token`..., then one `done` or `error`; `alive` "
+                "whenever nothing else was sent for `chat.alive_interval_s` (the gateway reports "
+                "`timeout` after `chat.chunk_timeout_s` without a chunk). A gap in `seq` is a lost "
+                "chunk (the gateway reports `stream_broken`)."
             ),
             "servers": nats,
             "messages": {"ChatChunk": {"$ref": "#/components/messages/ChatChunk"}},

@@ -9,9 +9,10 @@ WebSocket (``/ws/chat/<video_id>`` or ``/ws/chat`` for the whole library), JSON 
 
 NATS: the gateway publishes a :class:`ChatRequest` on ``chat.subject`` (queue group ``chat``) with
 a reply inbox; the chat service answers on that inbox with numbered :class:`ChatChunk` messages:
-``accepted``, ``token``..., then exactly one ``done`` or ``error``. A gap in ``seq`` is a lost
-chunk. The gateway publishes on ``<subject>.cancel.<request_id>`` when the client goes away. The
-subjects and the queue group are named in :mod:`vidsage.contracts.names`.
+``accepted``, ``token``..., then exactly one ``done`` or ``error`` (and ``alive`` whenever nothing
+else was sent for ``chat.alive_interval_s``). A gap in ``seq`` is a lost chunk. The gateway
+publishes on ``<subject>.cancel.<request_id>`` when the client goes away. The subjects and the
+queue group are named in :mod:`vidsage.contracts.names`.
 """
 
 from __future__ import annotations
