@@ -25,7 +25,7 @@ LINT_PATHS := libs services tests benchmarks
 SETUP_MODELS := $(PY) -m vidsage_dev.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv models run test test-unit test-integration test-e2e test-browser chart-test lint typecheck fmt bench schemas clean distclean
+.PHONY: help setup venv models run test test-unit test-integration test-e2e test-chaos test-browser chart-test lint typecheck fmt bench schemas clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then c=$$(printf '\033[36m'); r=$$(printf '\033[0m'); fi; \
@@ -58,6 +58,9 @@ test-integration: ## Run the integration tests (real nats-server and S3 server)
 
 test-e2e: ## Run the end-to-end tests (the whole system, over HTTP and through the vidsage command)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-chaos: ## Run the full chaos tier (faults injected into the whole system, a Jepsen-style summary; `make test` runs a reduced set)
+	VIDSAGE_CHAOS=full $(PY) -m pytest tests/chaos -p no:cacheprovider $(PYTEST_ARGS)
 
 test-browser: ## Run the browser tests (headless Chromium: the web page against the whole system)
 	$(PY) -m pytest tests/browser $(PYTEST_ARGS)

@@ -4,7 +4,7 @@ transcription --rounds 5``, ``python -m benchmarks relevance --sweep``)."""
 
 import sys
 
-from benchmarks import auth, chat, relevance, search, transcription, tus_upload, upload_stream, vectorstore
+from benchmarks import auth, chat, load, relevance, search, transcription, tus_upload, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
@@ -15,6 +15,7 @@ ALL = {
     "auth": auth.main,
     "relevance": lambda: relevance.main([]),
     "tus": tus_upload.main,
+    "load": load.main,
 }
 WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main}
 

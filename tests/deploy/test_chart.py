@@ -185,6 +185,22 @@ def test_no_scaledobject_without_the_keda_api() -> None:
     assert find(objects, "ServiceMonitor") == []
 
 
+def test_each_workers_consumer_is_sized_for_the_most_pods_that_share_it() -> None:
+    """max_ack_pending = concurrency × processes: the autoscaler's maximum, else the replicas."""
+    keda, plain = render(GPU_KEDA), render(DEFAULTS)
+    assert env(keda, "transcriber")["VIDSAGE_TRANSCRIBER__PROCESSES"] == "12"  # KEDA's maximum
+    assert env(plain, "transcriber")["VIDSAGE_TRANSCRIBER__PROCESSES"] == "1"  # no KEDA: its replicas
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert env(plain, "ingest")["VIDSAGE_INGEST__PROCESSES"] == str(values["ingest"]["replicas"])
+    assert env(plain, "indexer")["VIDSAGE_INDEXER__PROCESSES"] == str(
+        values["indexer"]["autoscaling"]["maxReplicas"]
+    )
+    for service in ("gateway", "chat"):  # no consumer
+        assert not any(k.endswith("__PROCESSES") for k in env(plain, service)), service
+    settings = Settings(_env_file=None, transcriber={"processes": 12})  # type: ignore[call-arg]
+    assert settings.transcriber.processes == 12
+
+
 def test_termination_grace_outlasts_a_transcription_job() -> None:
     objects = render(DEFAULTS)
     grace = deployment(objects, "transcriber")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -579,3 +595,18 @@ def test_the_gateway_serves_its_own_host_names_only() -> None:
     assert (
         Settings(_env_file=None, gateway={"allowed_hosts": extra_hosts}).gateway.allowed_hosts == extra_hosts
     )  # type: ignore[call-arg]
+
+
+def test_stream_and_kv_replicas_follow_the_nats_cluster_and_writes_are_fsynced() -> None:
+    assert all(env(render(DEFAULTS), s)["VIDSAGE_NATS__REPLICAS"] == "3" for s in SERVICES)
+    assert env(render(merge(DEFAULTS, {"nats": {"replicas": 1}})), "ingest")["VIDSAGE_NATS__REPLICAS"] == "1"
+    # more copies than servers cannot be placed: refused at render time, not at the first start
+    single = {"nats": {"config": {"cluster": {"enabled": False}}}}
+    with pytest.raises(helm.HelmError) as info:
+        render(merge(DEFAULTS, single))
+    assert "nats.replicas (3) exceeds the NATS servers (1)" in str(info.value)
+    one_copy = merge(merge(DEFAULTS, single), {"nats": {"replicas": 1}})
+    assert env(render(one_copy), "ingest")["VIDSAGE_NATS__REPLICAS"] == "1"
+    # the default passed to the official NATS chart: every JetStream write on disk before its ack
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["nats"]["config"]["jetstream"]["merge"] == {"sync_interval": "always"}

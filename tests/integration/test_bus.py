@@ -213,6 +213,11 @@ async def test_provisioning_is_idempotent_and_applies_changed_settings(nc: NATS,
     await provision_consumer(js, settings.nats.stream, INGEST, second)
     info = await consumer(js, settings)
     assert (info.config.max_ack_pending, info.config.max_deliver) == (5, 7)
+
+    # processes sharing the consumer: each its concurrency in flight, not one's worth for all
+    shared = WorkerSettings(concurrency=5, max_deliver=7, ack_wait_s=30, processes=3)
+    await provision_consumer(js, settings.nats.stream, INGEST, shared)
+    assert (await consumer(js, settings)).config.max_ack_pending == 15
     assert info.config.ack_wait == pytest.approx(30)
     assert [c.name for c in await js.consumers_info(settings.nats.stream)] == ["ingest"]
 

@@ -570,6 +570,20 @@ async def test_dead_chat_service_times_out(settings: Settings, llm: LLMServer) -
             await csub.unsubscribe()
 
 
+async def test_a_slow_answer_is_kept_alive_past_the_chunk_timeout(settings: Settings, llm: LLMServer) -> None:
+    """The model takes longer before its first token than the gateway waits between chunks: the
+    chat service's ``alive`` chunks keep the answer going (a dead one is told within the timeout:
+    the test above, and the chaos tier's kill-chat)."""
+    async with running(settings, llm, chunk_timeout_s=1, alive_interval_s=0.2, llm_timeout_s=10) as chat:
+        vid = await chat.add_video()
+        chat.llm.behaviour = Behaviour(reply=cite("The answer [00:00]."), ttft_s=2.5)
+        async with chat.connect(vid) as ws:
+            frames = await ask(ws, "Take your time?")
+        assert frames[-1]["type"] == "done", frames
+        assert "alive" not in {f["type"] for f in frames}  # the gateway's business, not the client's
+        assert tokens(frames).startswith("The answer")
+
+
 async def _until(condition: Any, within_s: float = 10) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s

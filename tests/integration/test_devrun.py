@@ -14,8 +14,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import nats
 import psutil
@@ -26,12 +27,13 @@ from minio.error import S3Error
 from tests.support.paths import ROOT
 from vidsage_dev.infra import start_nats, start_s3
 from vidsage_dev.ports import free_port
-from vidsage_dev.processes import DevRunError, ManagedProcess
+from vidsage_dev.processes import NAME_WIDTH, DevRunError, ManagedProcess
 from vidsage_dev.system import DevConfig, DevSystem
 
 ACCESS_KEY = "devrun-access"
 SECRET_KEY = "devrun-secret-key"
 REPO_SRC = ROOT / "libs" / "vidsage-dev" / "src"
+T = TypeVar("T")
 
 
 def _gone(pid: int) -> bool:
@@ -86,6 +88,37 @@ async def _jetstream_roundtrip(url: str) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # infrastructure
+
+
+@pytest.mark.timeout(60)
+def test_one_nats_config_holds_the_users_and_the_sync_interval(tmp_path: Path) -> None:
+    """--nats-sync with NATS auth on: both settings in the one nats.conf (mode 0600) every cluster
+    member reads; the server applies both."""
+    import urllib.request
+
+    from vidsage.contracts.permissions import ACCESS
+    from vidsage_dev.natsauth import authorization
+
+    monitor = free_port()
+    users = authorization({user: f"p{user}" for user in ACCESS})
+    server = start_nats(
+        tmp_path,
+        "127.0.0.1",
+        free_port(),
+        monitor,
+        sink=io.StringIO(),
+        sync_interval="always",
+        authorization=users,
+    )
+    try:
+        config = tmp_path / "nats.conf"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert json.loads(config.read_text())["jetstream"] == {"sync_interval": "always"}
+        varz = json.loads(urllib.request.urlopen(f"{server.monitor_url}/varz", timeout=5).read())
+        assert varz["auth_required"] is True
+        assert varz["jetstream"]["config"]["sync_always"] is True
+    finally:
+        server.stop(5)
 
 
 @pytest.mark.timeout(60)
@@ -193,7 +226,7 @@ def test_managed_process_stop_escalates_to_sigkill(tmp_path: Path) -> None:
     assert code == -signal.SIGKILL
     assert proc.killed
     assert _gone(proc.pid)
-    assert lines == ["stubborn    | up"]
+    assert lines == [f"{'stubborn':<{NAME_WIDTH}} | up"]  # the name column: every process's name fits
 
 
 @pytest.mark.timeout(30)
@@ -482,3 +515,135 @@ def test_runner_killed_with_sigkill_leaves_no_orphans(
     runner2.send_signal(signal.SIGINT)
     assert runner2.wait(timeout=30) == 0
     assert not _wait_gone([info2["nats"]["pid"], info2["s3"]["pid"]], 5)
+
+
+# ------------------------------------------------------------------------------------------------
+# the clustered bus and competing workers
+
+
+@pytest.mark.timeout(120)
+def test_a_three_server_jetstream_cluster_keeps_acknowledged_events_when_the_leader_dies(
+    tmp_path: Path,
+) -> None:
+    from tests.support.chaos import observe, stream_leader
+    from vidsage.bus import connect
+    from vidsage.contracts import names
+    from vidsage.settings import NatsSettings
+
+    config = DevConfig(
+        nats_port=0, nats_monitor_port=0, nats_cluster_port=0, s3_port=0, state_dir=tmp_path / "state",
+        services=(), access_key=ACCESS_KEY, secret_key=SECRET_KEY, nats_cluster=3,
+    )  # fmt: skip
+    system = DevSystem(config, sink=io.StringIO())
+    system.start()
+    try:
+        assert [s.name for s in system.nats_servers] == ["nats-n1", "nats-n2", "nats-n3"]
+        assert len(system.nats_urls.split(",")) == 3
+        assert system.service_env()["VIDSAGE_NATS__REPLICAS"] == "3"
+        assert json.loads(system.run_file.read_text())["nats"]["servers"][2]["name"] == "nats-n3"
+        # NATS auth on, as make run has it: the runner's provisioner made the stream and the shared
+        # buckets; the gateway's user publishes and writes, the observer reads the outcome
+        credentials = system.nats_credentials("gateway")
+        gateway = NatsSettings(
+            url=system.nats_urls,
+            user=credentials["VIDSAGE_NATS__USER"],
+            password=credentials["VIDSAGE_NATS__PASSWORD"],
+        )
+
+        async def retried(call: Callable[[], Awaitable[T]]) -> T:
+            # while the survivors elect a new leader (a few seconds), requests find no responder:
+            # a client retries; what was acknowledged before stays
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    return await call()
+                except (
+                    nats.errors.NoRespondersError,
+                    nats.errors.TimeoutError,
+                    nats.js.errors.NoStreamResponseError,
+                ):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.25)
+
+        async def publish_and_count(first: int, count: int) -> tuple[list[int], int]:
+            nc = await connect(gateway, "devrun-test", wait_s=10)
+            try:
+                js = nc.jetstream(timeout=10)
+                kv = await retried(lambda: js.key_value(names.VIDEOS_BUCKET))
+                for i in range(first, first + count):
+                    headers = {"Nats-Msg-Id": f"m{i}"}
+                    ack = await retried(lambda: js.publish("vidsage.video.uploaded", b"{}", headers=headers))  # noqa: B023
+                    assert not ack.duplicate
+                await retried(lambda: kv.put("k", str(first).encode()))
+            finally:
+                await nc.close()
+            async with observe(system) as seen:
+                info = await retried(lambda: seen.stream_info(names.STREAM))
+                assert info.cluster is not None
+                replicas = [info.config.num_replicas or 0]
+                for bucket in (names.VIDEOS_BUCKET, names.CACHE_BUCKET):
+                    kv_info = await retried(lambda: seen.stream_info(names.kv_stream(bucket)))  # noqa: B023
+                    replicas.append(kv_info.config.num_replicas or 0)
+                return replicas, info.state.messages
+
+        # python -m vidsage.provision made the stream and every shared bucket at 3 replicas
+        assert asyncio.run(publish_and_count(0, 20)) == ([3, 3, 3], 20)
+        leader = stream_leader(system)
+        system.process(f"nats-{leader}").signal(signal.SIGKILL)
+        system.process(f"nats-{leader}").wait(5)
+        # two of three still form a majority: writes are acknowledged, nothing acknowledged is lost
+        assert asyncio.run(publish_and_count(20, 20)) == ([3, 3, 3], 40)
+        assert stream_leader(system) != leader
+        system.restart(f"nats-{leader}")
+        assert all(s.alive for s in system.nats_servers)
+    finally:
+        system.stop()
+
+
+@pytest.fixture
+def fake_workers(fake_services: Path) -> Path:
+    package = fake_services / "vidsage_ingest"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(_FAKE_SERVICE.format(name="ingest"))
+    return fake_services
+
+
+@pytest.mark.timeout(60)
+def test_replicas_run_as_processes_of_their_own_and_restart_alone(tmp_path: Path, fake_workers: Path) -> None:
+    config = _config(tmp_path / "state", fake_workers)
+    config.services = ("gateway", "ingest")
+    config.replicas = {"ingest": 2}
+    lines: list[str] = []
+    system = DevSystem(config, sink=lines)
+    system.start()
+    try:
+        assert list(system.services) == ["gateway", "ingest", "ingest-2"]
+        tmpdirs = {system.services[n].env["TMPDIR"] for n in ("ingest", "ingest-2")}  # type: ignore[index]
+        assert len(tmpdirs) == 2  # each its own temp folder, as each pod its own /tmp
+        # both share the consumer: its max_ack_pending is sized for two processes
+        assert {system.services[n].env["VIDSAGE_INGEST__PROCESSES"] for n in ("ingest", "ingest-2")} == {"2"}  # type: ignore[index]
+        info = json.loads(system.run_file.read_text())
+        assert set(info["services"]) == {"gateway", "ingest", "ingest-2"}
+        log = system.logs_dir / "ingest-2.log"
+
+        def started(times: int) -> bool:
+            deadline = time.monotonic() + 10
+            while log.read_text().count("ingest nats user") < times and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return log.read_text().count("ingest nats user") == times
+
+        assert started(1)
+        old = system.services["ingest-2"]
+        old.signal(signal.SIGKILL)
+        old.wait(5)
+        new = system.restart("ingest-2")
+        assert new.alive
+        assert new.pid != old.pid
+        assert system.services["ingest-2"] is new
+        assert system.services["ingest"].alive
+        assert started(2)  # the same log, appended
+    finally:
+        system.stop()
+    assert not system.processes()[0].alive

@@ -667,6 +667,41 @@ async def test_a_subscriber_reads_the_events_with_consumers_of_its_own(
     await audit.unsubscribe()
 
 
+async def test_the_observer_reads_the_events_and_the_infos_and_nothing_else(
+    provisioned: Secured, clients: Callable[..., object]
+) -> None:
+    """The chaos tier's checker: the stream read back message by message, the replicas of the
+    stream and the buckets; no consumer, no entry of a bucket, no write."""
+    mark = provisioned.mark()
+    errors: list[str] = []
+    observer: NATS = await clients(names.OBSERVER_USER, errors)  # type: ignore[misc]
+    gateway: NATS = await clients("gateway")  # type: ignore[misc]
+    video_id = new_id()
+    ack = await publish_event(gateway.jetstream(timeout=2), uploaded(video_id))
+    js = observer.jetstream(timeout=2)
+    info = await js.stream_info(STREAM)
+    assert info.state.last_seq >= ack.seq
+    msg = await js.get_msg(STREAM, ack.seq)
+    assert json.loads(msg.data or b"{}")["video_id"] == video_id
+    for bucket in (names.VIDEOS_BUCKET, names.CACHE_BUCKET):
+        assert (await js.stream_info(names.kv_stream(bucket))).config.num_replicas == 1
+    assert provisioned.violations(mark) == []
+
+    attempts = [
+        names.js_api("CONSUMER", "CREATE", STREAM),  # an ordered consumer: it may attach none
+        names.js_api("CONSUMER", "DURABLE", "CREATE", STREAM, "mine"),
+        names.js_api("STREAM", "MSG", "GET", names.kv_stream(names.VIDEOS_BUCKET)),  # no record
+        names.kv_subjects(names.VIDEOS_BUCKET).replace(">", video_id),
+        names.js_api("STREAM", "UPDATE", STREAM),
+        EventType.UPLOADED.subject,
+    ]
+    for subject in attempts:
+        await observer.publish(subject, b"{}", reply=observer.new_inbox())
+    await observer.flush()
+    await eventually(lambda: len(errors) >= len(attempts), "the violations")
+    assert errors == [refused("publish", subject) for subject in attempts]
+
+
 async def test_why_the_nameless_consumer_create_is_no_subscribers(nats_server: NatsServer) -> None:
     """On an open server: the nameless ``CONSUMER.CREATE.<stream>`` takes the consumer's name from
     the request body, so whoever may send it rewrites a worker's durable; the named form keeps the

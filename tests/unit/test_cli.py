@@ -387,4 +387,43 @@ def test_the_runners_name_column_fits_every_process_it_starts() -> None:
     from vidsage_dev.processes import NAME_WIDTH
     from vidsage_dev.system import SERVICES
 
-    assert max(len(name) for name in (*SERVICES, "nats", "s3", "devrun")) == NAME_WIDTH
+    longest = max(len(name) for name in (*SERVICES, "nats", "s3", "devrun"))
+    assert longest + len("-2") == NAME_WIDTH  # a replica: transcriber-2; a cluster member: nats-n3
+
+
+def test_dev_parses_the_cluster_and_the_replicas() -> None:
+    from vidsage_dev import cli as devrun
+
+    args = devrun.build_parser().parse_args(
+        ["--nats-cluster", "3", "--replicas", "transcriber=2,ingest=3", "--replicas", "chat=2"]
+    )
+    assert args.nats_cluster == 3
+    assert args.replicas == [{"transcriber": 2, "ingest": 3}, {"chat": 2}]
+    assert devrun.build_parser().parse_args([]).nats_cluster == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--nats-cluster", "2"], "invalid choice: 2"),
+        (["--replicas", "indexer=2"], "'indexer' cannot run as several processes locally"),
+        (["--replicas", "gateway=2"], "'gateway' cannot run as several processes locally"),
+        (["--replicas", "transcriber"], "expected SERVICE=COUNT"),
+        (["--replicas", "transcriber=0"], "replicas of 'transcriber' must be between 1 and 8"),
+        (["--nats-sync", "sometimes"], "invalid NATS sync interval"),
+    ],
+)
+def test_dev_refuses_a_cluster_or_replicas_it_cannot_run(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from vidsage_dev import cli as devrun
+
+    code: object
+    try:
+        ports = ["--nats-port", "0", "--nats-monitor-port", "0", "--nats-cluster-port", "0", "--s3-port", "0"]
+        code = devrun.main([*argv, *ports, "--state-dir", str(tmp_path), "--services", ""])
+    except SystemExit as exited:
+        code = exited.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "nats").exists()  # refused before anything started

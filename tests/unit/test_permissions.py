@@ -56,8 +56,13 @@ def test_the_matcher_is_nats_matching() -> None:
     assert matches("a.b", "a.b")
 
 
-def test_every_service_is_a_user_and_so_are_the_provisioner_and_the_subscriber() -> None:
-    assert list(ACCESS) == [*names.SERVICE_USERS, names.PROVISIONER_USER, names.SUBSCRIBER_USER]
+def test_every_service_is_a_user_and_so_are_the_provisioner_the_subscriber_and_the_observer() -> None:
+    assert list(ACCESS) == [
+        *names.SERVICE_USERS,
+        names.PROVISIONER_USER,
+        names.SUBSCRIBER_USER,
+        names.OBSERVER_USER,
+    ]
 
 
 def test_each_service_publishes_exactly_its_own_events() -> None:
@@ -127,6 +132,7 @@ def test_replies_go_only_to_those_who_ask() -> None:
         "chat": ["gateway"],
         names.PROVISIONER_USER: [],
         names.SUBSCRIBER_USER: [],
+        names.OBSERVER_USER: [],
     }
 
 
@@ -179,6 +185,30 @@ def test_the_subscriber_reads_events_through_consumers_of_its_own_only() -> None
         for verb in ("CREATE", "INFO", "DELETE"):
             assert not may_publish(user, names.js_api("CONSUMER", verb, STREAM, durable))
         assert not may_publish(user, names.js_api("CONSUMER", "CREATE", STREAM, durable, "x"))
+
+
+def test_the_observer_reads_the_events_and_the_infos_and_changes_nothing() -> None:
+    user = names.OBSERVER_USER
+    buckets = (names.VIDEOS_BUCKET, names.CACHE_BUCKET)
+    assert may_publish(user, names.js_api("STREAM", "INFO", STREAM))
+    assert may_publish(user, names.js_api("STREAM", "MSG", "GET", STREAM))  # event by event
+    for bucket in buckets:
+        stream = names.kv_stream(bucket)
+        assert may_publish(user, names.js_api("STREAM", "INFO", stream)), bucket
+        # the info (configuration, replicas, state), never the entries
+        assert not may_publish(user, names.js_api("STREAM", "MSG", "GET", stream)), bucket
+        assert not may_publish(user, names.js_api("DIRECT", "GET", stream, "$KV.x.y")), bucket
+        assert not may_publish(user, names.js_api("CONSUMER", "CREATE", stream)), bucket
+        assert not may_publish(user, f"$KV.{bucket}.k"), bucket
+    for event in EventType:
+        assert not may_publish(user, event.subject)
+        assert not may_subscribe(user, event.subject)
+    for verb in ("CREATE", "UPDATE", "DELETE", "PURGE"):
+        assert not may_publish(user, names.js_api("STREAM", verb, STREAM))
+    for durable in CONSUMERS:
+        assert not may_publish(user, names.js_api("CONSUMER", "DURABLE", "CREATE", STREAM, durable))
+    assert not any(may_publish(user, names.js_api("CONSUMER", "CREATE", STREAM, n)) for n in ("x", "audit"))
+    assert permissions(user).subscribe == (f"{names.inbox_prefix(user)}.>",)
 
 
 def test_renamed_names_are_followed() -> None:

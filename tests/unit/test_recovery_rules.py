@@ -19,6 +19,12 @@ from vidsage.transient import dependency_of, is_transient
         nats.errors.ConnectionClosedError(),
         nats.errors.NoRespondersError(),
         nats.js.errors.ServiceUnavailableError(),
+        # a JetStream cluster electing a new stream leader: the publish finds no responder, or
+        # the API answers 500 until the new leader is in place
+        nats.js.errors.NoStreamResponseError(),
+        nats.js.errors.ServerError(
+            code=500, err_code=10006, description="JetStream cluster can not handle request"
+        ),
         ConnectionRefusedError(),
         TimeoutError(),
     ],

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from vidsage.workdirs import clean_stale, job_dir
 
 HOLD = """
@@ -69,3 +71,22 @@ def test_job_dir_names_the_service_and_the_pid(tmp_path: Path) -> None:
         assert Path(tmp).name.startswith(f"vidsage-transcriber-{os.getpid()}-")
         assert clean_stale("transcriber", tmp_path) == 0  # ours, alive
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_clean_up_stays_in_the_processs_own_tmpdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vidsage dev gives each process its own TMPDIR: the clean-up at start-up looks there only, and
+    a TMPDIR that is not a folder cleans nothing (tempfile.gettempdir() would fall back to /tmp)."""
+    own, sibling = tmp_path / "tmp" / "ingest", tmp_path / "tmp" / "ingest-2"
+    for folder in (own, sibling):
+        folder.mkdir(parents=True)
+        (folder / "vidsage-ingest-k3j2h1g0").mkdir()  # stale (no pid) wherever it is
+    monkeypatch.setenv("TMPDIR", str(own))
+    assert clean_stale("ingest") == 1
+    assert not (own / "vidsage-ingest-k3j2h1g0").exists()
+    assert (sibling / "vidsage-ingest-k3j2h1g0").is_dir()  # the other process's own
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "gone"))
+    monkeypatch.setattr("tempfile.tempdir", str(sibling))  # where gettempdir() would fall back to
+    assert clean_stale("ingest") == 0
+    assert (sibling / "vidsage-ingest-k3j2h1g0").is_dir()

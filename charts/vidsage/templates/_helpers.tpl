@@ -159,6 +159,14 @@ NATS users (nats.auth): the permissions exported from vidsage.contracts.permissi
   value: {{ include "vidsage.natsUrl" $root | quote }}
 - name: VIDSAGE_NATS__STREAM
   value: {{ $root.Values.nats.stream | quote }}
+{{- if $root.Values.nats.enabled }}
+{{- $servers := ternary (int $root.Values.nats.config.cluster.replicas) 1 (and $root.Values.nats.config.cluster.enabled true) }}
+{{- if gt (int $root.Values.nats.replicas) $servers }}
+{{- fail (printf "nats.replicas (%d) exceeds the NATS servers (%d): lower it or enable nats.config.cluster" (int $root.Values.nats.replicas) $servers) }}
+{{- end }}
+{{- end }}
+- name: VIDSAGE_NATS__REPLICAS
+  value: {{ $root.Values.nats.replicas | toString | quote }}
 {{- if $root.Values.nats.auth.enabled }}
 - name: VIDSAGE_NATS__USER
   value: {{ $user | quote }}
@@ -251,6 +259,17 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* The most pods of a worker that share its consumer: KEDA's or the HPA's maximum when it is
+autoscaled, else its replica count. Call with (list $ <service>). */}}
+{{- define "vidsage.workerProcesses" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}
+{{- $svc := index $root.Values $name -}}
+{{- if and (eq $name "transcriber") (include "vidsage.kedaOn" $root) -}}{{ $svc.keda.maxReplicaCount }}
+{{- else if and (hasKey $svc "autoscaling") $svc.autoscaling.enabled -}}{{ $svc.autoscaling.maxReplicas }}
+{{- else -}}{{ $svc.replicas }}
+{{- end -}}
 {{- end -}}
 
 {{/* Is the ScaledObject rendered? "true" or "". */}}

@@ -17,7 +17,7 @@ from vidsage.argtypes import port, positive_seconds
 from vidsage.contracts.names import SUBSCRIBER_USER
 from vidsage_dev.admin_key import sign_in_link
 from vidsage_dev.processes import DevRunError
-from vidsage_dev.system import SERVICE_NAME_RE, SERVICES, DevConfig, DevSystem
+from vidsage_dev.system import SCALABLE, SERVICE_NAME_RE, SERVICES, DevConfig, DevSystem
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +28,24 @@ def _parse_services(text: str) -> tuple[str, ...]:
         if not SERVICE_NAME_RE.match(name):
             raise argparse.ArgumentTypeError(f"invalid service name {name!r}")
     return names
+
+
+def _parse_replicas(text: str) -> dict[str, int]:
+    """``transcriber=2,ingest=2`` → ``{"transcriber": 2, "ingest": 2}``."""
+    counts: dict[str, int] = {}
+    for item in (i.strip() for i in text.replace(" ", ",").split(",")):
+        if not item:
+            continue
+        name, sep, count = item.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected SERVICE=COUNT, not {item!r}")
+        name = name.strip()
+        if name not in SCALABLE:
+            raise argparse.ArgumentTypeError(
+                f"{name!r} cannot run as several processes locally; scalable: {', '.join(SCALABLE)}"
+            )
+        counts[name] = int(count)
+    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=SERVICES,
         help="comma-separated services to run; '' for NATS and S3 only (default: all)",
     )
+    p.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=(1, 3, 5),
+        default=d["nats_cluster"].default,
+        help="nats-servers as one JetStream cluster on loopback, stream and KV buckets at that many "
+        "replicas; member i uses NATS_PORT+i, NATS_MONITOR_PORT+i, NATS_CLUSTER_PORT+i (%(default)s)",
+    )
+    p.add_argument(
+        "--nats-cluster-port",
+        type=port,
+        default=d["nats_cluster_port"].default,
+        help="first cluster (route) port of --nats-cluster 3 (%(default)s)",
+    )
+    p.add_argument(
+        "--nats-sync",
+        default=None,
+        metavar="INTERVAL",
+        help="JetStream fsync interval: 'always' (every write on disk before the ack) or e.g. 2m "
+        "(default: the server's, 2 min)",
+    )
+    p.add_argument(
+        "--replicas",
+        type=_parse_replicas,
+        action="append",
+        default=[],
+        metavar="SERVICE=N[,…]",
+        help=f"run N competing processes of a service ({', '.join(SCALABLE)}), e.g. transcriber=2",
+    )
     p.add_argument("--bucket", default=None, help="S3 bucket (default: VIDSAGE_S3__BUCKET or 'vidsage')")
     p.add_argument(
         "--no-nats-auth",
@@ -83,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _nats_row(system: DevSystem, users: str) -> str:
+    if len(system.nats_servers) <= 1:
+        return f"{system.nats_url}  (monitoring {system.nats_monitor_url}; {users})"
+    members = ", ".join(f"{s.server_name} {s.url}" for s in system.nats_servers)
+    size = len(system.nats_servers)
+    return f"JetStream cluster of {size}, stream and KV at {size} replicas: {members}  ({users})"
+
+
 def _banner(system: DevSystem) -> str:
     cfg = system.config
     rows = []
@@ -97,7 +152,7 @@ def _banner(system: DevSystem) -> str:
         else "open: no authorization"
     )
     rows += [
-        ("NATS", f"{system.nats_url}  (monitoring {system.nats_monitor_url}; {nats_users})"),
+        ("NATS", _nats_row(system, nats_users)),
         ("S3", f"{system.s3_endpoint}  bucket {cfg.bucket}  (region us-east-1, path style)"),
         ("services", ", ".join(system.services) or "(none)"),
         ("secrets", f"{secrets_file}  (S3 keys, NATS passwords, signing secret)"),
@@ -141,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ready_timeout=args.ready_timeout,
             stop_timeout=args.stop_timeout,
             nats_auth=args.nats_auth,
+            nats_cluster=args.nats_cluster,
+            nats_cluster_port=args.nats_cluster_port,
+            nats_sync=args.nats_sync,
+            replicas={k: v for counts in args.replicas for k, v in counts.items()},
             **kwargs,  # type: ignore[arg-type]
         )
     except ValueError as exc:

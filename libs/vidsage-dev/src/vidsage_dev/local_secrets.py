@@ -3,8 +3,8 @@
 
 - ``s3``: the access and secret key ``rclone serve s3`` is started with (and the services use);
 - ``gateway.signing_secret``: the HMAC key of shared media links;
-- ``nats``: a password per NATS user (every service, the ``provisioner``, the ``subscriber``),
-  written into the nats-server configuration the runner generates.
+- ``nats``: a password per NATS user (every service, the ``provisioner``, the ``subscriber``, the
+  ``observer``), written into the nats-server configuration the runner generates.
 
 A value missing from an existing file (a user added since) is generated and the file rewritten;
 what is there is never changed. The file is the only place the values are written: the runner's

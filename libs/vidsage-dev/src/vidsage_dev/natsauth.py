@@ -55,16 +55,16 @@ def authorization(passwords: Mapping[str, str], wire: Wire | None = None) -> dic
     }
 
 
-def write_server_config(path: Path, block: Mapping[str, Any]) -> None:
-    """``{"authorization": block}`` as nats-server configuration (JSON is valid NATS config; quoted
-    strings are literal, so ``$JS...`` subjects are not variable references). Mode 0600: it holds
-    the passwords."""
+def write_server_config(path: Path, config: Mapping[str, Any]) -> None:
+    """``config`` (e.g. ``{"authorization": block}``) as nats-server configuration (JSON is valid
+    NATS config; quoted strings are literal, so ``$JS...`` subjects are not variable references).
+    Mode 0600: it holds the passwords."""
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         tmp.unlink()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"authorization": block}, out, indent=2)
+        json.dump(config, out, indent=2)
         out.write("\n")
     os.replace(tmp, path)
 

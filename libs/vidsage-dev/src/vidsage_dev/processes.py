@@ -63,8 +63,9 @@ _COLORS = {
     "indexer": "94",
     "chat": "95",
 }
-NAME_WIDTH = max(len(name) for name in _COLORS)
-"""Width of the name column: the longest name the runner knows (itself, nats, s3, the services)."""
+NAME_WIDTH = max(len(name) for name in _COLORS) + 2
+"""Width of the name column: the longest name the runner knows (itself, nats, s3, the services),
+with room for a replica's or a cluster member's suffix (``transcriber-2``, ``nats-n3``)."""
 _FALLBACK_COLORS = ("92", "93", "96", "91")
 _SINK_LOCK = threading.Lock()
 
@@ -170,7 +171,7 @@ class LineSink:
         self._broken = False
 
     def _color_of(self, name: str) -> str:
-        code = _COLORS.get(name)
+        code = _COLORS.get(name) or _COLORS.get(name.split("-", 1)[0])  # a replica: its service's
         if code is None:
             code = _FALLBACK_COLORS[sum(name.encode()) % len(_FALLBACK_COLORS)]
         return code
@@ -228,6 +229,8 @@ class ManagedProcess:
     ) -> None:
         self.name = name
         self.argv = [str(a) for a in argv]
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
         self.log_path = Path(log_dir) / f"{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.killed = False
@@ -245,7 +248,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
+                env=self.env,
                 cwd=cwd,
                 close_fds=True,
                 process_group=0,
@@ -340,6 +343,21 @@ class ManagedProcess:
                 self.signal(signal.SIGKILL)
         self._reader.join(timeout=2)
         return self._popen.returncode
+
+    def respawn(self) -> ManagedProcess:
+        """A new child run exactly like this one (same argv, environment, log file, sink), of the same
+        class and with the same extra attributes (a server's URLs); this one must have exited."""
+        if self.alive:
+            raise DevRunError(f"{self.name} is still running; stop it before starting it again")
+        self._reader.join(timeout=2)
+        clone = type(self)(
+            self.name, self.argv, log_dir=self.log_path.parent, env=self.env, cwd=self.cwd, sink=self._out
+        )
+        own = set(vars(clone))
+        for attr, value in vars(self).items():
+            if attr not in own:
+                setattr(clone, attr, value)
+        return clone
 
     # -- output ---------------------------------------------------------------------------------
     def _follow(self) -> None:

@@ -216,8 +216,9 @@ def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
             name = EVENT_MODELS[event].__name__
             description = (
                 f"Durable pull consumer `{spec.durable}` on the stream `{names.STREAM}`: explicit ack, "
-                "`max_ack_pending` = the worker's concurrency, `in_progress` heartbeats during "
-                "long jobs, a bounded `max_deliver`; a job that exhausts its deliveries marks "
+                "`max_ack_pending` = the worker's concurrency × its processes, `in_progress` "
+                "heartbeats during long jobs, a bounded `max_deliver`; a job that exhausts its "
+                "deliveries marks "
                 f"the video failed (and publishes {EventType.FAILED.subject})."
             )
             summary = f"{service} handles {event.subject}."
@@ -285,8 +286,10 @@ def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             "address": None,
             "title": "the request's reply inbox",
             "description": (
-                "Numbered chunks: `accepted`, `token`..., then one `done` or `error`. A gap in `seq` "
-                "is a lost chunk (the gateway reports `stream_broken`)."
+                "Numbered chunks: `accepted`, `token`..., then one `done` or `error`; `alive` "
+                "whenever nothing else was sent for `chat.alive_interval_s` (the gateway reports "
+                "`timeout` after `chat.chunk_timeout_s` without a chunk). A gap in `seq` is a lost "
+                "chunk (the gateway reports `stream_broken`)."
             ),
             "servers": nats,
             "messages": {"ChatChunk": {"$ref": "#/components/messages/ChatChunk"}},

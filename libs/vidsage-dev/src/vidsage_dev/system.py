@@ -51,7 +51,16 @@ from vidsage.contracts.names import PROVISIONER_USER
 from vidsage.contracts.permissions import ACCESS
 from vidsage.settings import S3Settings, Settings
 from vidsage_dev.admin_key import ADMIN_OWNER, admin_key_path, ensure_admin_key
-from vidsage_dev.infra import LOGS_DIR, NatsServer, S3Server, start_nats, start_s3
+from vidsage_dev.infra import (
+    LOGS_DIR,
+    ClusterPeer,
+    NatsServer,
+    S3Server,
+    spawn_nats,
+    start_s3,
+    wait_nats,
+    wait_s3,
+)
 from vidsage_dev.local_secrets import LocalSecrets, load_or_create
 from vidsage_dev.natsauth import authorization, wire_of
 from vidsage_dev.ports import connect_host, free_port, port_in_use, url_host
@@ -67,10 +76,19 @@ from vidsage_dev.processes import (
     wait_until,
 )
 
-__all__ = ["RUN_FILE", "SERVICES", "SERVICE_NAME_RE", "DevConfig", "DevSystem"]
+__all__ = ["RUN_FILE", "SCALABLE", "SERVICES", "SERVICE_NAME_RE", "DevConfig", "DevSystem"]
 
 SERVICES: tuple[str, ...] = ("gateway", "ingest", "transcriber", "indexer", "chat")
 """The services, in start order (they stop in the reverse order)."""
+
+SCALABLE: dict[str, str] = {
+    "ingest": "competing workers on the ingest consumer",
+    "transcriber": "competing workers on the transcriber consumer",
+    "chat": "a NATS queue group shares the chat requests",
+}
+"""The services that ``replicas`` may run more than once, locally, and why that is safe. Not the
+gateway (one local port) nor the indexer (its embedded Qdrant Edge shard has one owner)."""
+MAX_NATS_CLUSTER = 5
 
 RUN_FILE = "run.json"
 SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -113,6 +131,16 @@ class DevConfig:
     """Seconds to wait for the gateway's ``/readyz``."""
     stop_timeout: float = 10.0
     """Seconds each child gets between SIGTERM and SIGKILL."""
+    nats_cluster: int = 1
+    """nats-servers to run: 1, or 3 (or 5) as a JetStream cluster on loopback, the stream and the KV
+    buckets at that many replicas. Member ``i`` (from 0) listens on ``nats_port + i``, monitors on
+    ``nats_monitor_port + i`` and routes on ``nats_cluster_port + i`` (a port of 0: free ports)."""
+    nats_cluster_port: int = 6222
+    """First cluster (route) port of a ``nats_cluster`` > 1."""
+    nats_sync: str | None = None
+    """JetStream's fsync interval (``always``, ``2m``, …); None keeps the server's default (2 min)."""
+    replicas: dict[str, int] = field(default_factory=dict)
+    """Processes per service (default 1) for the services in :data:`SCALABLE`."""
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -125,6 +153,27 @@ class DevConfig:
                 raise ValueError(f"invalid service name {name!r}")
         if len(set(self.services)) != len(self.services):
             raise ValueError(f"duplicate service in {self.services!r}")
+        if self.nats_cluster not in (1, 3, 5):
+            raise ValueError(
+                f"nats_cluster must be 1, 3 or 5 (a JetStream cluster needs a majority), "
+                f"not {self.nats_cluster}"
+            )
+        if self.nats_sync is not None and not re.fullmatch(r"always|[0-9]+(ms|s|m|h)", self.nats_sync):
+            raise ValueError(f"invalid NATS sync interval {self.nats_sync!r} (always, or e.g. 10s, 2m)")
+        self.replicas = dict(self.replicas)
+        for name, count in self.replicas.items():
+            if name not in SCALABLE and count != 1:
+                why = "not a service" if name not in SERVICES else "runs once locally"
+                raise ValueError(
+                    f"cannot run {count} {name!r} processes ({why}); scalable: {', '.join(SCALABLE)}"
+                )
+            if not 1 <= count <= 8:
+                raise ValueError(f"replicas of {name!r} must be between 1 and 8, not {count}")
+
+    def processes_of(self, name: str) -> list[str]:
+        """The process names of service ``name``: ``transcriber``, ``transcriber-2``, …"""
+        count = self.replicas.get(name, 1)
+        return [name] + [f"{name}-{i}" for i in range(2, count + 1)]
 
 
 class DevSystem:
@@ -141,8 +190,12 @@ class DevSystem:
     ) -> None:
         self.config = config or DevConfig()
         self.nats: NatsServer | None = None
+        """The (first) nats-server."""
+        self.nats_servers: list[NatsServer] = []
+        """Every nats-server (one, or the members of the cluster)."""
         self.s3: S3Server | None = None
         self.services: dict[str, ManagedProcess] = {}
+        """The service processes by process name (``transcriber``, ``transcriber-2``, …)."""
         self._out = LineSink(sink, color=color)
         self._stop_requested = threading.Event()
         self._abort = threading.Event()
@@ -162,6 +215,7 @@ class DevSystem:
         self.secrets: LocalSecrets | None = None
         """The generated secrets (loaded by :meth:`start`)."""
         self._devrun_log: TextIO | None = None
+        self._member_ports: tuple[list[int], list[int], list[int]] | None = None
 
     # -- addresses --------------------------------------------------------------------------------
     @property
@@ -171,8 +225,25 @@ class DevSystem:
 
     @property
     def nats_url(self) -> str:
-        """NATS client URL."""
+        """NATS client URL (of the first server)."""
         return f"nats://{url_host(self.config.host)}:{self.config.nats_port}"
+
+    @property
+    def nats_urls(self) -> str:
+        """Every nats-server's client URL, comma-separated (what the services get)."""
+        return ",".join(f"nats://{url_host(self.config.host)}:{p}" for p in self._nats_ports()[0])
+
+    def _nats_ports(self) -> tuple[list[int], list[int], list[int]]:
+        """Client, monitoring and cluster ports of each nats-server."""
+        cfg = self.config
+        n = cfg.nats_cluster
+        if self._member_ports is not None:
+            return self._member_ports
+        return (
+            [cfg.nats_port + i for i in range(n)],
+            [cfg.nats_monitor_port + i for i in range(n)],
+            [cfg.nats_cluster_port + i for i in range(n)] if n > 1 else [],
+        )
 
     @property
     def nats_monitor_url(self) -> str:
@@ -186,8 +257,38 @@ class DevSystem:
 
     def processes(self) -> list[ManagedProcess]:
         """Every child, in start order."""
-        procs: list[ManagedProcess] = [p for p in (self.nats, self.s3) if p is not None]
+        procs: list[ManagedProcess] = list(self.nats_servers)
+        if self.s3 is not None:
+            procs.append(self.s3)
         return procs + list(self.services.values())
+
+    def process(self, name: str) -> ManagedProcess:
+        """The child named ``name`` (``nats``, ``nats-n2``, ``s3``, ``gateway``, ``transcriber-2``, …)."""
+        for proc in self.processes():
+            if proc.name == name:
+                return proc
+        raise KeyError(name)
+
+    def restart(self, name: str, *, timeout: float = 30.0) -> ManagedProcess:
+        """Start child ``name`` again exactly as before (after it died or was killed; a live one is
+        stopped first); for NATS and S3, return once it answers again. For the chaos tier and
+        operators' experiments: :meth:`wait` treats any child exit as the end of the run."""
+        with self._lock:
+            old = self.process(name)
+            if old.alive:
+                old.stop(self.config.stop_timeout)
+            new = old.respawn()
+            if isinstance(new, NatsServer):
+                self.nats_servers = [new if p is old else p for p in self.nats_servers]
+                if self.nats is old:
+                    self.nats = new
+                wait_nats(new, timeout=timeout, cancel=self._stop_requested)
+            elif isinstance(new, S3Server):
+                self.s3 = new
+                wait_s3(new, timeout=timeout, cancel=self._stop_requested)
+            else:
+                self.services[name] = new
+            return new
 
     @property
     def s3_keys(self) -> tuple[str, str]:
@@ -215,7 +316,7 @@ class DevSystem:
         env = dict(os.environ)
         env.update(
             {
-                "VIDSAGE_NATS__URL": self.nats_url,
+                "VIDSAGE_NATS__URL": self.nats_urls,
                 "VIDSAGE_S3__ENDPOINT": self.s3_endpoint,
                 "VIDSAGE_S3__ACCESS_KEY": access,
                 "VIDSAGE_S3__SECRET_KEY": secret,
@@ -228,6 +329,8 @@ class DevSystem:
             }
         )
         # no model or data download at run time, whatever a library defaults to
+        if cfg.nats_cluster > 1:
+            env["VIDSAGE_NATS__REPLICAS"] = str(cfg.nats_cluster)
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TRANSFORMERS_OFFLINE", "1")
         if self._out.color and "VIDSAGE_LOG_FORMAT" not in os.environ:
@@ -235,6 +338,9 @@ class DevSystem:
             env["VIDSAGE_LOG_FORMAT"] = "console"
         if name is not None:
             env.update(self.nats_credentials(name))
+            if ACCESS.get(name) is not None and ACCESS[name].consumer is not None:
+                # the processes sharing its consumer: max_ack_pending = concurrency × processes
+                env[f"VIDSAGE_{name.upper()}__PROCESSES"] = str(cfg.replicas.get(name, 1))
             if name == "gateway" and self.secrets is not None:
                 env["VIDSAGE_GATEWAY__SIGNING_SECRET"] = self.secrets.signing_secret
             if name == "gateway" and self.admin_key is not None:  # the admin key: the gateway's only
@@ -269,15 +375,36 @@ class DevSystem:
     def _resolve_ports(self) -> None:
         cfg = self.config
         chosen: set[int] = set()
-        for attr in ("nats_port", "nats_monitor_port", "s3_port", "gateway_port"):
-            if getattr(cfg, attr) == 0:
+
+        def pick() -> int:
+            port = free_port(connect_host(cfg.host))
+            while port in chosen:
                 port = free_port(connect_host(cfg.host))
-                while port in chosen:
-                    port = free_port(connect_host(cfg.host))
-                setattr(cfg, attr, port)
+            chosen.add(port)
+            return port
+
+        members: list[list[int]] = []
+        for attr in ("nats_port", "nats_monitor_port", "nats_cluster_port"):
+            if attr == "nats_cluster_port" and cfg.nats_cluster == 1:
+                members.append([])
+                continue
+            first = getattr(cfg, attr)
+            ports = (
+                [pick() for _ in range(cfg.nats_cluster)]
+                if first == 0
+                else [first + i for i in range(cfg.nats_cluster)]
+            )
+            chosen.update(ports)
+            members.append(ports)
+            setattr(cfg, attr, ports[0])
+        self._member_ports = (members[0], members[1], members[2])
+        wanted = sum(len(m) for m in members) + 2
+        for attr in ("s3_port", "gateway_port"):
+            if getattr(cfg, attr) == 0:
+                setattr(cfg, attr, pick())
             chosen.add(getattr(cfg, attr))
-        if len(chosen) != 4:
-            raise DevRunError("the NATS, NATS monitoring, S3 and gateway ports must all differ")
+        if len(chosen) != wanted:
+            raise DevRunError("the NATS, NATS monitoring, NATS cluster, S3 and gateway ports must all differ")
 
     def _check_not_running(self) -> None:
         try:
@@ -301,11 +428,15 @@ class DevSystem:
 
     def _check_ports(self) -> None:
         cfg = self.config
-        wanted = {
-            "NATS": cfg.nats_port,
-            "NATS monitoring": cfg.nats_monitor_port,
-            "S3": cfg.s3_port,
-        }
+        clients, monitors, routes = self._nats_ports()
+        wanted: dict[str, int] = {}
+        for i, (client, monitor) in enumerate(zip(clients, monitors, strict=True)):
+            member = f" (n{i + 1})" if cfg.nats_cluster > 1 else ""
+            wanted[f"NATS{member}"] = client
+            wanted[f"NATS monitoring{member}"] = monitor
+        for i, route in enumerate(routes):
+            wanted[f"NATS cluster (n{i + 1})"] = route
+        wanted["S3"] = cfg.s3_port
         if "gateway" in cfg.services:
             wanted["gateway"] = cfg.gateway_port
         busy = [f"{what} port {port}" for what, port in wanted.items() if port_in_use(cfg.host, port)]
@@ -357,17 +488,30 @@ class DevSystem:
         if cfg.nats_auth:
             wire = wire_of(_default_settings())
             users = authorization(self.secrets.nats_passwords, wire)
-        self.nats = start_nats(
-            self.state_dir,
-            cfg.host,
-            cfg.nats_port,
-            cfg.nats_monitor_port,
-            self._out,
-            cancel=self._stop_requested,
-            authorization=users,
-        )
+        clients, monitors, routes = self._nats_ports()
+        for i, (client, monitor) in enumerate(zip(clients, monitors, strict=True)):
+            peer = None
+            if cfg.nats_cluster > 1:
+                peer = ClusterPeer(name=f"n{i + 1}", port=routes[i], route_ports=tuple(routes))
+            self.nats_servers.append(
+                spawn_nats(
+                    self.state_dir,
+                    cfg.host,
+                    client,
+                    monitor,
+                    self._out,
+                    peer=peer,
+                    sync_interval=cfg.nats_sync,
+                    authorization=users,  # every member the same users
+                )
+            )
+        self.nats = self.nats_servers[0]
+        for server in self.nats_servers:
+            # a cluster member is healthy once a meta leader is elected: they come up together
+            wait_nats(server, cancel=self._stop_requested, others=self.nats_servers)
+        what = f"a JetStream cluster of {cfg.nats_cluster}" if cfg.nats_cluster > 1 else "nats"
         how = f"{len(ACCESS)} users" if cfg.nats_auth else "open: no authorization"
-        self.say(f"nats ready in {time.monotonic() - t:.2f} s: {self.nats.url} ({how})")
+        self.say(f"{what} ready in {time.monotonic() - t:.2f} s: {self.nats_urls} ({how})")
         t = time.monotonic()
         access_key, secret_key = self.s3_keys
         self.s3 = start_s3(
@@ -387,15 +531,22 @@ class DevSystem:
             return
         self.admin_key, self.admin_key_created = ensure_admin_key(self.state_dir)
         for name in cfg.services:
-            if self._stop_requested.is_set():
-                raise DevRunError("interrupted while starting the services")
-            self.services[name] = ManagedProcess(
-                name,
-                [sys.executable, "-m", f"vidsage_{name}"],
-                log_dir=self.logs_dir,
-                env=self.service_env(name),
-                sink=self._out,
-            )
+            for proc_name in cfg.processes_of(name):
+                if self._stop_requested.is_set():
+                    raise DevRunError("interrupted while starting the services")
+                env = self.service_env(name)
+                # each process its own temp folder, as each pod has its own /tmp: what one replica
+                # cleans at start-up is never another's work in progress
+                tmp = self.state_dir / "tmp" / proc_name
+                tmp.mkdir(parents=True, exist_ok=True)
+                env["TMPDIR"] = cfg.extra_env.get("TMPDIR", str(tmp))
+                self.services[proc_name] = ManagedProcess(
+                    proc_name,
+                    [sys.executable, "-m", f"vidsage_{name}"],
+                    log_dir=self.logs_dir,
+                    env=env,
+                    sink=self._out,
+                )
         procs = list(self.services.values())
         if "gateway" in self.services:
             readyz = f"{self.gateway_url}/readyz"
@@ -462,11 +613,16 @@ class DevSystem:
             "models_dir": str(self.models_dir),
             "nats": {
                 "url": self.nats_url,
+                "urls": self.nats_urls,
                 "monitor_url": self.nats_monitor_url,
                 "port": cfg.nats_port,
                 "monitor_port": cfg.nats_monitor_port,
                 "pid": self.nats.pid if self.nats else None,
                 "users": list(ACCESS) if cfg.nats_auth else [],
+                "servers": [
+                    {"name": n.name, "url": n.url, "monitor_url": n.monitor_url, "pid": n.pid}
+                    for n in self.nats_servers
+                ],
             },
             "s3": {
                 "endpoint": self.s3_endpoint,
@@ -492,7 +648,7 @@ class DevSystem:
             try:
                 timeout = self.config.stop_timeout
                 order: list[ManagedProcess] = list(reversed(self.services.values()))
-                order += [p for p in (self.s3, self.nats) if p is not None]
+                order += [p for p in (self.s3,) if p is not None] + list(reversed(self.nats_servers))
                 if any(p.alive for p in order):
                     self.say("stopping (Ctrl-C again to kill)")
                 for proc in order:

@@ -113,6 +113,7 @@ async def provision_stream(js: JetStreamContext, settings: NatsSettings) -> None
         max_age=settings.stream_max_age_s,
         duplicate_window=settings.duplicate_window_s,
         discard=api.DiscardPolicy.OLD,
+        num_replicas=settings.replicas,
     )
     try:
         await js.add_stream(config)
@@ -122,16 +123,23 @@ async def provision_stream(js: JetStreamContext, settings: NatsSettings) -> None
 
 
 async def provision_kv(
-    js: JetStreamContext, bucket: str, *, history: int = 1, ttl_s: float | None = None
+    js: JetStreamContext,
+    bucket: str,
+    *,
+    history: int = 1,
+    ttl_s: float | None = None,
+    replicas: int = 1,
 ) -> KeyValue:
-    """Open a KV bucket, creating it on first use."""
+    """Open a KV bucket, creating it on first use (with ``replicas`` copies on a cluster)."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
         pass
     try:
         return await js.create_key_value(
-            api.KeyValueConfig(bucket=bucket, history=history, ttl=ttl_s, storage=api.StorageType.FILE)
+            api.KeyValueConfig(
+                bucket=bucket, history=history, ttl=ttl_s, storage=api.StorageType.FILE, replicas=replicas
+            )
         )
     except BadRequestError:
         # Another process created it between our two calls.
@@ -146,7 +154,7 @@ def consumer_config(spec: ConsumerSpec, worker: WorkerSettings) -> api.ConsumerC
         ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=worker.ack_wait_s,
         max_deliver=worker.max_deliver,
-        max_ack_pending=worker.concurrency,
+        max_ack_pending=worker.concurrency * worker.processes,
         filter_subject=subjects[0] if len(subjects) == 1 else None,
         filter_subjects=subjects if len(subjects) > 1 else None,
     )

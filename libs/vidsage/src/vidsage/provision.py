@@ -61,10 +61,13 @@ class Shared:
 
 
 async def provision(js: JetStreamContext, settings: Settings) -> Shared:
-    """Create (or bring to the settings) the stream, and create the shared buckets if missing."""
+    """Create (or bring to the settings) the stream, and create the shared buckets if missing,
+    all at ``nats.replicas`` copies."""
     await provision_stream(js, settings.nats)
     videos, cache = [
-        await provision_kv(js, spec.bucket, history=spec.history, ttl_s=spec.ttl_s)
+        await provision_kv(
+            js, spec.bucket, history=spec.history, ttl_s=spec.ttl_s, replicas=settings.nats.replicas
+        )
         for spec in shared_buckets(settings)
     ]
     return Shared(videos, cache)

@@ -62,6 +62,11 @@ class NatsSettings(BaseModel):
     provision_wait_s: float = Field(default=120, gt=0)
     """How long a service that does not provision waits for the stream and buckets at start-up."""
 
+    replicas: int = Field(default=1, ge=1, le=5)
+    """Replicas of the stream and of every KV bucket (its consumers inherit it): 1 for a single
+    nats-server, 3 on a JetStream cluster (the chart's default), so that losing one server loses
+    nothing. An existing stream is brought to this count; an existing KV bucket keeps its own."""
+
     @model_validator(mode="after")
     def _user_and_password_together(self) -> NatsSettings:
         if (self.user is None) != (self.password is None):
@@ -122,7 +127,13 @@ class WorkerSettings(BaseModel):
     """A JetStream pull-consumer worker."""
 
     concurrency: int = Field(default=2, ge=1, le=256)
-    """Jobs in flight; also the consumer's ``max_ack_pending``."""
+    """Jobs in flight in one process; times ``processes``, the consumer's ``max_ack_pending``."""
+    processes: int = Field(default=1, ge=1, le=256)
+    """Processes (replicas, pods) of this worker sharing its durable consumer. The consumer's
+    ``max_ack_pending`` is ``concurrency × processes``: a consumer shared by two processes with
+    only one process's worth could have it all held by one (or by a dead one until its ack wait
+    ends) while the other idles. Each process still fetches only up to its free slots. ``vidsage
+    dev --replicas`` and the chart (replicas, or the autoscaler's maximum) set it."""
     max_deliver: int = Field(default=4, ge=1, le=100)
     """Deliveries before the video is marked failed."""
     ack_wait_s: float = Field(default=15, gt=0)
@@ -350,9 +361,9 @@ class TranscriberSettings(WorkerSettings):
     """The transcriber worker (faster-whisper)."""
 
     concurrency: int = Field(default=2, ge=1, le=256)
-    """Videos in flight (also the consumer's ``max_ack_pending``): while the model decodes one, the
-    next one is downloaded, decoded and run through the VAD; with ``batch_across_videos`` their
-    windows share batches."""
+    """Videos in flight in one process (times ``processes``, the consumer's ``max_ack_pending``):
+    while the model decodes one, the next one is downloaded, decoded and run through the VAD; with
+    ``batch_across_videos`` their windows share batches."""
     model: str = ""
     """A local CTranslate2 model folder, or a faster-whisper size name (``base``, ``large-v3``...),
     which is downloaded on first use. Empty: the offline base model under ``models_dir``."""
@@ -479,8 +490,13 @@ class ChatSettings(BaseModel):
     """Answers generated at once by one chat process; more get ``busy``."""
     first_chunk_timeout_s: float = Field(default=10, gt=0)
     """The gateway's wait for the chat service to accept a request."""
-    chunk_timeout_s: float = Field(default=90, gt=0)
-    """The gateway's wait between two chunks of an answer before it reports ``timeout``."""
+    alive_interval_s: float = Field(default=2, gt=0)
+    """While it makes an answer, the chat service sends an ``alive`` chunk when it has sent nothing
+    else for this long (waiting for the language model's first token, for a search)."""
+    chunk_timeout_s: float = Field(default=10, gt=0)
+    """The gateway's wait between two chunks of an answer (``alive`` ones included) before it
+    reports ``timeout`` and cancels: how soon a client learns that the chat service died
+    mid-answer. Keep it several times ``alive_interval_s``."""
     max_frame_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     """Largest WebSocket frame a client may send; a larger one closes the connection with 1009."""
     max_message_chars: int = Field(default=4000, ge=1)

@@ -8,8 +8,10 @@ toward ``max_deliver`` (:class:`vidsage.bus.Worker`). Transient are:
 - :class:`DependencyUnavailable` and its subclasses: S3 unreachable or answering 5xx
   (:class:`vidsage.storage.StorageUnavailable`), the vector store unreachable (the indexer's
   ``StoreUnavailable``);
-- NATS trouble: the connection closed or reconnecting, a request timing out, JetStream answering
-  503 or having no responders;
+- NATS trouble: the connection closed or reconnecting, a request timing out, JetStream having no
+  responders or answering 503, or 500 (a server error: on a cluster, while the stream's or a
+  consumer's leader is re-elected, requests find no responder or get "JetStream cluster can not
+  handle request" / "not leader": the next leader answers within seconds);
 - connection-level ``OSError`` s (refused, reset) and timeouts.
 
 :func:`dependency_of` names the dependency in a few words for a client-facing failure reason
@@ -43,6 +45,7 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.FlushTimeoutError,
     nats.errors.TimeoutError,
     nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.ServerError,
     nats.js.errors.NoStreamResponseError,
 )
 

@@ -5,8 +5,13 @@ or the system temp dir), removed when the job ends. A worker that is SIGKILLed l
 behind; :func:`clean_stale` (run by the service at start-up, before it takes work) removes every
 folder of that service whose process is gone — its pid is not running, or is running but started
 after the folder was made (a container restarted with the same pid, often 1) — and leaves those
-of live sibling processes alone (``vidsage dev --replicas`` runs several in one temp dir). Folders
-without a pid (made before pids were recorded) are stale too.
+of live sibling processes alone (a shared ``work_dir``). Folders without a pid (made before pids
+were recorded) are stale too.
+
+It cleans the process's own temp dir only: ``work_dir`` when set, else ``$TMPDIR`` (``vidsage dev``
+gives each process its own, ``<state_dir>/tmp/<name>``, as each pod has its own ``/tmp``), else the
+system's. A ``$TMPDIR`` that is not a folder cleans nothing, where :func:`tempfile.gettempdir`
+would fall back to ``/tmp`` — another process's temp dir.
 """
 
 from __future__ import annotations
@@ -47,9 +52,24 @@ def _is_stale(path: Path, pid: int | None) -> bool:
     return started > path.stat().st_mtime + 1  # start times are rounded down by up to 1 s
 
 
+def own_temp_dir(base: Path | None = None) -> Path | None:
+    """The folder this process's job folders go to: ``base``, else ``$TMPDIR`` (None when that is
+    not a folder: never the fall-back of :func:`tempfile.gettempdir`), else the system temp dir."""
+    if base is not None:
+        return Path(base)
+    env = os.environ.get("TMPDIR")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    return Path(tempfile.gettempdir())
+
+
 def clean_stale(service: str, base: Path | None = None) -> int:
-    """Remove the folders left by dead processes of ``service`` under ``base``; how many."""
-    root = Path(base) if base is not None else Path(tempfile.gettempdir())
+    """Remove the folders left by dead processes of ``service`` in this process's own temp dir
+    (:func:`own_temp_dir`); how many."""
+    root = own_temp_dir(base)
+    if root is None:
+        log.warning("temp_dir_missing", service=service, tmpdir=os.environ.get("TMPDIR"))
+        return 0
     pattern = re.compile(rf"^vidsage-{re.escape(service)}-(?:(\d+)-)?[^/]+$")
     removed = 0
     with contextlib.suppress(OSError):

@@ -22,6 +22,7 @@ The NATS side (subscriptions, concurrency, cancels, draining) is :mod:`vidsage_c
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -69,11 +70,22 @@ class Replier:
         self.nc = nc
         self.inbox = inbox
         self.seq = 0
+        self._sent_at = 0.0
 
     async def send(self, type_: ChunkType, **fields: Any) -> None:
         chunk = ChatChunk(seq=self.seq, type=type_, **fields)
-        self.seq += 1
+        self.seq += 1  # numbered before the first await: chunks leave in their order
+        self._sent_at = asyncio.get_running_loop().time()
         await self.nc.publish(self.inbox, chunk.model_dump_json(exclude_none=True).encode())
+
+    async def keep_alive(self, interval_s: float) -> None:
+        """Send ``alive`` whenever nothing was sent for ``interval_s`` (until cancelled), so the
+        gateway notices within its chunk timeout when this process dies mid-answer."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.0, self._sent_at + interval_s - loop.time()))
+            if loop.time() - self._sent_at >= interval_s:
+                await self.send("alive")
 
     async def error(self, code: str, message: str, status: str | None = None) -> None:
         await self.send("error", code=code, message=message, status=status)
@@ -105,8 +117,10 @@ class Answerer:
             conversation_id=request.conversation_id,
             message_id=request.message_id,
         )
+        alive: asyncio.Task[None] | None = None
         try:
             await replier.send("accepted")
+            alive = asyncio.create_task(replier.keep_alive(self.cfg.alive_interval_s))
             history, cited_video = await self.memory.context(
                 request.owner, request.video_id, request.conversation_id
             )
@@ -136,6 +150,9 @@ class Answerer:
         except Exception:
             log.exception("chat_internal_error")
             await replier.error("internal", f"internal error; the message id is {request.message_id}")
+        finally:
+            if alive is not None:
+                alive.cancel()
 
     async def _video_answer(
         self, request: ChatRequest, history: list[Message], replier: Replier

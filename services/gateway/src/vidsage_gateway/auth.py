@@ -382,10 +382,13 @@ async def open_authenticator(rt: Runtime) -> AsyncIterator[Authenticator]:
         log.warning(
             "auth_disabled", note="for benchmarks only: every request acts as an admin", owner=cfg.owner
         )
-    keys_kv = await provision_kv(rt.js, names.KEYS_BUCKET)
-    sessions_kv = await provision_kv(rt.js, names.SESSIONS_BUCKET, ttl_s=SESSIONS_MAX_AGE_S)
-    usage_kv = await provision_kv(rt.js, names.USAGE_BUCKET)
-    rates_kv = await provision_kv(rt.js, names.RATES_BUCKET, ttl_s=RATES_MAX_AGE_S)
+    replicas = rt.settings.nats.replicas
+    keys_kv = await provision_kv(rt.js, names.KEYS_BUCKET, replicas=replicas)
+    sessions_kv = await provision_kv(
+        rt.js, names.SESSIONS_BUCKET, ttl_s=SESSIONS_MAX_AGE_S, replicas=replicas
+    )
+    usage_kv = await provision_kv(rt.js, names.USAGE_BUCKET, replicas=replicas)
+    rates_kv = await provision_kv(rt.js, names.RATES_BUCKET, ttl_s=RATES_MAX_AGE_S, replicas=replicas)
     store = KeyStore(keys_kv)
     if cfg.bootstrap_admin_key is not None:
         await store.ensure(cfg.bootstrap_admin_key.get_secret_value(), cfg.bootstrap_admin_owner, "admin")

@@ -287,7 +287,9 @@ class ChatSession:
                     if expected == 0:
                         await self.error("chat_unavailable", "the chat service did not answer; try again")
                     else:
-                        await self.error("timeout", "the chat service stopped sending the answer")
+                        await self.error(
+                            "timeout", "the chat service stopped answering (it may have restarted); try again"
+                        )
                     return
                 if msg.headers and msg.headers.get("Status") == "503":  # no responders
                     finished = True

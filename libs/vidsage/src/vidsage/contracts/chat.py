@@ -9,9 +9,10 @@ WebSocket (``/ws/chat/<video_id>`` or ``/ws/chat`` for the whole library), JSON 
 
 NATS: the gateway publishes a :class:`ChatRequest` on ``chat.subject`` (queue group ``chat``) with
 a reply inbox; the chat service answers on that inbox with numbered :class:`ChatChunk` messages:
-``accepted``, ``token``..., then exactly one ``done`` or ``error``. A gap in ``seq`` is a lost
-chunk. The gateway publishes on ``<subject>.cancel.<request_id>`` when the client goes away. The
-subjects and the queue group are named in :mod:`vidsage.contracts.names`.
+``accepted``, ``token``..., then exactly one ``done`` or ``error`` (and ``alive`` whenever nothing
+else was sent for ``chat.alive_interval_s``). A gap in ``seq`` is a lost chunk. The gateway
+publishes on ``<subject>.cancel.<request_id>`` when the client goes away. The subjects and the
+queue group are named in :mod:`vidsage.contracts.names`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ ERROR_CODES: dict[str, str] = {
     "chat_unavailable": "No chat service answered; try again.",
     "search_unavailable": "The search service (library-wide chat and extractive mode) is not running.",
     "storage_unavailable": "Object storage is unavailable, so the transcript cannot be read.",
-    "timeout": "The chat service stopped sending the answer.",
+    "timeout": "The chat service stopped sending the answer (not even its keep-alive came for "
+    "`chat.chunk_timeout_s`: it died or hangs); try again.",
     "stream_broken": "A chunk of the answer was lost between the services; the answer is incomplete.",
     "llm_auth": "The language model server refused the API key (401/403).",
     "llm_rate_limited": "The language model server is rate limiting (429); try again later.",
@@ -143,7 +145,10 @@ class ChatRequest(BaseModel):
     content: str = Field(min_length=1)
 
 
-ChunkType = Literal["accepted", "token", "done", "error"]
+ChunkType = Literal["accepted", "alive", "token", "done", "error"]
+"""``accepted`` first; ``alive`` while the answer is being made and nothing else was sent for
+``chat.alive_interval_s`` (so the gateway tells a dead chat service from a slow answer within
+``chat.chunk_timeout_s``); the gateway forwards ``token``, ``done`` and ``error``."""
 
 
 class ChatChunk(BaseModel):

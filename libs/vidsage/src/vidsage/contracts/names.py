@@ -40,6 +40,9 @@ PROVISIONER_USER = "provisioner"
 """Creates and updates the stream and the shared KV buckets (``python -m vidsage.provision``)."""
 SUBSCRIBER_USER = "subscriber"
 """Read-only access to the events for systems outside vidsage (their own consumers on the stream)."""
+OBSERVER_USER = "observer"
+"""Inspects without touching: reads the event stream message by message and the configuration and
+state of the stream and the shared buckets; no consumer, no write (checkers: the chaos tier, dashboards)."""
 
 INBOX_ROOT = "_INBOX"
 """nats-py's default reply-inbox root; vidsage's users each get a prefix below it."""

@@ -1,14 +1,16 @@
 """Who may publish and subscribe what on NATS: one declaration per NATS user, the subject
 permissions derived from it.
 
-Each service connects as its own user (named after it, :data:`names.SERVICE_USERS`); two more
+Each service connects as its own user (named after it, :data:`names.SERVICE_USERS`); three more
 users are not services: the ``provisioner`` creates and updates the stream and the shared KV
 buckets (``python -m vidsage.provision``: ``make run`` runs it before the services, the chart in
 an init container of the gateway), and the ``subscriber`` is for systems outside vidsage that
-consume the events. :data:`ACCESS` says, per user, *what it does* — the events it publishes, its
-durable consumer, the buckets it reads or writes, its core subjects, whose requests it answers —
-and :func:`permissions` turns that into the exact subjects nats-server must allow, JetStream API
-included (those nats-py 2.16 sends: see :func:`_kv_read` and :func:`_consumer`).
+consume the events; the ``observer`` only looks (the events one by one, the stream's and the
+shared buckets' info), for checkers such as the chaos tier. :data:`ACCESS` says, per user, *what it
+does* — the events it publishes, its durable consumer, the buckets it reads or writes, its core
+subjects, whose requests it answers — and :func:`permissions` turns that into the exact subjects
+nats-server must allow, JetStream API included (those nats-py 2.16 sends: see :func:`_kv_read`
+and :func:`_consumer`).
 
 Pure (the standard library and :mod:`vidsage.contracts.names` only), so the dev runner's
 nats-server config, the chart's ``files/nats-permissions.json`` and the tests read the same table.
@@ -73,6 +75,9 @@ class Access:
     """Creates and updates the stream and the shared buckets (the provisioner)."""
     reads_events: bool = False
     """Attaches consumers of its own to the stream (any name but the services' durables)."""
+    inspects: bool = False
+    """Reads the event stream message by message (``STREAM.MSG.GET``: no consumer) and the info
+    (configuration, replicas, state; not the entries) of the stream and of the shared buckets."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ ACCESS: dict[str, Access] = {
             reads_events=True,
             subscribe=(names.EVENT_SUBJECTS, names.progress_subject(">")),
         ),
+        Access(names.OBSERVER_USER, inspects=True),
     )
 }
 """Every NATS user of vidsage and what it does, services first (in pipeline order)."""
@@ -279,6 +285,13 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
             names.js_flow_control(stream),
         ]
         pub_deny += _service_durables(stream)
+    if access.inspects:
+        buckets = (wire.videos_bucket, wire.cache_bucket)  # not the gateway's: keys, sessions
+        pub += [
+            names.js_api("STREAM", "INFO", stream),
+            names.js_api("STREAM", "MSG", "GET", stream),
+            *(names.js_api("STREAM", "INFO", names.kv_stream(b)) for b in buckets),
+        ]
     pub += [_subject(s, wire) for s in access.publish]
     sub += [_subject(s, wire) for s in access.subscribe]
     pub += [f"{names.inbox_prefix(requester)}.>" for requester in access.answers]
