@@ -26,7 +26,8 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from vidsage.bus import connect, provision_kv, provision_stream
+from vidsage.bus import connect, provision_jobs_stream, provision_kv, provision_stream
+from vidsage.contracts import names
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings
 
@@ -63,6 +64,7 @@ class Shared:
 async def provision(js: JetStreamContext, settings: Settings) -> Shared:
     """Create (or bring to the settings) the stream, and create the shared buckets if missing."""
     await provision_stream(js, settings.nats)
+    await provision_jobs_stream(js)  # the transcription jobs (POST /v1/audio/transcriptions)
     videos, cache = [
         await provision_kv(js, spec.bucket, history=spec.history, ttl_s=spec.ttl_s)
         for spec in shared_buckets(settings)
@@ -114,7 +116,11 @@ async def run(settings: Settings) -> list[str]:
     finally:
         with contextlib.suppress(Exception):
             await nc.drain()
-    return [f"stream {settings.nats.stream}", *(f"bucket {b.bucket}" for b in shared_buckets(settings))]
+    return [
+        f"stream {settings.nats.stream}",
+        f"stream {names.JOBS_STREAM}",
+        *(f"bucket {b.bucket}" for b in shared_buckets(settings)),
+    ]
 
 
 def main() -> int:

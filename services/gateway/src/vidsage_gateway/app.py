@@ -24,6 +24,7 @@ from vidsage_gateway import (
     chat_socket,
     key_routes,
     link_route,
+    openai_audio,
     search_route,
     session_routes,
     upload,
@@ -188,7 +189,10 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     ``stop`` is the process's stop event (the one SIGTERM sets, from
     :func:`~vidsage.runtime.service_main`); without one (tests) the runtime gets its own.
     """
-    app = web.Application(middlewares=[observe, authenticate], handler_args=HANDLER_ARGS)
+    # openai_errors first: it rewrites the errors of the /v1/ routes into OpenAI's shape
+    app = web.Application(
+        middlewares=[openai_audio.openai_errors, observe, authenticate], handler_args=HANDLER_ARGS
+    )
     app[METRICS] = Metrics()
     app[UPLOADS] = UploadSlots()
     add_security_headers(app, settings.gateway)
@@ -236,4 +240,6 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)
+    # the OpenAI-compatible transcription endpoint: /v1/audio/transcriptions, /v1/models
+    openai_audio.add_routes(app)
     return app

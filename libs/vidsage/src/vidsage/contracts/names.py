@@ -234,3 +234,26 @@ def conversation_cache_key(owner: str, video_id: str | None, conversation_id: st
     if video_id is None:
         return f"chat.library.{owner}.{conversation_id}"
     return video_cache_key(video_id, f"chat.{owner}.{conversation_id}")
+
+
+# --- transcription jobs: the OpenAI-compatible endpoint (POST /v1/audio/transcriptions) ------------
+
+JOBS_STREAM = "VIDSAGE_JOBS"
+"""The JetStream work-queue stream of interactive jobs (``vidsage.jobs.>``): a job is removed once
+a worker acks it, and dropped after a few minutes if none does (nobody waits for it any more)."""
+JOBS_SUBJECTS = "vidsage.jobs.>"
+"""The jobs stream's subject filter."""
+TRANSCRIBE_JOB_SUBJECT = "vidsage.jobs.transcribe"
+"""One transcription job (:class:`vidsage.contracts.transcription.TranscriptionJob`): the gateway
+submits it, a transcriber takes it with its durable consumer :data:`TRANSCRIBE_JOBS_CONSUMER` and
+answers on the job's ``reply_to`` (the gateway's inbox)."""
+TRANSCRIBE_JOBS_CONSUMER = "transcriber-jobs"
+"""Durable pull consumer of the transcriber on :data:`JOBS_STREAM` (KEDA may scale on its lag too)."""
+TRANSCRIPTIONS_PREFIX = "transcriptions/"
+"""Temporary objects of transcription jobs: ``transcriptions/<job_id>/audio.<ext>``, deleted when
+the request ends (and swept by the gateway when a gateway died before it could)."""
+
+
+def transcription_key(job_id: str, extension: str) -> str:
+    """``transcriptions/<job_id>/audio.<ext>``: the uploaded file of one transcription job."""
+    return f"{TRANSCRIPTIONS_PREFIX}{job_id}/audio.{extension}"

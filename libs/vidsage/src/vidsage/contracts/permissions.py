@@ -73,6 +73,10 @@ class Access:
     """Creates and updates the stream and the shared buckets (the provisioner)."""
     reads_events: bool = False
     """Attaches consumers of its own to the stream (any name but the services' durables)."""
+    jobs: tuple[str, ...] = ()
+    """Job subjects it submits to the jobs stream (:data:`names.JOBS_STREAM`)."""
+    jobs_consumer: str | None = None
+    """Its durable pull consumer on the jobs stream, which it creates and updates itself."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ ACCESS: dict[str, Access] = {
             kv_own=names.GATEWAY_BUCKETS,  # API keys, sessions, usage, rate counters
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
+            jobs=(names.TRANSCRIBE_JOB_SUBJECT,),  # POST /v1/audio/transcriptions
         ),
         Access(
             "ingest",
@@ -130,6 +135,8 @@ ACCESS: dict[str, Access] = {
             kv_write=_WORKER_BUCKETS,
             publish=(names.progress_subject("*"),),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
+            jobs_consumer=names.TRANSCRIBE_JOBS_CONSUMER,
+            answers=("gateway",),  # the transcription jobs' replies
         ),
         Access(
             "indexer",
@@ -258,6 +265,7 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
         pub += _stream_admin(names.kv_stream(_bucket(placeholder, wire)))
     if access.provisions:
         pub += _stream_admin(stream)
+        pub += _stream_admin(names.JOBS_STREAM)
         for placeholder in _WORKER_BUCKETS:
             pub += _stream_admin(names.kv_stream(_bucket(placeholder, wire)))
     if access.reads_events:
@@ -279,6 +287,9 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
             names.js_flow_control(stream),
         ]
         pub_deny += _service_durables(stream)
+    pub += list(access.jobs)  # a JetStream publish: its ack comes back to the user's own inbox
+    if access.jobs_consumer is not None:
+        pub += _consumer(names.JOBS_STREAM, access.jobs_consumer)
     pub += [_subject(s, wire) for s in access.publish]
     sub += [_subject(s, wire) for s in access.subscribe]
     pub += [f"{names.inbox_prefix(requester)}.>" for requester in access.answers]
