@@ -4,7 +4,7 @@ transcription --rounds 5``, ``python -m benchmarks relevance --sweep``)."""
 
 import sys
 
-from benchmarks import auth, chat, relevance, search, transcription, upload_stream, vectorstore
+from benchmarks import auth, chat, openai_audio, relevance, search, transcription, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
@@ -14,8 +14,10 @@ ALL = {
     "vectorstore": vectorstore.main,
     "auth": auth.main,
     "relevance": lambda: relevance.main([]),
+    "openai_audio": lambda: openai_audio.main([]),
 }
 WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main}
+WITH_OPTIONS["openai_audio"] = openai_audio.main
 
 
 def main() -> int:

@@ -158,7 +158,7 @@ def test_verbose_json_segments_and_words(client: openai.OpenAI, speech: Path) ->
     assert both.segments
 
 
-def test_language_and_prompt_reach_the_model(client: openai.OpenAI, speech: Path) -> None:
+def test_language_prompt_and_temperature_reach_the_model(client: openai.OpenAI, speech: Path) -> None:
     forced = client.audio.transcriptions.create(
         model="whisper-1", file=speech, response_format="verbose_json", language="de"
     )
@@ -172,6 +172,8 @@ def test_language_and_prompt_reach_the_model(client: openai.OpenAI, speech: Path
     assert "Dr. Amelia" in primed.text, primed.text
     assert "bio-luminescent" in primed.text
     assert word_error_rate(SHORT, primed.text) < 0.35, primed.text
+    sampled = client.audio.transcriptions.create(model="whisper-1", file=speech, temperature=0.3)
+    assert word_error_rate(SHORT, sampled.text) < 0.5, sampled.text  # sampling, not beam search
 
 
 def test_a_video_container_is_transcribed_too(client: openai.OpenAI, tmp_path: Path, speech: Path) -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Literal
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import api
@@ -91,9 +92,26 @@ class TranscriptionJobs:
         self.cfg = rt.settings.transcriber
         self.done = 0
 
+    async def _consumer(self, stop: asyncio.Event) -> bool:
+        """Create (or update) the jobs consumer; while the stream is missing (a provisioner from
+        before the jobs stream, mid-upgrade), wait for it without holding up the video work."""
+        logged = False
+        while not stop.is_set():
+            try:
+                await self.rt.js.add_consumer(names.JOBS_STREAM, jobs_consumer_config(self.cfg))
+                return True
+            except nats.js.errors.NotFoundError:
+                if not logged:
+                    log.warning("jobs_stream_missing", stream=names.JOBS_STREAM, note="run the provisioner")
+                    logged = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+        return False
+
     async def run(self, stop: asyncio.Event) -> None:
         js = self.rt.js
-        await js.add_consumer(names.JOBS_STREAM, jobs_consumer_config(self.cfg))
+        if not await self._consumer(stop):
+            return
         sub = await js.pull_subscribe_bind(names.TRANSCRIBE_JOBS_CONSUMER, stream=names.JOBS_STREAM)
         slots = asyncio.Semaphore(self.cfg.jobs_concurrency)
         tasks: set[asyncio.Task[None]] = set()
