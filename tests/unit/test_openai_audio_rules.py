@@ -71,6 +71,7 @@ def test_every_option_is_read() -> None:
             "timestamp_granularities",
         ),
         ({"model": "whisper-1", "vidsage_keep": "maybe"}, "invalid_value", "vidsage_keep"),
+        ({"model": "whisper-1", "stream": "true"}, "invalid_value", "stream"),
     ],
 )
 def test_each_bad_field_is_a_400_naming_it(fields: dict[str, str], code: str, param: str) -> None:

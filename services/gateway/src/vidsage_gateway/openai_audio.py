@@ -250,6 +250,8 @@ class _Options:
                 param="timestamp_granularities",
             )
         self.granularities = tuple(dict.fromkeys(asked)) or ("segment",)
+        if (self._one("stream") or "").lower() in _TRUE:
+            raise invalid("streamed transcriptions are not supported; leave stream unset", param="stream")
         keep = (self._one(KEEP_FIELD) or "").lower()
         if keep not in _TRUE + _FALSE:
             raise invalid(f"{KEEP_FIELD} must be true or false", param=KEEP_FIELD)
