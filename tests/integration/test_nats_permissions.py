@@ -115,7 +115,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
 def provisioned(secured: Secured, s3_server: S3Server) -> Secured:
     """The stream and the shared buckets, created by the provisioner (as ``make run`` does)."""
     done = asyncio.run(provision.run(secured.settings(names.PROVISIONER_USER, s3_server)))
-    assert done == [f"stream {STREAM}", "bucket videos", "bucket cache"]
+    assert done == [f"stream {STREAM}", f"stream {names.JOBS_STREAM}", "bucket videos", "bucket cache"]
     return secured
 
 
