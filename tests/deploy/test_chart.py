@@ -143,7 +143,14 @@ def test_keda_scaledobject_scales_the_transcriber_on_consumer_lag() -> None:
     assert spec["minReplicaCount"] == 0
     assert spec["maxReplicaCount"] == 12
     assert spec["fallback"] == {"failureThreshold": 3, "replicas": 1}
-    [trigger] = spec["triggers"]
+    trigger, jobs = spec["triggers"]
+    assert jobs["type"] == "nats-jetstream"
+    assert jobs["metadata"] == {
+        **trigger["metadata"],
+        "stream": names.JOBS_STREAM,
+        "consumer": names.TRANSCRIBE_JOBS_CONSUMER,
+        "lagThreshold": "2",
+    }
     assert trigger["type"] == "nats-jetstream"
     assert trigger["metadata"] == {
         "natsServerMonitoringEndpoint": f"{RELEASE}-nats-headless.{NAMESPACE}.svc.cluster.local:8222",

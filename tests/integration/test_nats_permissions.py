@@ -115,7 +115,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
 def provisioned(secured: Secured, s3_server: S3Server) -> Secured:
     """The stream and the shared buckets, created by the provisioner (as ``make run`` does)."""
     done = asyncio.run(provision.run(secured.settings(names.PROVISIONER_USER, s3_server)))
-    assert done == [f"stream {STREAM}", "bucket videos", "bucket cache"]
+    assert done == [f"stream {STREAM}", f"stream {names.JOBS_STREAM}", "bucket videos", "bucket cache"]
     return secured
 
 
@@ -722,3 +722,44 @@ async def test_why_the_nameless_consumer_create_is_no_subscribers(nats_server: N
         assert (await js.consumer_info(STREAM, names.INGEST_CONSUMER)).config.max_deliver == 99
     finally:
         await nc.close()
+
+
+async def test_transcription_jobs_go_from_the_gateway_to_the_transcriber_and_no_one_else(
+    provisioned: Secured, clients: Callable[..., object]
+) -> None:
+    """``POST /v1/audio/transcriptions`` on the bus: the gateway submits a job to the work queue,
+    the transcriber takes it with its consumer and answers on the gateway's inbox; nobody else may
+    submit one or attach a consumer to the jobs stream (and so take jobs)."""
+    from vidsage.settings import TranscriberSettings
+    from vidsage_transcriber.jobs import jobs_consumer_config
+
+    mark = provisioned.mark()
+    gateway: NATS = await clients("gateway")  # type: ignore[misc]
+    transcriber: NATS = await clients("transcriber")  # type: ignore[misc]
+    replies = await gateway.subscribe(gateway.new_inbox() + ".job", max_msgs=1)
+    await gateway.flush()
+    ack = await gateway.jetstream(timeout=2).publish(
+        names.TRANSCRIBE_JOB_SUBJECT, replies.subject.encode(), headers={"Nats-Msg-Id": new_id()}
+    )
+    assert ack.stream == names.JOBS_STREAM
+    tjs = transcriber.jetstream(timeout=2)
+    await tjs.add_consumer(names.JOBS_STREAM, jobs_consumer_config(TranscriberSettings()))
+    sub = await tjs.pull_subscribe_bind(names.TRANSCRIBE_JOBS_CONSUMER, stream=names.JOBS_STREAM)
+    (job,) = await sub.fetch(1, timeout=5)
+    await transcriber.publish(job.data.decode(), b'{"job_id": "j"}')
+    await job.ack()
+    reply = await replies.next_msg(timeout=5)
+    assert reply.data == b'{"job_id": "j"}'
+    assert provisioned.violations(mark) == []
+
+    for user in ("ingest", "indexer", "chat", names.SUBSCRIBER_USER):
+        errors: list[str] = []
+        other: NATS = await clients(user, errors)  # type: ignore[misc]
+        await other.publish(names.TRANSCRIBE_JOB_SUBJECT, b"{}")
+        await other.flush()
+        await eventually(lambda e=errors: bool(e), f"{user} refused")  # type: ignore[misc]
+        assert refused("publish", names.TRANSCRIBE_JOB_SUBJECT) in errors, (user, errors)
+        with pytest.raises(Exception):  # noqa: B017,PT011 (refused: no answer, a timeout)
+            await other.jetstream(timeout=1).add_consumer(
+                names.JOBS_STREAM, jobs_consumer_config(TranscriberSettings())
+            )

@@ -197,3 +197,31 @@ def pad_mp4(path: str | Path, out: str | Path, size: int) -> Path:
             f.write(block[: min(left, len(block))])
             left -= min(left, len(block))
     return target
+AUDIO_CONTAINERS: dict[str, tuple[str, str, int]] = {
+    "wav": ("wav", "pcm_s16le", 16000),
+    "flac": ("flac", "flac", 16000),
+    "mp3": ("mp3", "libmp3lame", 16000),
+    "ogg": ("ogg", "libopus", 48000),
+    "webm": ("webm", "libopus", 48000),
+    "m4a": ("ipod", "aac", 16000),
+}
+"""The audio containers of OpenAI's transcription API, as PyAV writes them: FFmpeg muxer, encoder, rate."""
+
+
+def make_tone(path: str | Path, kind: str, seconds: float = 1.0) -> Path:
+    """A mono 440 Hz tone in the audio container ``kind`` (a key of :data:`AUDIO_CONTAINERS`)."""
+    muxer, codec, rate = AUDIO_CONTAINERS[kind]
+    signal = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+    with av.open(str(path), "w", format=muxer) as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        size = stream.codec_context.frame_size or 1024
+        for start in range(0, len(signal), size):
+            chunk = signal[start : start + size]
+            if stream.codec_context.frame_size and len(chunk) < size:
+                chunk = np.pad(chunk, (0, size - len(chunk)))
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return Path(path)

@@ -61,6 +61,7 @@ def test_the_contracts_package_has_the_expected_modules() -> None:
             "record",
             "search",
             "transcript",
+            "transcription",
             "usage",
         )
     ] == CONTRACT_MODULES

@@ -85,7 +85,7 @@ def test_every_protected_operation_declares_its_security_and_the_refusals(
     declared = {name for requirement in operation["security"] for name in requirement}
     assert declared
     assert declared <= schemes
-    if path.startswith(("/api/", "/ws/")):
+    if path.startswith(("/api/", "/ws/", "/v1/")):
         assert "apiKey" in declared
         assert "session" in declared
     else:

@@ -127,7 +127,7 @@ def test_replies_go_only_to_those_who_ask() -> None:
     assert answers == {
         "gateway": [],
         "ingest": [],
-        "transcriber": [],
+        "transcriber": ["gateway"],  # the transcription jobs' replies
         "indexer": ["chat", "gateway"],
         "chat": ["gateway"],
         names.PROVISIONER_USER: [],
@@ -287,3 +287,23 @@ def test_the_gateway_alone_owns_its_buckets() -> None:
         assert [u for u in ACCESS if may_publish(u, names.js_api("CONSUMER", "CREATE", stream))] == [
             "gateway"
         ]
+
+
+def test_transcription_jobs_go_from_the_gateway_to_the_transcribers_consumer() -> None:
+    jobs = names.JOBS_STREAM
+    assert [u for u in ACCESS if may_publish(u, names.TRANSCRIBE_JOB_SUBJECT)] == ["gateway"]
+    for verb in ("CREATE", "UPDATE"):
+        assert [u for u in ACCESS if may_publish(u, names.js_api("STREAM", verb, jobs))] == [
+            names.PROVISIONER_USER
+        ]
+    durable = names.TRANSCRIBE_JOBS_CONSUMER
+    for subject in (
+        names.js_api("CONSUMER", "DURABLE", "CREATE", jobs, durable),
+        names.js_api("CONSUMER", "MSG", "NEXT", jobs, durable),
+        names.js_ack(jobs, durable).replace(">", "1.2.3.4.5"),
+    ):
+        assert [u for u in ACCESS if may_publish(u, subject)] == ["transcriber"], subject
+    # nobody may create other consumers on the jobs stream (a subscriber would steal the jobs)
+    for user in ACCESS:
+        assert not may_publish(user, names.js_api("CONSUMER", "CREATE", jobs, "other")), user
+        assert not may_publish(user, names.js_api("CONSUMER", "DELETE", jobs, durable)), user

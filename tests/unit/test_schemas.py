@@ -203,7 +203,8 @@ def test_asyncapi_has_a_channel_per_subject() -> None:
     doc = asyncapi_document()
     addresses = {channel["address"] for channel in doc["channels"].values()}
     chat = {"/ws/chat/{video_id}", "/ws/chat", "vidsage.chat", "vidsage.chat.cancel.{request_id}", None}
-    assert addresses == {e.subject for e in EventType} | {"vidsage.progress.{video_id}"} | chat
+    jobs = {"vidsage.jobs.transcribe"}  # and its replies: None (the job's reply_to)
+    assert addresses == {e.subject for e in EventType} | {"vidsage.progress.{video_id}"} | chat | jobs
     for channel_id, channel in doc["channels"].items():
         assert re.fullmatch(r"[A-Za-z0-9.\-_]+", channel_id)
         declared = set(channel.get("parameters", {}))
@@ -265,6 +266,8 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("chat", "receive", "vidsage.chat"),
         ("gateway", "send", "vidsage.chat.cancel.{request_id}"),
         ("chat", "receive", "vidsage.chat.cancel.{request_id}"),
+        ("gateway", "send", "vidsage.jobs.transcribe"),  # POST /v1/audio/transcriptions
+        ("transcriber", "receive", "vidsage.jobs.transcribe"),
     }
     assert seen == expected
     assert len(doc["operations"]) == len(expected)

@@ -35,6 +35,7 @@ from vidsage.contracts.chat import (
 )
 from vidsage.contracts.events import EVENT_MODELS, SCHEMA_VERSION, EventType, Progress
 from vidsage.contracts.permissions import ACCESS
+from vidsage.contracts.transcription import TranscriptionJob, TranscriptionReply
 
 ASYNCAPI_VERSION = "3.0.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -95,6 +96,14 @@ effort): subscribe to it, or to `{names.progress_subject("*")}`, while a video i
 JSON text frames). The gateway asks the chat service over core NATS request-reply
 (`chatRequests`, queue group `{names.CHAT_QUEUE}`) and relays the numbered chunks that come back on the
 request's reply inbox (`chatReplies`); a closed WebSocket publishes on `chatCancel`.
+
+**Transcription jobs.** `POST /v1/audio/transcriptions` (the OpenAI-compatible endpoint) is a job on
+the JetStream work-queue stream `{names.JOBS_STREAM}` (`transcriptionJobs`, subject
+`{names.TRANSCRIBE_JOB_SUBJECT}`, `{MSG_ID_HEADER}` = the job id), taken by the transcribers'
+shared durable pull consumer `{names.TRANSCRIBE_JOBS_CONSUMER}` (a transcriber pulls only when it has
+a free slot; a job whose transcriber died goes to another one after the ack wait; a job past its
+`deadline` is dropped) and answered once on the gateway's inbox named in the job
+(`transcriptionReplies`).
 """
 
 
@@ -400,6 +409,11 @@ def asyncapi_document() -> dict[str, Any]:
     chat_channels, chat_operations, chat_messages = _chat_channels()
     channels.update(chat_channels)
     messages.update(chat_messages)
+    jobs_channels, jobs_operations, jobs_messages = _jobs_channels()  # /v1/audio/transcriptions
+    channels.update(jobs_channels)
+    messages.update(jobs_messages)
+    chat_operations.update(jobs_operations)
+    schemas.update(component_schemas({m.__name__: m for m in JOB_MODELS}, all_required=False))
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": "urn:vidsage:events",
@@ -437,6 +451,73 @@ def asyncapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+# -- transcription jobs (the OpenAI-compatible endpoint) ----------------------------------------------
+
+JOB_MODELS = (TranscriptionJob, TranscriptionReply)
+
+
+def _jobs_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(channels, operations, messages) of the transcription jobs."""
+    messages: dict[str, Any] = {
+        m.__name__: {
+            "name": m.__name__,
+            "summary": _summary(m),
+            "contentType": "application/json",
+            "payload": {"$ref": COMPONENT_REF.format(model=m.__name__)},
+        }
+        for m in JOB_MODELS
+    }
+    nats = [{"$ref": "#/servers/local"}]
+    channels: dict[str, Any] = {
+        "transcriptionJobs": {
+            "address": names.TRANSCRIBE_JOB_SUBJECT,
+            "title": names.TRANSCRIBE_JOB_SUBJECT,
+            "description": (
+                f"Transcription jobs, stored in the work-queue stream `{names.JOBS_STREAM}` (removed when "
+                "acked, dropped after 15 minutes untaken)."
+            ),
+            "servers": nats,
+            "messages": {"TranscriptionJob": {"$ref": "#/components/messages/TranscriptionJob"}},
+        },
+        "transcriptionReplies": {
+            "address": None,
+            "title": "the job's reply_to (the gateway's inbox)",
+            "description": "One reply per job: segments, or an error with the HTTP status to answer.",
+            "servers": nats,
+            "messages": {"TranscriptionReply": {"$ref": "#/components/messages/TranscriptionReply"}},
+        },
+    }
+    reply = {
+        "channel": {"$ref": "#/channels/transcriptionReplies"},
+        "messages": [_message_ref("transcriptionReplies", "TranscriptionReply")],
+    }
+    operations = {
+        "gatewaySendTranscriptionJob": _operation(
+            "send",
+            "transcriptionJobs",
+            ["TranscriptionJob"],
+            "gateway",
+            "The gateway submits the uploaded file (a temporary object) and waits on its inbox.",
+            reply=reply,
+        ),
+        "transcriberReceiveTranscriptionJob": _operation(
+            "receive",
+            "transcriptionJobs",
+            ["TranscriptionJob"],
+            "transcriber",
+            "A transcriber with a free slot takes the job and answers on its reply_to.",
+            description=(
+                f"Durable pull consumer `{names.TRANSCRIBE_JOBS_CONSUMER}` on `{names.JOBS_STREAM}`, shared "
+                "by the transcribers: explicit ack, `max_ack_pending` = `transcriber.jobs_concurrency`, "
+                "`in_progress` heartbeats, `max_deliver` = `transcriber.jobs_max_deliver` (a second "
+                "delivery only when the first transcriber died mid-job)."
+            ),
+            reply=reply,
+        ),
+    }
+    return channels, operations, messages
 
 
 # -- files ------------------------------------------------------------------------------------------

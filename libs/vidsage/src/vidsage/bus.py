@@ -399,3 +399,25 @@ class Worker:
             video_id = None
         named = video_id if isinstance(video_id, str) and video_id else None
         await self._give_up(msg, named, f"malformed event: {reason}", attempt)
+
+
+JOBS_MAX_AGE_S = 900.0
+"""A job nobody took within 15 minutes is dropped: its requester gave up long before."""
+
+
+async def provision_jobs_stream(js: JetStreamContext) -> None:
+    """Create or update the ``VIDSAGE_JOBS`` work-queue stream (``vidsage.jobs.>``): a job is
+    removed when its worker acks it; each is deduplicated by its ``Nats-Msg-Id`` (the job id)."""
+    config = api.StreamConfig(
+        name=names.JOBS_STREAM,
+        subjects=[names.JOBS_SUBJECTS],
+        retention=api.RetentionPolicy.WORK_QUEUE,
+        storage=api.StorageType.FILE,
+        max_age=JOBS_MAX_AGE_S,
+        duplicate_window=120,
+        discard=api.DiscardPolicy.OLD,
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)

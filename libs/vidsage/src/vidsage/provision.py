@@ -26,7 +26,8 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from vidsage.bus import connect, provision_kv, provision_stream
+from vidsage.bus import connect, provision_jobs_stream, provision_kv, provision_stream
+from vidsage.contracts import names
 from vidsage.logging import get_logger, setup_logging
 from vidsage.settings import Settings
 
@@ -64,6 +65,7 @@ async def provision(js: JetStreamContext, settings: Settings) -> Shared:
     """Create (or bring to the settings) the stream, and create the shared buckets if missing,
     all at ``nats.replicas`` copies."""
     await provision_stream(js, settings.nats)
+    await provision_jobs_stream(js)  # the transcription jobs (POST /v1/audio/transcriptions)
     videos, cache = [
         await provision_kv(
             js, spec.bucket, history=spec.history, ttl_s=spec.ttl_s, replicas=settings.nats.replicas
@@ -117,7 +119,11 @@ async def run(settings: Settings) -> list[str]:
     finally:
         with contextlib.suppress(Exception):
             await nc.drain()
-    return [f"stream {settings.nats.stream}", *(f"bucket {b.bucket}" for b in shared_buckets(settings))]
+    return [
+        f"stream {settings.nats.stream}",
+        f"stream {names.JOBS_STREAM}",
+        *(f"bucket {b.bucket}" for b in shared_buckets(settings)),
+    ]
 
 
 def main() -> int:

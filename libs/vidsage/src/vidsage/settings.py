@@ -290,6 +290,16 @@ class GatewaySettings(BaseModel):
     tenant_limits: dict[str, TenantLimits] = {}
     """Per-tenant overrides of the four limits above, e.g.
     ``{"acme": {"quota_bytes": 107374182400}}`` (JSON in ``VIDSAGE_GATEWAY__TENANT_LIMITS``)."""
+    # --- the OpenAI-compatible transcription endpoint (POST /v1/audio/transcriptions) ---
+    transcription_models: list[str] = ["whisper-1", "whisper-base"]
+    """Model ids ``GET /v1/models`` lists and a transcription request may name: every one runs on
+    the transcriber pool's loaded model (``transcriber.model``); ``whisper-1`` is OpenAI's name."""
+    transcription_timeout_s: float = Field(default=300, gt=0)
+    """How long a transcription request waits for a transcriber once its file is received (504
+    ``transcription_timeout`` beyond; the job is dropped)."""
+    transcription_sweep_s: float = Field(default=600, gt=0)
+    """Temporary transcription objects older than this are deleted by the gateway's sweep (left
+    by a gateway that died mid-request); swept every tenth of it."""
 
     # -- resumable uploads (tus 1.0 under /api/uploads/) -------------------------------------------
     tus_expiry_s: float = Field(default=3600, ge=10)
@@ -402,6 +412,13 @@ class TranscriberSettings(WorkerSettings):
     """Longer segments are cut at sentence ends using word times (needs ``word_timestamps``)."""
     work_dir: Path | None = None
     """Folder for the downloaded source while a job runs (default: the system temp dir)."""
+    # --- transcription jobs of the OpenAI-compatible endpoint (vidsage.jobs.transcribe) ---
+    jobs_concurrency: int = Field(default=2, ge=1, le=256)
+    """Transcription jobs in flight (the jobs consumer's ``max_ack_pending``), beside the videos."""
+    jobs_ack_wait_s: float = Field(default=30, gt=0)
+    """A job whose transcriber stops sending heartbeats (it died) goes to another one after this."""
+    jobs_max_deliver: int = Field(default=2, ge=1, le=10)
+    """Deliveries of a job: the second one only when the first transcriber died mid-job."""
 
 
 class IndexerSettings(WorkerSettings):

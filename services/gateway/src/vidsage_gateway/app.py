@@ -24,6 +24,7 @@ from vidsage_gateway import (
     chat_socket,
     key_routes,
     link_route,
+    openai_audio,
     search_route,
     session_routes,
     tus_routes,
@@ -189,7 +190,10 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     ``stop`` is the process's stop event (the one SIGTERM sets, from
     :func:`~vidsage.runtime.service_main`); without one (tests) the runtime gets its own.
     """
-    app = web.Application(middlewares=[observe, authenticate], handler_args=HANDLER_ARGS)
+    # openai_errors first: it rewrites the errors of the /v1/ routes into OpenAI's shape
+    app = web.Application(
+        middlewares=[openai_audio.openai_errors, observe, authenticate], handler_args=HANDLER_ARGS
+    )
     app[METRICS] = Metrics()
     app[UPLOADS] = UploadSlots()
     add_security_headers(app, settings.gateway)
@@ -240,4 +244,6 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     # resumable uploads (tus 1.0): the uploads bucket and the expiry sweeper open after the runtime
     app.cleanup_ctx.append(tus_routes.context)
     tus_routes.add_routes(r)
+    # the OpenAI-compatible transcription endpoint: /v1/audio/transcriptions, /v1/models
+    openai_audio.add_routes(app)
     return app

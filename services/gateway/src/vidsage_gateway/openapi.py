@@ -505,9 +505,12 @@ def openapi_document() -> dict[str, Any]:
             },
         }
     }
+    doc["paths"].update(_openai_paths())  # /v1/: the OpenAI-compatible transcription endpoint
+    doc["components"]["schemas"].update(_OPENAI_SCHEMAS)
     _add_owner_parameters(doc["paths"])
     _add_security(doc["paths"])
     _add_host_check(doc["paths"])
+    _openai_error_shapes(doc["paths"])
     return doc
 
 
@@ -947,3 +950,215 @@ def _tus_paths() -> dict[str, Any]:
             },
         },
     }
+# --- /v1/: the OpenAI-compatible transcription endpoint (vidsage_gateway.openai_audio) ---------------
+
+_OPENAI_SCHEMAS: dict[str, Any] = {
+    "OpenAIError": {
+        "type": "object",
+        "description": "OpenAI's error shape (every error under `/v1/`).",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {
+                        "type": "string",
+                        "enum": ["invalid_request_error", "rate_limit_error", "server_error"],
+                    },
+                    "param": {"type": ["string", "null"], "description": "The form field at fault, if any."},
+                    "code": {"type": ["string", "null"], "description": "vidsage's error code."},
+                },
+                "required": ["message", "type", "param", "code"],
+            }
+        },
+        "required": ["error"],
+    },
+    "TranscriptionRequest": {
+        "type": "object",
+        "properties": {
+            "file": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "FLAC, M4A, MP3, OGG, WAV or WebM audio, or MP4, MOV or AVI video (by "
+                "content), within the upload limits (size, 3 minutes).",
+            },
+            "model": {
+                "type": "string",
+                "description": "`whisper-1` or `whisper-base` (`gateway.transcription_models`).",
+            },
+            "language": {"type": "string", "description": "ISO-639-1 code; detected when absent."},
+            "prompt": {"type": "string", "maxLength": 2000, "description": "Text that primes the model."},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 1, "description": "0: beam search."},
+            "response_format": {"type": "string", "enum": ["json", "text", "srt", "vtt", "verbose_json"]},
+            "timestamp_granularities[]": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["segment", "word"]},
+                "description": "With `verbose_json` only; default `segment`.",
+            },
+            "vidsage_keep": {
+                "type": "boolean",
+                "default": False,
+                "description": "Also add the file (a video) to the caller's library, through the upload's "
+                "checks; the answer carries `X-Vidsage-Video-Id`.",
+            },
+        },
+        "required": ["file", "model"],
+    },
+    "Transcription": {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string"},
+            "usage": {
+                "type": "object",
+                "properties": {"type": {"const": "duration"}, "seconds": {"type": "integer"}},
+                "required": ["type", "seconds"],
+            },
+        },
+        "required": ["text"],
+    },
+    "TranscriptionVerbose": {
+        "type": "object",
+        "properties": {
+            "task": {"const": "transcribe"},
+            "language": {"type": "string", "description": "The language's English name (`english`)."},
+            "duration": {"type": "number"},
+            "text": {"type": "string"},
+            "segments": {
+                "type": "array",
+                "description": "With the `segment` granularity (the default).",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": t}
+                        for k, t in (
+                            ("id", "integer"),
+                            ("seek", "integer"),
+                            ("start", "number"),
+                            ("end", "number"),
+                            ("text", "string"),
+                            ("temperature", "number"),
+                            ("avg_logprob", "number"),
+                            ("compression_ratio", "number"),
+                            ("no_speech_prob", "number"),
+                        )
+                    }
+                    | {"tokens": {"type": "array", "items": {"type": "integer"}}},
+                },
+            },
+            "words": {
+                "type": "array",
+                "description": "With the `word` granularity.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "word": {"type": "string"},
+                        "start": {"type": "number"},
+                        "end": {"type": "number"},
+                    },
+                    "required": ["word", "start", "end"],
+                },
+            },
+            "usage": {"$ref": REF.format(model="Transcription") + "/properties/usage"},
+        },
+        "required": ["task", "language", "duration", "text"],
+    },
+    "Model": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"const": "model"},
+            "created": {"type": "integer"},
+            "owned_by": {"type": "string"},
+        },
+        "required": ["id", "object", "created", "owned_by"],
+    },
+    "ModelList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": {"$ref": REF.format(model="Model")}},
+        },
+        "required": ["object", "data"],
+    },
+}
+
+
+def _openai_paths() -> dict[str, Any]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "/v1/audio/transcriptions": {
+            "post": {
+                "operationId": "createTranscription",
+                "summary": "Transcribe a file, OpenAI-compatibly (the openai SDK with "
+                "base_url=<gateway>/v1 and a vidsage key); the work runs on the transcriber pool",
+                "parameters": [OWNER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {"schema": {"$ref": REF.format(model="TranscriptionRequest")}}
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "`json`: Transcription; `verbose_json`: TranscriptionVerbose; "
+                        "`text`, `srt`, `vtt`: text/plain",
+                        "headers": {"X-Vidsage-Video-Id": {"schema": {"type": "string"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "anyOf": [
+                                        {"$ref": REF.format(model="Transcription")},
+                                        {"$ref": REF.format(model="TranscriptionVerbose")},
+                                    ]
+                                }
+                            },
+                            **text,
+                        },
+                    },
+                    "400": _json(
+                        "OpenAIError",
+                        "A bad field (`model_not_found`, `missing_model`, `invalid_value`, `missing_file`) "
+                        "or file (`unsupported_type`, `empty_file`, `no_audio_stream`, `too_long`, "
+                        "`undecodable`)",
+                    ),
+                    "408": _json("OpenAIError", "The client stalled (`upload_timeout`)"),
+                    "413": _json("OpenAIError", "Larger than the upload limit (`too_large`)"),
+                    "502": _json("OpenAIError", "The transcriber sent an invalid reply (`bad_gateway`)"),
+                    "504": _json("OpenAIError", "No transcriber finished in time (`transcription_timeout`)"),
+                },
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "operationId": "listModels",
+                "summary": "The transcription models (OpenAI's list shape)",
+                "responses": {"200": _json("ModelList", "The models")},
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "operationId": "getModel",
+                "summary": "One transcription model",
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json("Model", "The model"),
+                    "404": _json("OpenAIError", "Not one of the models (`model_not_found`)"),
+                },
+            }
+        },
+    }
+
+
+def _openai_error_shapes(paths: dict[str, Any]) -> None:
+    """Every error answer under ``/v1/`` (those added from the route policies too) is OpenAI's shape."""
+    error = REF.format(model="Error")
+    for path, item in paths.items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in item.values():
+            for answer in operation["responses"].values():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                if schema.get("$ref") == error:
+                    schema["$ref"] = REF.format(model="OpenAIError")

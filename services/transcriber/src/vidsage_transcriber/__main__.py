@@ -7,8 +7,10 @@ first job's download and audio decoding overlap the load (its VAD waits for it).
 once per process, never per job. A missing model is a startup error that names the setting to
 change, raised before anything is opened; a model that fails to load stops the worker (a job it
 holds goes back to the queue) and exits with code 2. The heartbeat (readiness) starts once the
-model is loaded. SIGTERM stops fetching, finishes the jobs in flight, then exits. Job folders a killed
-predecessor left in the temp dir are removed first (:mod:`vidsage.workdirs`).
+model is loaded. Transcription jobs of the OpenAI-compatible endpoint are taken beside the videos
+(:mod:`vidsage_transcriber.jobs`), on the same model. SIGTERM stops fetching, finishes the jobs in
+flight, then exits. Job folders a killed predecessor left in the temp dir are removed first
+(:mod:`vidsage.workdirs`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from vidsage.settings import Settings
 from vidsage.workdirs import clean_stale
 from vidsage_transcriber.batching import Scheduler
 from vidsage_transcriber.engine import Engine
+from vidsage_transcriber.jobs import TranscriptionJobs
 from vidsage_transcriber.worker import STAGE, TranscribeHandler
 
 
@@ -35,15 +38,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         worker = asyncio.create_task(
             run_worker(rt, STAGE, TranscribeHandler(rt, scheduler), settings.transcriber)
         )
+        jobs = asyncio.create_task(TranscriptionJobs(rt, scheduler).run(stop))  # /v1/audio/transcriptions
         try:
             assert rt.preloaded is not None
             await rt.preloaded
         except BaseException:
             stop.set()  # no model: take no more work, let the job held go back to the queue
-            await worker
+            await asyncio.gather(worker, jobs, return_exceptions=True)
             raise
         rt.ready()
-        await worker
+        await asyncio.gather(worker, jobs)
 
 
 def main() -> int:

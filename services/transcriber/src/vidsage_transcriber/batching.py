@@ -141,6 +141,8 @@ class Scheduler:
                 if job.plan.error is not None:
                     self._queue.popleft()
                     continue
+                if job.plan.temperature != batch[0][0].plan.temperature:
+                    break  # one decoding per batch: a job's sampling temperature waits for its own
                 if len(unit) <= room:
                     self._queue.popleft()
                     batch.append((job, unit))

@@ -93,6 +93,9 @@ class Result:
     """Seconds per step: ``vad``, ``features``, and over the batches that held the video's
     windows ``encode``, ``language``, ``generate``, ``align`` (thread time, summed over workers)
     and ``words``."""
+    details: list[dict[str, Any]] = field(default_factory=list)
+    """Per segment, what OpenAI's ``verbose_json`` shows besides the segment: ``seek``,
+    ``tokens``, ``compression_ratio``."""
 
 
 @dataclass
@@ -123,6 +126,12 @@ class Plan:
     windows: list[Window]
     language: str | None = None
     language_probability: float | None = None
+    prompt: str | None = None
+    """Text that primes the decoder of every window (a transcription job's ``prompt``)."""
+    temperature: float = 0.0
+    """0: beam search; above: sampling at this temperature (a transcription job's option)."""
+    word_timestamps: bool = True
+    """Align words (``transcriber.word_timestamps`` for a video; a job says it itself)."""
     outputs: list[WindowOutput | None] = field(default_factory=list)
     error: BaseException | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -287,8 +296,20 @@ class Engine:
         return tokenizer
 
     # -- 1. one video: VAD, windows, features ------------------------------------------------------
-    def prepare(self, audio: np.ndarray) -> Plan:
-        """The video's windows, ready for the model (16 kHz mono float32 in, blocking)."""
+    def prepare(
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float = 0.0,
+        word_timestamps: bool | None = None,
+    ) -> Plan:
+        """The video's windows, ready for the model (16 kHz mono float32 in, blocking).
+
+        The keyword options are a transcription job's (:mod:`vidsage_transcriber.jobs`): a language
+        that overrides ``transcriber.language``, a prompt, a temperature, word timestamps or not
+        (default ``transcriber.word_timestamps``)."""
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.vad import get_speech_timestamps
 
@@ -314,9 +335,13 @@ class Engine:
                 )
                 for i, span in enumerate(spans)
             ]
-        plan = Plan(duration, windows, timings=timings)
-        if self.cfg.language is not None or not model.model.is_multilingual:
-            plan.language = self.cfg.language if model.model.is_multilingual else "en"
+        words = self.cfg.word_timestamps if word_timestamps is None else word_timestamps
+        plan = Plan(
+            duration, windows, timings=timings, prompt=prompt, temperature=temperature, word_timestamps=words
+        )
+        forced = language or self.cfg.language
+        if forced is not None or not model.model.is_multilingual:
+            plan.language = forced if model.model.is_multilingual else "en"
             plan.language_probability = 1.0
             plan.language_known.set()
         return plan
@@ -368,8 +393,13 @@ class Engine:
         detected = time.perf_counter()
         outputs = self._generate(batch, encoder_output, languages)
         generated = time.perf_counter()
-        if self.cfg.word_timestamps:
-            self._align(outputs, encoder_output, languages)
+        wanted = [plan.word_timestamps for plan, _ in batch]
+        if any(wanted):
+            self._align(
+                outputs,
+                encoder_output,
+                [lang if w else None for lang, w in zip(languages, wanted, strict=True)],
+            )
         aligned = time.perf_counter()
         for plan in plans:
             plan.add_time("encode", encoded - started)
@@ -402,22 +432,28 @@ class Engine:
 
         model, cfg = self._model, self.cfg
         prompts = [
-            model.get_prompt(self._tokenizer(language), [], without_timestamps=True) for language in languages
+            model.get_prompt(
+                self._tokenizer(language), self._prompt_tokens(plan.prompt, language), without_timestamps=True
+            )
+            for (plan, _), language in zip(unit, languages, strict=True)
         ]
+        # a batch holds one temperature (the scheduler never mixes them): 0 is beam search
+        temperature = unit[0][0].temperature
+        decoding: dict[str, Any] = {"beam_size": cfg.beam_size, "patience": 1, "sampling_temperature": 0.0}
+        if temperature > 0:
+            decoding = {"beam_size": 1, "sampling_topk": 0, "sampling_temperature": temperature}
         results = model.model.generate(
             encoder_output,
             prompts,
-            beam_size=cfg.beam_size,
-            patience=1,
             length_penalty=1,
             max_length=model.max_length,
             suppress_blank=True,
             suppress_tokens=self._suppress,
             return_scores=True,
             return_no_speech_prob=True,
-            sampling_temperature=0.0,
             repetition_penalty=1,
             no_repeat_ngram_size=0,
+            **decoding,
         )
         outputs: list[WindowOutput] = []
         for (plan, i), language, result in zip(unit, languages, results, strict=True):
@@ -457,12 +493,20 @@ class Engine:
             )
         return outputs
 
-    def _align(self, outputs: list[WindowOutput], encoder_output: Any, languages: list[str]) -> None:
+    def _prompt_tokens(self, prompt: str | None, language: str) -> list[int]:
+        """A prompt as faster-whisper's ``initial_prompt`` makes it: a space, the stripped text."""
+        if not prompt or not prompt.strip():
+            return []
+        tokens: list[int] = self._tokenizer(language).encode(" " + prompt.strip())
+        return tokens
+
+    def _align(self, outputs: list[WindowOutput], encoder_output: Any, languages: list[str | None]) -> None:
         """Word alignment of every window of the batch: one call per language in it (the start of
-        the decoder's input names the language), the other rows given no tokens."""
+        the decoder's input names the language), the other rows (and those of language None: no
+        words wanted) given no tokens."""
         model = self._model
         frames = [o.frames for o in outputs]
-        for language in dict.fromkeys(languages):
+        for language in dict.fromkeys(lang for lang in languages if lang is not None):
             tokenizer = self._tokenizer(language)
             text_tokens = [
                 list(itertools.chain.from_iterable(_text_tokens(s, tokenizer.eot) for s in o.subsegments))
@@ -488,7 +532,7 @@ class Engine:
             return Result(language, None, plan.duration_s, [], dict(plan.timings))
         started = time.perf_counter()
         windows = [o.subsegments for o in outputs]
-        if self.cfg.word_timestamps:
+        if plan.word_timestamps:
             self._model.add_word_timestamps(
                 windows,
                 self._tokenizer(plan.language or "en"),
@@ -504,14 +548,20 @@ class Engine:
                 start=round(s["start"], 3),
                 end=round(s["end"], 3),
                 text=s["text"],
-                words=[Word(**w) for w in s["words"]] if self.cfg.word_timestamps else None,
+                words=[Word(**w) for w in s["words"]] if plan.word_timestamps else None,
                 avg_logprob=s["avg_logprob"],
                 no_speech_prob=s["no_speech_prob"],
             )
             for n, s in enumerate(itertools.chain.from_iterable(windows))
         ]
+        details = [
+            {"seek": s["seek"], "tokens": list(s["tokens"]), "compression_ratio": s["compression_ratio"]}
+            for s in itertools.chain.from_iterable(windows)
+        ]
         plan.add_time("words", time.perf_counter() - started)
-        return Result(plan.language, plan.language_probability, plan.duration_s, segments, dict(plan.timings))
+        return Result(
+            plan.language, plan.language_probability, plan.duration_s, segments, dict(plan.timings), details
+        )
 
     # -- all three, for one video ------------------------------------------------------------------
     def transcribe(

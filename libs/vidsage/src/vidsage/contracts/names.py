@@ -261,3 +261,24 @@ def tus_tail_key(upload_id: str, offset: int) -> str:
     """``uploads/<upload id>/tail-<offset>``: the bytes of an upload past its last full S3 part (less
     than a part), written at the end of each request, named by the offset they end at."""
     return f"{TUS_PREFIX}{upload_id}/tail-{offset}"
+# --- transcription jobs: the OpenAI-compatible endpoint (POST /v1/audio/transcriptions) ------------
+
+JOBS_STREAM = "VIDSAGE_JOBS"
+"""The JetStream work-queue stream of interactive jobs (``vidsage.jobs.>``): a job is removed once
+a worker acks it, and dropped after a few minutes if none does (nobody waits for it any more)."""
+JOBS_SUBJECTS = "vidsage.jobs.>"
+"""The jobs stream's subject filter."""
+TRANSCRIBE_JOB_SUBJECT = "vidsage.jobs.transcribe"
+"""One transcription job (:class:`vidsage.contracts.transcription.TranscriptionJob`): the gateway
+submits it, a transcriber takes it with its durable consumer :data:`TRANSCRIBE_JOBS_CONSUMER` and
+answers on the job's ``reply_to`` (the gateway's inbox)."""
+TRANSCRIBE_JOBS_CONSUMER = "transcriber-jobs"
+"""Durable pull consumer of the transcriber on :data:`JOBS_STREAM` (KEDA may scale on its lag too)."""
+TRANSCRIPTIONS_PREFIX = "transcriptions/"
+"""Temporary objects of transcription jobs: ``transcriptions/<job_id>/audio.<ext>``, deleted when
+the request ends (and swept by the gateway when a gateway died before it could)."""
+
+
+def transcription_key(job_id: str, extension: str) -> str:
+    """``transcriptions/<job_id>/audio.<ext>``: the uploaded file of one transcription job."""
+    return f"{TRANSCRIPTIONS_PREFIX}{job_id}/audio.{extension}"

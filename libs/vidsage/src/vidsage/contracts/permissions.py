@@ -78,6 +78,10 @@ class Access:
     inspects: bool = False
     """Reads the event stream message by message (``STREAM.MSG.GET``: no consumer) and the info
     (configuration, replicas, state; not the entries) of the stream and of the shared buckets."""
+    jobs: tuple[str, ...] = ()
+    """Job subjects it submits to the jobs stream (:data:`names.JOBS_STREAM`)."""
+    jobs_consumer: str | None = None
+    """Its durable pull consumer on the jobs stream, which it creates and updates itself."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ ACCESS: dict[str, Access] = {
             kv_own=(*names.GATEWAY_BUCKETS, names.TUS_UPLOADS_BUCKET),  # keys, sessions, usage, rates; tus
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
+            jobs=(names.TRANSCRIBE_JOB_SUBJECT,),  # POST /v1/audio/transcriptions
         ),
         Access(
             "ingest",
@@ -135,6 +140,8 @@ ACCESS: dict[str, Access] = {
             kv_write=_WORKER_BUCKETS,
             publish=(names.progress_subject("*"),),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
+            jobs_consumer=names.TRANSCRIBE_JOBS_CONSUMER,
+            answers=("gateway",),  # the transcription jobs' replies
         ),
         Access(
             "indexer",
@@ -264,6 +271,7 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
         pub += _stream_admin(names.kv_stream(_bucket(placeholder, wire)))
     if access.provisions:
         pub += _stream_admin(stream)
+        pub += _stream_admin(names.JOBS_STREAM)
         for placeholder in _WORKER_BUCKETS:
             pub += _stream_admin(names.kv_stream(_bucket(placeholder, wire)))
     if access.reads_events:
@@ -292,6 +300,9 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
             names.js_api("STREAM", "MSG", "GET", stream),
             *(names.js_api("STREAM", "INFO", names.kv_stream(b)) for b in buckets),
         ]
+    pub += list(access.jobs)  # a JetStream publish: its ack comes back to the user's own inbox
+    if access.jobs_consumer is not None:
+        pub += _consumer(names.JOBS_STREAM, access.jobs_consumer)
     pub += [_subject(s, wire) for s in access.publish]
     sub += [_subject(s, wire) for s in access.subscribe]
     pub += [f"{names.inbox_prefix(requester)}.>" for requester in access.answers]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import av
 from av.container import InputContainer
@@ -17,6 +17,9 @@ from av.video.stream import VideoStream
 from vidsage.media.errors import FRAME_TOO_LARGE, NO_VIDEO_STREAM, TRUNCATED, UNDECODABLE, MediaError
 from vidsage.media.sniff import VideoFormat
 from vidsage.settings import MAX_FRAME_PIXELS
+
+if TYPE_CHECKING:
+    from vidsage.media.audio_input import MediaFormat
 
 SAFE_OPTIONS: Final[dict[str, str]] = {"protocol_whitelist": "file"}
 """FFmpeg options for every input we open: local files only, no network or nested protocols."""
@@ -38,14 +41,14 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def undecodable(fmt: VideoFormat, exc: BaseException | str) -> MediaError:
+def undecodable(fmt: MediaFormat, exc: BaseException | str) -> MediaError:
     """Build the ``undecodable`` error for ``fmt`` with a path-free reason."""
     reason = exc if isinstance(exc, str) else describe_exception(exc)
     return MediaError(UNDECODABLE, f"the file could not be decoded as {fmt.label}: {reason}")
 
 
 @contextmanager
-def translate_errors(fmt: VideoFormat) -> Iterator[None]:
+def translate_errors(fmt: MediaFormat) -> Iterator[None]:
     """Turn exceptions raised in the block into ``undecodable``.
 
     :class:`MediaError` passes unchanged, and so does a plain :class:`OSError` (not an FFmpeg
@@ -65,7 +68,7 @@ def translate_errors(fmt: VideoFormat) -> Iterator[None]:
 
 
 @contextmanager
-def open_input(path: str | os.PathLike[str], fmt: VideoFormat) -> Iterator[InputContainer]:
+def open_input(path: str | os.PathLike[str], fmt: MediaFormat) -> Iterator[InputContainer]:
     """Open ``path`` for reading with the demuxer of ``fmt`` forced and only the file protocol allowed.
 
     The container is always closed on exit. Errors while opening become :class:`MediaError`

@@ -12,7 +12,7 @@ import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import av
 import numpy as np
@@ -23,6 +23,9 @@ from av.container import InputContainer
 
 from vidsage.media._container import open_input, translate_errors, undecodable
 from vidsage.media.sniff import VideoFormat
+
+if TYPE_CHECKING:
+    from vidsage.media.audio_input import MediaFormat
 
 _MAX_BAD_PACKETS: Final = 25
 """Corrupt audio packets skipped before extraction gives up."""
@@ -75,7 +78,7 @@ def extract_audio(
 
 
 def decode_audio(
-    path: str | os.PathLike[str], fmt: VideoFormat, *, sample_rate: int = 16000
+    path: str | os.PathLike[str], fmt: MediaFormat, *, sample_rate: int = 16000
 ) -> np.ndarray | None:
     """Decode the first audio stream to mono float32 samples in ``[-1, 1)`` at ``sample_rate``.
 
@@ -116,7 +119,7 @@ def _write_wav(out: Path, chunks: Iterator[bytes], sample_rate: int) -> int:
 
 
 def _mono_s16_chunks(
-    container: InputContainer, stream: AudioStream, fmt: VideoFormat, sample_rate: int
+    container: InputContainer, stream: AudioStream, fmt: MediaFormat, sample_rate: int
 ) -> Iterator[bytes]:
     """Yield the stream's audio as little-endian s16 mono bytes at ``sample_rate``."""
     resampler = AudioResampler(format="s16", layout="mono", rate=sample_rate)

@@ -12,6 +12,7 @@ MediaErrorCode = Literal[
     "too_long",
     "no_video_stream",
     "frame_too_large",
+    "no_audio_stream",
 ]
 
 UNSUPPORTED_TYPE: Final = "unsupported_type"
@@ -21,6 +22,7 @@ TRUNCATED: Final = "truncated"
 TOO_LONG: Final = "too_long"
 NO_VIDEO_STREAM: Final = "no_video_stream"
 FRAME_TOO_LARGE: Final = "frame_too_large"
+NO_AUDIO_STREAM: Final = "no_audio_stream"
 
 
 class MediaError(Exception):
