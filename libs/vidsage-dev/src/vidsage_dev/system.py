@@ -69,7 +69,7 @@ from vidsage_dev.processes import (
 
 __all__ = ["RUN_FILE", "SERVICES", "SERVICE_NAME_RE", "DevConfig", "DevSystem"]
 
-SERVICES: tuple[str, ...] = ("gateway", "ingest", "transcriber", "indexer", "chat")
+SERVICES: tuple[str, ...] = ("gateway", "ingest", "transcriber", "indexer", "chat", "notifier")
 """The services, in start order (they stop in the reverse order)."""
 
 RUN_FILE = "run.json"

@@ -29,6 +29,7 @@ from vidsage_gateway import (
     upload,
     usage_route,
     videos,
+    webhook_routes,
 )
 from vidsage_gateway.auth import AUTH, authenticate, open_authenticator
 from vidsage_gateway.errors import HTTP_CODES, ApiError, bus_unavailable, error_response
@@ -236,4 +237,5 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)
+    webhook_routes.add_routes(app)  # /api/webhooks (issue 16b)
     return app
