@@ -20,7 +20,7 @@ from tests.support.paths import ROOT
 CHART = ROOT / "charts" / "vidsage"
 RELEASE = "vidsage"
 NAMESPACE = "media"
-SERVICES = ("gateway", "ingest", "transcriber", "indexer", "chat")
+SERVICES = ("gateway", "ingest", "transcriber", "indexer", "chat", "notifier")
 # Kubernetes versions whose JSON schemas every rendered object must satisfy: the oldest the chart
 # supports (Chart.yaml kubeVersion) and the newest Helm's engine here defaults to.
 KUBE_VERSIONS = ("1.29.0", "1.36.0")

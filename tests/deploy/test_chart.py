@@ -229,10 +229,10 @@ def test_models_from_a_pvc() -> None:
     assert env(objects, "transcriber")["VIDSAGE_MODELS_DIR"] == "/models"
 
 
-def test_hpa_for_gateway_indexer_chat_and_pdbs() -> None:
+def test_hpa_for_gateway_indexer_chat_notifier_and_pdbs() -> None:
     objects = render(DEFAULTS)
     hpas = {o["spec"]["scaleTargetRef"]["name"] for o in find(objects, "HorizontalPodAutoscaler")}
-    assert hpas == {f"{RELEASE}-gateway", f"{RELEASE}-indexer", f"{RELEASE}-chat"}
+    assert hpas == {f"{RELEASE}-{s}" for s in ("gateway", "indexer", "chat", "notifier")}
     for name in hpas:  # the HPA owns their replica count
         assert "replicas" not in one(objects, "Deployment", name)["spec"]
     pdbs = {o["metadata"]["name"]: o["spec"] for o in find(objects, "PodDisruptionBudget")}
@@ -429,7 +429,18 @@ def test_the_first_admin_key_comes_from_a_secret() -> None:
 # --- the chart's environment matches the services' settings ------------------------------------
 
 TOP_LEVEL = {name.upper() for name in Settings.model_fields if name not in {"nats", "s3", "cache"}}
-GROUPS = {"nats", "s3", "cache", "gateway", "ingest", "transcriber", "indexer", "chat"}
+GROUPS = {
+    "nats",
+    "s3",
+    "cache",
+    "gateway",
+    "ingest",
+    "transcriber",
+    "indexer",
+    "chat",
+    "notifier",
+    "webhooks",
+}
 
 
 def _setting_exists(name: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from vidsage_notifier.__main__ import serve
 
 from tests.support.auth import ADMIN_KEY, bearer, create_key
 from tests.support.gateway import RunningGateway, running_gateway
@@ -27,7 +28,6 @@ from vidsage.contracts.ids import new_id
 from vidsage.contracts.webhooks import WEBHOOK_EVENT_TYPES, verify_signature
 from vidsage_dev.infra import S3Server, start_nats
 from vidsage_dev.ports import free_port
-from vidsage_notifier.__main__ import serve
 
 from .conftest import make_settings
 
@@ -65,7 +65,10 @@ class World:
 
     async def register(self, key: str, path: str, events: list[str] | None = None) -> dict[str, Any]:
         status, body = await self.call(
-            "POST", "/api/webhooks", key, {"url": self.receiver.url + path, "events": events or ["video.indexed"]}
+            "POST",
+            "/api/webhooks",
+            key,
+            {"url": self.receiver.url + path, "events": events or ["video.indexed"]},
         )
         assert status == 201, body
         return body  # type: ignore[no-any-return]
@@ -75,7 +78,9 @@ class World:
         await publish_event(self.gw.rt.js, event)
         return event
 
-    async def deliveries(self, key: str, webhook_id: str, *, until: str, count: int = 1) -> list[dict[str, Any]]:
+    async def deliveries(
+        self, key: str, webhook_id: str, *, until: str, count: int = 1
+    ) -> list[dict[str, Any]]:
         """The endpoint's deliveries once ``count`` of them are in state ``until``."""
         for _ in range(200):
             status, body = await self.call("GET", f"/api/webhooks/{webhook_id}/deliveries", key)
@@ -149,10 +154,13 @@ async def world(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -
 async def test_a_delivery_is_signed_and_recorded(world: World) -> None:
     key = await world.key("wh-ok")
     hook = await world.register(key, "/ok/one", ["video.indexed", "video.deleted"])
-    assert hook["secret"].startswith("whsec_") and hook["events"] == ["video.indexed", "video.deleted"]
+    assert hook["secret"].startswith("whsec_")
+    assert hook["events"] == ["video.indexed", "video.deleted"]
     event = await world.publish("wh-ok")
     items = await world.deliveries(key, hook["id"], until="succeeded")
-    assert [(d["event_id"], d["attempt_count"], d["last_status_code"]) for d in items] == [(event.event_id, 1, 200)]
+    assert [(d["event_id"], d["attempt_count"], d["last_status_code"]) for d in items] == [
+        (event.event_id, 1, 200)
+    ]
     [(headers, body)] = world.receiver.calls("/ok/one")
     assert verify_signature(hook["secret"], headers["Vidsage-Signature"], body)
     assert not verify_signature("whsec_another", headers["Vidsage-Signature"], body)
@@ -161,16 +169,25 @@ async def test_a_delivery_is_signed_and_recorded(world: World) -> None:
     assert headers["Vidsage-Event-Type"] == "video.indexed"
     assert headers["Vidsage-Webhook-Id"] == hook["id"]
     sent = json.loads(body)
-    assert (sent["type"], sent["event_id"], sent["data"]["video_id"]) == ("video.indexed", event.event_id, event.video_id)
+    assert (sent["type"], sent["event_id"], sent["data"]["video_id"]) == (
+        "video.indexed",
+        event.event_id,
+        event.video_id,
+    )
     # a type the endpoint did not ask for is not sent; one it did is
-    await publish_event(world.gw.rt.js, VideoDeleted(video_id=event.video_id, owner="wh-ok", prefix="videos/x/"))
+    await publish_event(
+        world.gw.rt.js, VideoDeleted(video_id=event.video_id, owner="wh-ok", prefix="videos/x/")
+    )
     items = await world.deliveries(key, hook["id"], until="succeeded", count=2)
     assert [d["event_type"] for d in items] == ["video.deleted", "video.indexed"]  # newest first
     status, listed = await world.call("GET", "/api/webhooks", key)
-    assert status == 200 and [w["id"] for w in listed["items"]] == [hook["id"]]
+    assert status == 200
+    assert [w["id"] for w in listed["items"]] == [hook["id"]]
     assert "secret" not in listed["items"][0]
     status, one = await world.call("GET", f"/api/webhooks/{hook['id']}", key)
-    assert status == 200 and "secret" not in one and one["url"] == hook["url"]
+    assert status == 200
+    assert "secret" not in one
+    assert one["url"] == hook["url"]
 
 
 async def test_a_failure_is_retried_with_the_same_event_id_and_delivered_once(world: World) -> None:
@@ -180,7 +197,8 @@ async def test_a_failure_is_retried_with_the_same_event_id_and_delivered_once(wo
     event = await world.publish("wh-flaky")
     [delivery] = await world.deliveries(key, flaky["id"], until="succeeded")
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 200]
-    assert delivery["attempt_count"] == 2 and delivery["last_error"] is None
+    assert delivery["attempt_count"] == 2
+    assert delivery["last_error"] is None
     calls = world.receiver.calls("/flaky/a")
     assert len(calls) == 2
     assert {h["Vidsage-Event-Id"] for h, _ in calls} == {event.event_id}
@@ -241,10 +259,12 @@ async def test_tenants_see_only_their_own_webhooks(world: World) -> None:
     for method, suffix in (("GET", ""), ("GET", "/deliveries"), ("DELETE", "")):
         theirs = await world.call(method, f"/api/webhooks/{hook['id']}{suffix}", bravo)
         nobodys = await world.call(method, f"/api/webhooks/{unknown}{suffix}", bravo)
-        assert theirs == nobodys and theirs[0] == 404, (method, suffix)
+        assert theirs == nobodys, (method, suffix)
+        assert theirs[0] == 404, (method, suffix)
     assert await world.call("GET", "/api/webhooks", bravo) == (200, {"items": []})
     status, listed = await world.call("GET", "/api/webhooks?owner=wh-acme", ADMIN_KEY)
-    assert status == 200 and [w["id"] for w in listed["items"]] == [hook["id"]]
+    assert status == 200
+    assert [w["id"] for w in listed["items"]] == [hook["id"]]
     status, body = await world.call("GET", "/api/webhooks?owner=wh-acme", bravo)
     assert (status, body["error"]["code"]) == (403, "owner_forbidden")
 
@@ -264,7 +284,10 @@ async def test_tenants_see_only_their_own_webhooks(world: World) -> None:
         ({"url": "http://no-such-host.invalid/x", "events": ["video.indexed"]}, "url_unresolvable"),
         ({"url": "http://127.0.0.1/x", "events": []}, "no_event_types"),
         ({"url": "http://127.0.0.1/x", "events": ["video.exploded"]}, "unknown_event_type"),
-        ({"url": "http://127.0.0.1/x", "events": ["video.indexed"], "description": "d" * 201}, "description_too_long"),
+        (
+            {"url": "http://127.0.0.1/x", "events": ["video.indexed"], "description": "d" * 201},
+            "description_too_long",
+        ),
         ({"url": "http://127.0.0.1/x", "events": ["video.indexed"], "extra": 1}, "bad_request"),
         ({"events": ["video.indexed"]}, "bad_request"),
     ],

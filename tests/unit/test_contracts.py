@@ -62,6 +62,7 @@ def test_the_contracts_package_has_the_expected_modules() -> None:
             "search",
             "transcript",
             "usage",
+            "webhooks",
         )
     ] == CONTRACT_MODULES
 

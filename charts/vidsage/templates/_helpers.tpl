@@ -1,6 +1,6 @@
-{{/* The five services, in pipeline order. */}}
+{{/* The six services, in pipeline order (the notifier last: it reads every event). */}}
 {{- define "vidsage.services" -}}
-gateway ingest transcriber indexer chat
+gateway ingest transcriber indexer chat notifier
 {{- end -}}
 
 {{/* <release>-<service>, the name of a service's Deployment, Service, HPA, PDB... */}}

@@ -21,7 +21,9 @@ class WebhookStore:
         self.kv = kv
 
     async def create(self, endpoint: StoredWebhook) -> None:
-        await self.kv.create(names.webhook_key(endpoint.owner, endpoint.id), endpoint.model_dump_json().encode())
+        await self.kv.create(
+            names.webhook_key(endpoint.owner, endpoint.id), endpoint.model_dump_json().encode()
+        )
 
     async def get(self, owner: str, endpoint_id: str) -> StoredWebhook | None:
         if not is_valid_id(endpoint_id):

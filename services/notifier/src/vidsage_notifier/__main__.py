@@ -35,7 +35,9 @@ async def wait_for_bucket(js: JetStreamContext, bucket: str, wait_s: float, stop
             return await js.key_value(bucket)
         except BucketNotFoundError:
             if loop.time() >= deadline or stop.is_set():
-                raise ConnectionError(f"the {bucket} bucket does not exist (the gateway creates it)") from None
+                raise ConnectionError(
+                    f"the {bucket} bucket does not exist (the gateway creates it)"
+                ) from None
             log.info("waiting_for_bucket", bucket=bucket)
             await asyncio.sleep(0.5)
 
@@ -47,7 +49,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await wait_for_bucket(rt.js, names.WEBHOOKS_BUCKET, settings.nats.provision_wait_s, stop)
         )
         deliveries = DeliveryLog(
-            await provision_kv(rt.js, names.WEBHOOK_DELIVERIES_BUCKET, ttl_s=settings.webhooks.deliveries_max_age_s)
+            await provision_kv(
+                rt.js, names.WEBHOOK_DELIVERIES_BUCKET, ttl_s=settings.webhooks.deliveries_max_age_s
+            )
         )
         policy = TargetPolicy(settings.webhooks.allow_loopback, settings.webhooks.allow_private)
         async with Sender(cfg, policy) as sender:

@@ -74,11 +74,15 @@ class Notifier:
     async def __call__(self, event: Event, attempt: int) -> None:
         kind = webhook_event_type(event.type)
         targets = [
-            e for e in await self.endpoints.list(event.owner) if kind in e.events and e.created_at <= event.occurred_at
+            e
+            for e in await self.endpoints.list(event.owner)
+            if kind in e.events and e.created_at <= event.occurred_at
         ]
         if not targets:
             return
-        results = await asyncio.gather(*(self._deliver(e, event, attempt) for e in targets), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._deliver(e, event, attempt) for e in targets), return_exceptions=True
+        )
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]  # the bus or the bucket: the Worker retries (in place when transient)
@@ -120,7 +124,9 @@ class Notifier:
             *record.attempts,
             DeliveryAttempt(at=now, status_code=outcome.status_code, error=outcome.error, ms=outcome.ms),
         ]
-        await self.deliveries.put(owner, record.model_copy(update={"state": state, "attempts": attempts, "updated_at": utcnow()}))
+        await self.deliveries.put(
+            owner, record.model_copy(update={"state": state, "attempts": attempts, "updated_at": utcnow()})
+        )
         log.info(
             "webhook_attempt",
             webhook_id=endpoint.id,

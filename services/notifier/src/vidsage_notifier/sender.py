@@ -39,7 +39,9 @@ class CheckedResolver(AbstractResolver):
         except TargetRefused as exc:
             raise OSError(exc.message) from None
         return [
-            ResolveResult(hostname=host, host=address, port=port, family=fam, proto=0, flags=socket.AI_NUMERICHOST)
+            ResolveResult(
+                hostname=host, host=address, port=port, family=fam, proto=0, flags=socket.AI_NUMERICHOST
+            )
             for fam, address in found
         ]
 
@@ -103,7 +105,10 @@ class Sender:
         async with self._slots:
             try:
                 async with self._session.post(
-                    url, data=body, headers={"Content-Type": "application/json", **headers}, allow_redirects=False
+                    url,
+                    data=body,
+                    headers={"Content-Type": "application/json", **headers},
+                    allow_redirects=False,
                 ) as resp:
                     await resp.content.read(READ_AT_MOST)
                     status = resp.status

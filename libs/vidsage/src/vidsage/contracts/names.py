@@ -248,6 +248,15 @@ WEBHOOK_DELIVERIES_BUCKET = "webhook-deliveries"
 notifier creates and writes it; the gateway reads it."""
 
 
+WEBHOOK_EVENT_PREFIX = "video"
+"""Webhook event types are ``video.<event>`` (``video.indexed``...): the bus subject without ``vidsage.``."""
+
+
+def webhook_event_type(event: str) -> str:
+    """``video.<event>``: the webhook event type of one bus event type."""
+    return f"{WEBHOOK_EVENT_PREFIX}.{event}"
+
+
 def webhook_key(owner: str, endpoint_id: str) -> str:
     """``<owner>.<endpoint_id>``: an endpoint in :data:`WEBHOOKS_BUCKET` (``<owner>.*`` lists an
     owner's endpoints and nobody else's)."""

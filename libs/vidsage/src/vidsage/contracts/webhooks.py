@@ -22,9 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidsage.contracts import names
 from vidsage.contracts.events import EventType
 
-WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(f"video.{e.value}" for e in EventType)
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(names.webhook_event_type(e.value) for e in EventType)
 """The event types an endpoint may subscribe to: ``video.uploaded``, ``video.ingested``,
 ``video.transcribed``, ``video.indexed``, ``video.failed``, ``video.deleted``."""
 
@@ -45,7 +46,7 @@ DeliveryState = Literal["pending", "succeeded", "failed"]
 
 def webhook_event_type(event: EventType) -> str:
     """``video.<event>``: the webhook name of a bus event type."""
-    return f"video.{event.value}"
+    return names.webhook_event_type(event.value)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -169,4 +170,6 @@ class WebhookPayload(BaseModel):
     type: str = Field(description="`video.<event>`.")
     webhook_id: str
     occurred_at: datetime
-    data: dict[str, Any] = Field(description="The event as on the bus (`vidsage.video.<event>`).")
+    data: dict[str, Any] = Field(
+        description="The event as the bus carries it (its JSON Schema is in docs/events/)."
+    )
