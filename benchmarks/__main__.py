@@ -4,7 +4,7 @@ transcription --rounds 5``, ``python -m benchmarks relevance --sweep``)."""
 
 import sys
 
-from benchmarks import auth, chat, relevance, search, transcription, upload_stream, vectorstore
+from benchmarks import auth, chat, relevance, search, transcription, upload_stream, vectorstore, webhooks
 
 ALL = {
     "upload": upload_stream.main,
@@ -14,6 +14,7 @@ ALL = {
     "vectorstore": vectorstore.main,
     "auth": auth.main,
     "relevance": lambda: relevance.main([]),
+    "webhooks": webhooks.main,
 }
 WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main}
 

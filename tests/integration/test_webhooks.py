@@ -55,7 +55,12 @@ class World:
     session: aiohttp.ClientSession
 
     async def key(self, owner: str) -> str:
+        """A new member key of ``owner``, once the gateway's key copy (a KV watch) has it."""
         key, _ = await create_key(self.session, self.gw.url, owner)
+        for _ in range(100):
+            if (await self.call("GET", "/api/webhooks", key))[0] != 401:
+                break
+            await asyncio.sleep(0.05)
         return key
 
     async def call(self, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
