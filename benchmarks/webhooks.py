@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
+from vidsage_notifier.__main__ import serve
 
 from benchmarks._servers import local_servers
 from tests.support.auth import bearer, create_key, gateway_auth_settings
@@ -28,7 +28,6 @@ from vidsage.contracts.events import VideoIndexed
 from vidsage.contracts.ids import new_id
 from vidsage.logging import setup_logging
 from vidsage_dev.ports import free_port
-from vidsage_notifier.__main__ import serve
 
 ROUNDS = 200
 FANOUT = 10
@@ -105,11 +104,8 @@ async def run() -> dict[str, float]:
                 fan = await measure("bench-fan", FANOUT, FANOUT_ROUNDS)
                 stop.set()
                 await asyncio.wait_for(notifier, 30)
-            summary: Callable[[str, list[float]], None] = lambda name, xs: out.update(
-                {f"{name}_p50": statistics.median(xs), f"{name}_p95": pct(xs, 95)}
-            )
-            summary("one", one)
-            summary("fan", fan)
+            for name, took in (("one", one), ("fan", fan)):
+                out.update({f"{name}_p50": statistics.median(took), f"{name}_p95": pct(took, 95)})
     finally:
         await runner.cleanup()
     return out

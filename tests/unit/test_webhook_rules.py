@@ -8,6 +8,7 @@ import ipaddress
 import time
 
 import pytest
+from vidsage_notifier.deliveries import retry_delay
 
 from vidsage.contracts.webhooks import sign
 from vidsage.settings import NotifierSettings
@@ -19,7 +20,6 @@ from vidsage.webhook_targets import (
     resolve_checked,
 )
 from vidsage_client.webhooks import verify_signature
-from vidsage_notifier.deliveries import retry_delay
 
 STRICT, LOOPBACK, PRIVATE = (
     TargetPolicy(),
