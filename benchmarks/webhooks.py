@@ -13,6 +13,7 @@ them:
 from __future__ import annotations
 
 import asyncio
+import secrets
 import statistics
 import time
 
@@ -24,11 +25,13 @@ from benchmarks._servers import local_servers
 from tests.support.auth import bearer, create_key, gateway_auth_settings
 from tests.support.gateway import running_gateway
 from vidsage.bus import publish_event
-from vidsage.contracts.events import VideoIndexed
+from vidsage.contracts.events import EventType, VideoIndexed
 from vidsage.contracts.ids import new_id
+from vidsage.contracts.webhooks import webhook_event_type
 from vidsage.logging import setup_logging
 from vidsage_dev.ports import free_port
 
+INDEXED = webhook_event_type(EventType.INDEXED)
 ROUNDS = 200
 FANOUT = 10
 FANOUT_ROUNDS = 100
@@ -62,7 +65,11 @@ async def run() -> dict[str, float]:
     out: dict[str, float] = {}
     overrides = {
         "gateway": gateway_auth_settings(),
-        "webhooks": {"allow_loopback": True, "max_per_owner": FANOUT + 1},
+        "webhooks": {
+            "allow_loopback": True,
+            "max_per_owner": FANOUT + 1,
+            "secret_key": secrets.token_urlsafe(32),
+        },
         "notifier": {"concurrency": 8, "fetch_timeout_s": 1},
     }
     try:
@@ -79,7 +86,7 @@ async def run() -> dict[str, float]:
                                 break
                         await asyncio.sleep(0.05)
                     for i in range(endpoints):
-                        hook = {"url": f"http://127.0.0.1:{port}/{owner}-{i}", "events": ["video.indexed"]}
+                        hook = {"url": f"http://127.0.0.1:{port}/{owner}-{i}", "events": [INDEXED]}
                         async with session.post(
                             f"{gw.url}/api/webhooks", json=hook, headers=bearer(key)
                         ) as resp:

@@ -51,6 +51,7 @@ GPU_KEDA: Values = {
         "signingSecret": {"existingSecret": "vidsage-links", "key": "hmac"},
     },
     "nats": {"auth": {"existingSecret": "vidsage-nats"}},
+    "webhooks": {"secretKey": {"existingSecret": "vidsage-webhooks", "key": "derive"}},
     "serviceMonitor": {"skipCapabilityCheck": True},
     "ingress": {"enabled": True, "className": "nginx", "host": "videos.example.org"},
 }
@@ -76,6 +77,7 @@ EXTERNAL: Values = {
     },
     "indexer": {"qdrantApiKey": {"existingSecret": "qdrant-key"}},
     "gateway": {"signingSecret": {"value": "example-signing-secret-at-least-32-chars"}},
+    "webhooks": {"secretKey": {"value": "example-webhook-key-at-least-32-characters"}},
     "transcriber": {"gpu": {"enabled": False}, "tolerations": [], "keda": {"skipCapabilityCheck": True}},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "public", "namespace": "gateways"}]},
 }

@@ -312,7 +312,7 @@ def test_secrets_by_existing_secret_and_inline() -> None:
     }
     assert "VIDSAGE_CHAT__LLM_API_KEY" not in env(render(DEFAULTS), "chat")  # offline extractive mode
     external = render(EXTERNAL)
-    secret, signing = find(external, "Secret")
+    secret, signing, webhook_key = find(external, "Secret")
     assert secret["stringData"] == {"access-key": "AKIAEXAMPLE", "secret-key": "example-secret"}
     assert env(external, "ingest")["VIDSAGE_S3__SECRET_KEY"] == {
         "secretKeyRef": {"name": secret["metadata"]["name"], "key": "secret-key"}
@@ -320,10 +320,22 @@ def test_secrets_by_existing_secret_and_inline() -> None:
     assert signing["metadata"]["name"] == f"{RELEASE}-signing-secret"
     inline_signing_secret = EXTERNAL["gateway"]["signingSecret"]["value"]
     assert base64.b64decode(signing["data"]["signing-secret"]).decode() == inline_signing_secret
+    inline_webhook_key = EXTERNAL["webhooks"]["secretKey"]["value"]
+    assert webhook_key["metadata"]["name"] == f"{RELEASE}-webhook-key"
+    assert base64.b64decode(webhook_key["data"]["secret-key"]).decode() == inline_webhook_key
+    for service in ("gateway", "notifier"):  # the one derives and shows a secret, the other signs
+        assert env(external, service)["VIDSAGE_WEBHOOKS__SECRET_KEY"] == {
+            "secretKeyRef": {"name": f"{RELEASE}-webhook-key", "key": "secret-key"}
+        }
+        assert env(objects, service)["VIDSAGE_WEBHOOKS__SECRET_KEY"] == {
+            "secretKeyRef": {"name": "vidsage-webhooks", "key": "derive"}
+        }
+    assert "VIDSAGE_WEBHOOKS__SECRET_KEY" not in env(external, "chat")  # nobody else has it
     # secret values never appear in a Deployment
     for o in find(external, "Deployment"):
         assert "example-secret" not in json.dumps(o)
         assert inline_signing_secret not in json.dumps(o)
+        assert inline_webhook_key not in json.dumps(o)
 
 
 @pytest.mark.parametrize(
@@ -336,6 +348,7 @@ def test_secrets_by_existing_secret_and_inline() -> None:
             {"gateway": {"signingSecret": {"existingSecret": "s", "value": "v" * 32}}},
             "gateway.signingSecret",
         ),
+        ({"webhooks": {"secretKey": {"existingSecret": "w", "value": "v" * 32}}}, "webhooks.secretKey"),
     ],
 )
 def test_inline_and_existing_secret_together_fail_to_render(override: dict[str, Any], message: str) -> None:

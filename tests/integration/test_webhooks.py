@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from vidsage_notifier.__main__ import serve
 from tests.support.auth import ADMIN_KEY, bearer, create_key
 from tests.support.gateway import RunningGateway, running_gateway
 from vidsage.bus import publish_event
+from vidsage.contracts import names
 from vidsage.contracts.events import VideoDeleted, VideoIndexed
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.webhooks import WEBHOOK_EVENT_TYPES, verify_signature
@@ -33,6 +35,8 @@ from .conftest import make_settings
 
 pytestmark = pytest.mark.timeout(120)
 
+SECRET_KEY = secrets.token_urlsafe(32)
+"""``webhooks.secret_key`` of the gateway and the notifier here."""
 TIMEOUT_S = 1.0
 """The notifier's per-attempt timeout in these tests; the slow receiver answers after 3 s."""
 
@@ -127,7 +131,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -
         nats.url,
         s3_server.endpoint,
         state_dir=str(state / "state"),
-        webhooks={"allow_loopback": True, "max_per_owner": 3},
+        webhooks={"allow_loopback": True, "max_per_owner": 3, "secret_key": SECRET_KEY},
         notifier={
             "max_deliver": 3,
             "backoff_s": 0.1,
@@ -193,6 +197,13 @@ async def test_a_delivery_is_signed_and_recorded(world: World) -> None:
     assert status == 200
     assert "secret" not in one
     assert one["url"] == hook["url"]
+    # the secret is stored nowhere: the bucket's entry holds the URL, not it (it is derived)
+    bucket = await world.gw.rt.js.key_value(names.WEBHOOKS_BUCKET)
+    stored = await bucket.get(names.webhook_key("wh-ok", hook["id"]))
+    assert stored.value is not None
+    assert hook["url"].encode() in stored.value
+    assert hook["secret"].encode() not in stored.value
+    assert b"whsec_" not in stored.value
 
 
 async def test_a_failure_is_retried_with_the_same_event_id_and_delivered_once(world: World) -> None:

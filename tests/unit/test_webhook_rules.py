@@ -10,7 +10,7 @@ import time
 import pytest
 from vidsage_notifier.deliveries import retry_delay
 
-from vidsage.contracts.webhooks import sign
+from vidsage.contracts.webhooks import derive_secret, sign
 from vidsage.settings import NotifierSettings
 from vidsage.webhook_targets import (
     TargetPolicy,
@@ -95,6 +95,21 @@ def test_the_signature_verifies_only_the_same_body_secret_and_recent_time() -> N
     assert verify_signature("whsec_a", sign("whsec_a", now - 301, body), body, tolerance_s=600)
     for broken in ("", "t=x,v1=00", f"t={now}", "v1=00", f"t={now},v1="):
         assert not verify_signature("whsec_a", broken, body)
+
+
+def test_each_webhook_secret_is_derived_from_the_key_the_owner_and_the_id() -> None:
+    key, webhook_id = "k" * 32, "0193a8b0-0000-7000-8000-000000000001"
+    secret = derive_secret(key, "acme", webhook_id)
+    assert secret.startswith("whsec_")
+    assert len(secret) == len("whsec_") + 43  # 256 bits, URL-safe base64 without padding
+    assert derive_secret(key, "acme", webhook_id) == secret  # what the notifier signs with
+    others = {
+        derive_secret("j" * 32, "acme", webhook_id),
+        derive_secret(key, "bravo", webhook_id),
+        derive_secret(key, "acme", "0193a8b0-0000-7000-8000-000000000002"),
+    }
+    assert secret not in others
+    assert len(others) == 3
 
 
 def test_retries_back_off_exponentially_up_to_the_cap() -> None:

@@ -177,6 +177,15 @@ NATS users (nats.auth): the permissions exported from vidsage.contracts.permissi
 {{- end -}}
 {{- end -}}
 
+{{- define "vidsage.webhookKeySecret" -}}
+{{- $s := .Values.webhooks.secretKey -}}
+{{- if and $s.existingSecret $s.value -}}
+{{- fail "webhooks.secretKey: give either existingSecret or value, not both" -}}
+{{- else if $s.existingSecret -}}{{ $s.existingSecret }}
+{{- else -}}{{ .Release.Name }}-webhook-key
+{{- end -}}
+{{- end -}}
+
 {{/* Environment every service shares: bus (as NATS user <service>), storage, logging, writable paths. Call with (list $ <service>). */}}
 {{- define "vidsage.commonEnv" -}}
 {{- $root := index . 0 -}}{{- $service := index . 1 -}}

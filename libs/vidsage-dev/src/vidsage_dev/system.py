@@ -237,6 +237,8 @@ class DevSystem:
             env.update(self.nats_credentials(name))
             if name == "gateway" and self.secrets is not None:
                 env["VIDSAGE_GATEWAY__SIGNING_SECRET"] = self.secrets.signing_secret
+            if name in ("gateway", "notifier") and self.secrets is not None:  # webhook secrets' key
+                env["VIDSAGE_WEBHOOKS__SECRET_KEY"] = self.secrets.webhook_key
             if name == "gateway" and self.admin_key is not None:  # the admin key: the gateway's only
                 env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
                 env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER

@@ -507,6 +507,18 @@ class WebhookSettings(BaseModel):
     """How long delivery records are kept (the deliveries bucket's max age)."""
     deliveries_listed: int = Field(default=50, ge=1, le=500)
     """The most recent deliveries ``GET /api/webhooks/<id>/deliveries`` answers at most."""
+    secret_key: SecretStr | None = None
+    """The key every webhook's signing secret is derived from (at least 32 characters; generated
+    by ``make run``, a Secret in the chart). The gateway and the notifier need the same one; unset,
+    the gateway refuses to register webhooks (503) and the notifier does not start. Changing it
+    changes every webhook's secret."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the webhook secret key must be at least 32 characters long")
+        return value
 
 
 class NotifierSettings(WorkerSettings):

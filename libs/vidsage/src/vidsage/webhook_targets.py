@@ -22,6 +22,8 @@ from vidsage.contracts.webhooks import MAX_URL_CHARS
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+RESOLVE_TIMEOUT_S = 5.0
+"""A host name that takes longer to resolve is ``url_unresolvable`` (registration answers at once)."""
 
 
 class TargetRefused(ValueError):
@@ -105,11 +107,16 @@ async def resolve_checked(host: str, port: int, policy: TargetPolicy) -> list[tu
         check_address(literal, policy)
         return [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, str(literal))]
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused("url_unresolvable", f"the URL's host does not resolve ({exc})") from None
+    except TimeoutError:
+        raise TargetRefused(
+            "url_unresolvable", f"the URL's host did not resolve in {RESOLVE_TIMEOUT_S:g} s"
+        ) from None
     found: list[tuple[int, str]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])

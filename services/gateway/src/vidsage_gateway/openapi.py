@@ -795,6 +795,9 @@ def _webhook_paths() -> dict[str, Any]:
                         "Error", "The tenant has `webhooks.max_per_owner` webhooks (`too_many_webhooks`)"
                     ),
                     "413": _json("Error", "A body over 8 KiB (`too_large`)"),
+                    "503": _json(
+                        "Error", "Webhooks are not configured (`webhooks_unavailable`: no secret key)"
+                    ),
                 },
             },
             "get": {

@@ -5,13 +5,14 @@ service makes the deliveries.
 
 Every route is the caller's tenant's (an admin's ``?owner=`` acts for another): the store's keys
 start with the owner, so another tenant's id answers exactly like an id nobody has. The secret is
-kept in the ``webhooks`` bucket, which only the gateway and the notifier may read (NATS
-permissions), for the notifier to sign with; no answer but the 201 carries it, and no log line.
+never stored: it is derived from ``webhooks.secret_key`` and the webhook's owner and id
+(:func:`vidsage.contracts.webhooks.derive_secret`), which the notifier derives again to sign; no
+answer but the 201 carries it, and no log line. The ``webhooks`` bucket (the URLs) is readable by
+the gateway and the notifier only (NATS permissions).
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -23,7 +24,6 @@ from vidsage.contracts.events import utcnow
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.webhooks import (
     MAX_DESCRIPTION_CHARS,
-    SECRET_PREFIX,
     WEBHOOK_EVENT_TYPES,
     DeliveryList,
     StoredWebhook,
@@ -31,6 +31,7 @@ from vidsage.contracts.webhooks import (
     WebhookCreated,
     WebhookList,
     delivery_view,
+    derive_secret,
 )
 from vidsage.settings import WebhookSettings
 from vidsage.webhook_store import DeliveryLog, WebhookStore
@@ -73,6 +74,10 @@ def _event_types(wanted: list[str]) -> list[str]:
 async def create_webhook(request: web.Request) -> web.Response:
     owner = scope_owner(request)
     settings = _settings(request)
+    if settings.secret_key is None:
+        raise ApiError(
+            503, "webhooks_unavailable", "webhooks are not configured here (VIDSAGE_WEBHOOKS__SECRET_KEY)"
+        )
     wanted = await read_model(request, WebhookCreate, MAX_BODY_BYTES)
     events = _event_types(wanted.events)
     if wanted.description is not None and len(wanted.description) > MAX_DESCRIPTION_CHARS:
@@ -93,13 +98,13 @@ async def create_webhook(request: web.Request) -> web.Response:
         events=events,
         description=wanted.description,
         created_at=utcnow(),
-        secret=SECRET_PREFIX + secrets.token_urlsafe(32),
     )
     try:
         await store.create(stored)
     except KeyWrongLastSequenceError:  # a new UUIDv7 that exists: never in practice
         raise ApiError(409, "conflict", "try again") from None
-    created = WebhookCreated(**stored.model_dump())
+    secret = derive_secret(settings.secret_key.get_secret_value(), owner, stored.id)
+    created = WebhookCreated(**stored.model_dump(), secret=secret)
     return web.json_response(
         created.model_dump(mode="json"),
         status=201,

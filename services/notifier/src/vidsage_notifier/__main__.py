@@ -44,6 +44,11 @@ async def wait_for_bucket(js: JetStreamContext, bucket: str, wait_s: float, stop
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.notifier
+    if settings.webhooks.secret_key is None:
+        raise SystemExit(
+            "vidsage-notifier: VIDSAGE_WEBHOOKS__SECRET_KEY is not set (the gateway's, to sign with)"
+        )
+    secret_key = settings.webhooks.secret_key.get_secret_value()
     async with open_runtime("notifier", settings, stop, worker=cfg, ready=False) as rt:
         endpoints = WebhookStore(
             await wait_for_bucket(rt.js, names.WEBHOOKS_BUCKET, settings.nats.provision_wait_s, stop)
@@ -66,7 +71,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 stream=settings.nats.stream,
                 spec=CONSUMERS[names.NOTIFIER_CONSUMER],
                 settings=cfg,
-                handler=Notifier(cfg, endpoints, deliveries, sender),
+                handler=Notifier(cfg, secret_key, endpoints, deliveries, sender),
                 on_failure=lost,
                 nc=rt.nc,
                 retry_delay=lambda attempt: retry_delay(cfg, attempt),

@@ -25,6 +25,7 @@ from vidsage.contracts.webhooks import (
     DeliveryAttempt,
     StoredWebhook,
     WebhookPayload,
+    derive_secret,
     sign,
     webhook_event_type,
 )
@@ -64,9 +65,15 @@ class Notifier:
     """The consumer's handler (``vidsage.bus.Worker``): ``await notifier(event, attempt)``."""
 
     def __init__(
-        self, settings: NotifierSettings, endpoints: WebhookStore, deliveries: DeliveryLog, sender: Sender
+        self,
+        settings: NotifierSettings,
+        secret_key: str,
+        endpoints: WebhookStore,
+        deliveries: DeliveryLog,
+        sender: Sender,
     ) -> None:
         self.settings = settings
+        self._secret_key = secret_key  # webhooks.secret_key: each webhook's secret is derived from it
         self.endpoints = endpoints
         self.deliveries = deliveries
         self.sender = sender
@@ -110,7 +117,9 @@ class Notifier:
         number = len(record.attempts) + 1
         body = payload(event, endpoint)
         headers = {
-            SIGNATURE_HEADER: sign(endpoint.secret, int(time.time()), body),
+            SIGNATURE_HEADER: sign(
+                derive_secret(self._secret_key, owner, endpoint.id), int(time.time()), body
+            ),
             EVENT_ID_HEADER: event.event_id,
             EVENT_TYPE_HEADER: record.event_type,
             WEBHOOK_ID_HEADER: endpoint.id,

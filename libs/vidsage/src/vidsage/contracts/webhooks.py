@@ -9,11 +9,17 @@ A delivery is ``POST <url>`` with a JSON body (:class:`WebhookPayload`) and thes
   idempotency key of the delivery: a receiver that has seen the pair drops the repeat);
 - ``Vidsage-Event-Type`` (``video.indexed``...), ``Vidsage-Webhook-Id``, ``Vidsage-Attempt``.
 
+The secret is never stored: it is derived from ``webhooks.secret_key`` (a key only the gateway
+and the notifier are given) and the endpoint's owner and id (:func:`derive_secret`), so the
+gateway can show it once and the notifier can sign with it, while the bucket holds nothing that
+would let a reader of NATS's data sign deliveries. Rotating that key changes every webhook's secret.
+
 Pure (the standard library and pydantic only).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -47,6 +53,13 @@ DeliveryState = Literal["pending", "succeeded", "failed"]
 def webhook_event_type(event: EventType) -> str:
     """``video.<event>``: the webhook name of a bus event type."""
     return names.webhook_event_type(event.value)
+
+
+def derive_secret(key: str, owner: str, webhook_id: str) -> str:
+    """The signing secret of ``owner``'s webhook ``webhook_id`` under ``key`` (``webhooks.secret_key``):
+    ``whsec_`` + the URL-safe base64 of HMAC-SHA256(key, "webhook.<owner>.<id>")."""
+    digest = hmac.new(key.encode(), f"webhook.{owner}.{webhook_id}".encode(), hashlib.sha256).digest()
+    return SECRET_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -112,12 +125,11 @@ class WebhookList(BaseModel):
 
 
 class StoredWebhook(WebhookInfo):
-    """An endpoint in the ``webhooks`` bucket (the gateway writes it, the notifier reads it)."""
-
-    secret: str
+    """An endpoint in the ``webhooks`` bucket (the gateway writes it, the notifier reads it): no
+    secret (:func:`derive_secret`)."""
 
     def info(self) -> WebhookInfo:
-        return WebhookInfo.model_validate(self.model_dump(exclude={"secret"}))
+        return WebhookInfo.model_validate(self.model_dump())
 
 
 class DeliveryAttempt(BaseModel):
