@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from vidsage_notifier.__main__ import serve
+from vidsage_notifier.sender import CheckedResolver, Sender
 
 from tests.support.auth import ADMIN_KEY, bearer, create_key
 from tests.support.gateway import RunningGateway, running_gateway
@@ -28,6 +29,8 @@ from vidsage.contracts import names
 from vidsage.contracts.events import VideoDeleted, VideoIndexed
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.webhooks import WEBHOOK_EVENT_TYPES, verify_signature
+from vidsage.settings import NotifierSettings
+from vidsage.webhook_targets import TargetPolicy
 from vidsage_dev.infra import S3Server, start_nats
 from vidsage_dev.ports import free_port
 
@@ -327,3 +330,21 @@ async def test_limits_and_listing_bounds(world: World) -> None:
         assert (status, body["error"]["code"]) == (400, "bad_request"), bad
     status, body = await world.call("GET", "/api/webhooks/not-an-id", key)
     assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+async def test_each_attempt_checks_the_address_again_and_connects_only_to_checked_ones(world: World) -> None:
+    """DNS rebinding: what was allowed at registration is judged again at delivery, by the
+    notifier's own policy, and the connection goes only to addresses its resolver allowed."""
+    strict = NotifierSettings(timeout_s=TIMEOUT_S, connect_timeout_s=TIMEOUT_S)
+    async with Sender(strict, TargetPolicy()) as sender:
+        for url in (world.receiver.url, world.receiver.url.replace("127.0.0.1", "localhost")):
+            outcome = await sender.post(url + "/ok/rebound", b"{}", {})
+            assert not outcome.ok
+            assert outcome.status_code is None
+            assert "a loopback address" in (outcome.error or "")
+    assert world.receiver.calls("/ok/rebound") == []  # nothing was sent
+    with pytest.raises(OSError, match="loopback"):
+        await CheckedResolver(TargetPolicy()).resolve("localhost", 80)
+    allowed = await CheckedResolver(TargetPolicy(allow_loopback=True)).resolve("localhost", 80)
+    assert allowed
+    assert all(r["host"] in ("127.0.0.1", "::1") and r["hostname"] == "localhost" for r in allowed)
