@@ -26,7 +26,7 @@ function "cache_to" {
 }
 
 group "default" {
-  targets = ["gateway", "ingest", "transcriber", "transcriber-cpu", "indexer", "chat"]
+  targets = ["gateway", "ingest", "transcriber", "transcriber-cpu", "indexer", "chat", "notifier"]
 }
 
 # The shared base every target inherits: context, base images, platforms, labels.
@@ -92,4 +92,12 @@ target "chat" {
   tags = ["${image("chat")}:${TAG}"]
   cache-from = cache_from("chat")
   cache-to = cache_to("chat")
+}
+
+target "notifier" {
+  inherits = ["_common"]
+  dockerfile = "services/notifier/Dockerfile"
+  tags = ["${image("notifier")}:${TAG}"]
+  cache-from = cache_from("notifier")
+  cache-to = cache_to("notifier")
 }

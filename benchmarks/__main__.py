@@ -15,6 +15,7 @@ from benchmarks import (
     tus_upload,
     upload_stream,
     vectorstore,
+    webhooks,
 )
 
 ALL = {
@@ -28,6 +29,7 @@ ALL = {
     "tus": tus_upload.main,
     "load": load.main,
     "openai_audio": lambda: openai_audio.main([]),
+    "webhooks": webhooks.main,
 }
 WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main, "openai_audio": openai_audio.main}
 

@@ -27,7 +27,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def whole_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSystem]:
     """The whole system as ``make run`` starts it, started once for the session (on first use)."""
-    with dev_system(tmp_path_factory.mktemp("vidsage-state")) as dev:
+    # webhooks to a receiver on this machine (tests/e2e/test_webhooks_system.py), retried quickly
+    webhooks = {"VIDSAGE_WEBHOOKS__ALLOW_LOOPBACK": "true", "VIDSAGE_NOTIFIER__BACKOFF_S": "0.2"}
+    with dev_system(tmp_path_factory.mktemp("vidsage-state"), **webhooks) as dev:
         yield dev
 
 

@@ -20,7 +20,7 @@ from tests.support.paths import ROOT
 CHART = ROOT / "charts" / "vidsage"
 RELEASE = "vidsage"
 NAMESPACE = "media"
-SERVICES = ("gateway", "ingest", "transcriber", "indexer", "chat")
+SERVICES = ("gateway", "ingest", "transcriber", "indexer", "chat", "notifier")
 # Kubernetes versions whose JSON schemas every rendered object must satisfy: the oldest the chart
 # supports (Chart.yaml kubeVersion) and the newest Helm's engine here defaults to.
 KUBE_VERSIONS = ("1.29.0", "1.36.0")
@@ -51,6 +51,7 @@ GPU_KEDA: Values = {
         "signingSecret": {"existingSecret": "vidsage-links", "key": "hmac"},
     },
     "nats": {"auth": {"existingSecret": "vidsage-nats"}},
+    "webhooks": {"secretKey": {"existingSecret": "vidsage-webhooks", "key": "derive"}},
     "serviceMonitor": {"skipCapabilityCheck": True},
     "ingress": {"enabled": True, "className": "nginx", "host": "videos.example.org"},
 }
@@ -76,6 +77,7 @@ EXTERNAL: Values = {
     },
     "indexer": {"qdrantApiKey": {"existingSecret": "qdrant-key"}},
     "gateway": {"signingSecret": {"value": "example-signing-secret-at-least-32-chars"}},
+    "webhooks": {"secretKey": {"value": "example-webhook-key-at-least-32-characters"}},
     "transcriber": {"gpu": {"enabled": False}, "tolerations": [], "keda": {"skipCapabilityCheck": True}},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "public", "namespace": "gateways"}]},
 }

@@ -252,10 +252,10 @@ def test_models_from_a_pvc() -> None:
     assert env(objects, "transcriber")["VIDSAGE_MODELS_DIR"] == "/models"
 
 
-def test_hpa_for_gateway_indexer_chat_and_pdbs() -> None:
+def test_hpa_for_gateway_indexer_chat_notifier_and_pdbs() -> None:
     objects = render(DEFAULTS)
     hpas = {o["spec"]["scaleTargetRef"]["name"] for o in find(objects, "HorizontalPodAutoscaler")}
-    assert hpas == {f"{RELEASE}-gateway", f"{RELEASE}-indexer", f"{RELEASE}-chat"}
+    assert hpas == {f"{RELEASE}-{s}" for s in ("gateway", "indexer", "chat", "notifier")}
     for name in hpas:  # the HPA owns their replica count
         assert "replicas" not in one(objects, "Deployment", name)["spec"]
     pdbs = {o["metadata"]["name"]: o["spec"] for o in find(objects, "PodDisruptionBudget")}
@@ -335,7 +335,7 @@ def test_secrets_by_existing_secret_and_inline() -> None:
     }
     assert "VIDSAGE_CHAT__LLM_API_KEY" not in env(render(DEFAULTS), "chat")  # offline extractive mode
     external = render(EXTERNAL)
-    secret, signing = find(external, "Secret")
+    secret, signing, webhook_key = find(external, "Secret")
     assert secret["stringData"] == {"access-key": "AKIAEXAMPLE", "secret-key": "example-secret"}
     assert env(external, "ingest")["VIDSAGE_S3__SECRET_KEY"] == {
         "secretKeyRef": {"name": secret["metadata"]["name"], "key": "secret-key"}
@@ -343,10 +343,22 @@ def test_secrets_by_existing_secret_and_inline() -> None:
     assert signing["metadata"]["name"] == f"{RELEASE}-signing-secret"
     inline_signing_secret = EXTERNAL["gateway"]["signingSecret"]["value"]
     assert base64.b64decode(signing["data"]["signing-secret"]).decode() == inline_signing_secret
+    inline_webhook_key = EXTERNAL["webhooks"]["secretKey"]["value"]
+    assert webhook_key["metadata"]["name"] == f"{RELEASE}-webhook-key"
+    assert base64.b64decode(webhook_key["data"]["secret-key"]).decode() == inline_webhook_key
+    for service in ("gateway", "notifier"):  # the one derives and shows a secret, the other signs
+        assert env(external, service)["VIDSAGE_WEBHOOKS__SECRET_KEY"] == {
+            "secretKeyRef": {"name": f"{RELEASE}-webhook-key", "key": "secret-key"}
+        }
+        assert env(objects, service)["VIDSAGE_WEBHOOKS__SECRET_KEY"] == {
+            "secretKeyRef": {"name": "vidsage-webhooks", "key": "derive"}
+        }
+    assert "VIDSAGE_WEBHOOKS__SECRET_KEY" not in env(external, "chat")  # nobody else has it
     # secret values never appear in a Deployment
     for o in find(external, "Deployment"):
         assert "example-secret" not in json.dumps(o)
         assert inline_signing_secret not in json.dumps(o)
+        assert inline_webhook_key not in json.dumps(o)
 
 
 @pytest.mark.parametrize(
@@ -359,6 +371,7 @@ def test_secrets_by_existing_secret_and_inline() -> None:
             {"gateway": {"signingSecret": {"existingSecret": "s", "value": "v" * 32}}},
             "gateway.signingSecret",
         ),
+        ({"webhooks": {"secretKey": {"existingSecret": "w", "value": "v" * 32}}}, "webhooks.secretKey"),
     ],
 )
 def test_inline_and_existing_secret_together_fail_to_render(override: dict[str, Any], message: str) -> None:
@@ -452,7 +465,18 @@ def test_the_first_admin_key_comes_from_a_secret() -> None:
 # --- the chart's environment matches the services' settings ------------------------------------
 
 TOP_LEVEL = {name.upper() for name in Settings.model_fields if name not in {"nats", "s3", "cache"}}
-GROUPS = {"nats", "s3", "cache", "gateway", "ingest", "transcriber", "indexer", "chat"}
+GROUPS = {
+    "nats",
+    "s3",
+    "cache",
+    "gateway",
+    "ingest",
+    "transcriber",
+    "indexer",
+    "chat",
+    "notifier",
+    "webhooks",
+}
 
 
 def _setting_exists(name: str) -> bool:

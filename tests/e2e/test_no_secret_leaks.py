@@ -144,9 +144,9 @@ async def test_no_secret_in_logs_run_json_output_or_answers(tmp_path: Path) -> N
     assert dev.admin_key is not None
     used["the admin key"] = dev.admin_key
     used["the tenant's key"] = tenant_key
-    # S3 access + secret key, signing secret, 8 NATS passwords (the observer's too), the LLM key, the
-    # two API keys
-    assert len(used) == 14
+    # S3 access + secret key, signing secret, 9 NATS passwords (the observer's and the notifier's
+    # too), the webhooks' secret key, the LLM key, the two API keys
+    assert len(used) == 16
 
     places = {path.name: path.read_text(errors="replace") for path in sorted((state / "logs").iterdir())}
     assert {"nats.log", "s3.log", "provision.log", "devrun.log", "gateway.log", "chat.log"} <= set(places)

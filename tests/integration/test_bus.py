@@ -224,7 +224,7 @@ async def test_provisioning_is_idempotent_and_applies_changed_settings(nc: NATS,
 
 @pytest.mark.timeout(30)
 async def test_consumer_filter_subjects_match_the_specs(js: JetStreamContext, settings: Settings) -> None:
-    assert set(CONSUMERS) == {"ingest", "transcriber", "indexer"}
+    assert set(CONSUMERS) == {"ingest", "transcriber", "indexer", "notifier"}
     for name, spec in CONSUMERS.items():
         await provision_consumer(js, settings.nats.stream, spec, WorkerSettings())
         info = await consumer(js, settings, name)
@@ -237,6 +237,8 @@ async def test_consumer_filter_subjects_match_the_specs(js: JetStreamContext, se
     ]
     assert (await consumer(js, settings, "ingest")).config.filter_subject == "vidsage.video.uploaded"
     assert (await consumer(js, settings, "transcriber")).config.filter_subject == "vidsage.video.uploaded"
+    notifier = await consumer(js, settings, "notifier")  # webhooks: every event
+    assert sorted(notifier.config.filter_subjects or []) == sorted(e.subject for e in EventType)
 
 
 # -- publishing -----------------------------------------------------------------------------------

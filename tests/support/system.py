@@ -49,7 +49,7 @@ def dev_system(
     dev = DevSystem(config, sink=output if output is not None else io.StringIO())
     dev.start()
     pids = [p.pid for p in dev.processes()]
-    assert len(pids) == 7, pids  # nats, s3 and five services
+    assert len(pids) == 8, pids  # nats, s3 and six services
     try:
         yield dev
     finally:

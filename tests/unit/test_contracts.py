@@ -63,6 +63,7 @@ def test_the_contracts_package_has_the_expected_modules() -> None:
             "transcript",
             "transcription",
             "usage",
+            "webhooks",
         )
     ] == CONTRACT_MODULES
 

@@ -258,6 +258,7 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("transcriber", "receive", v + "uploaded"),  # side by side with ingest
         ("indexer", "receive", v + "transcribed"),
         ("indexer", "receive", v + "deleted"),
+        *(("notifier", "receive", v + e.value) for e in EventType),  # webhooks: every event
         ("gateway", "receive", "/ws/chat/{video_id}"),
         ("gateway", "send", "/ws/chat/{video_id}"),
         ("gateway", "receive", "/ws/chat"),

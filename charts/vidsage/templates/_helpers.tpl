@@ -1,6 +1,6 @@
-{{/* The five services, in pipeline order. */}}
+{{/* The six services, in pipeline order (the notifier last: it reads every event). */}}
 {{- define "vidsage.services" -}}
-gateway ingest transcriber indexer chat
+gateway ingest transcriber indexer chat notifier
 {{- end -}}
 
 {{/* <release>-<service>, the name of a service's Deployment, Service, HPA, PDB... */}}
@@ -182,6 +182,15 @@ NATS users (nats.auth): the permissions exported from vidsage.contracts.permissi
 {{- fail "gateway.signingSecret: give either existingSecret or value, not both" -}}
 {{- else if $s.existingSecret -}}{{ $s.existingSecret }}
 {{- else -}}{{ .Release.Name }}-signing-secret
+{{- end -}}
+{{- end -}}
+
+{{- define "vidsage.webhookKeySecret" -}}
+{{- $s := .Values.webhooks.secretKey -}}
+{{- if and $s.existingSecret $s.value -}}
+{{- fail "webhooks.secretKey: give either existingSecret or value, not both" -}}
+{{- else if $s.existingSecret -}}{{ $s.existingSecret }}
+{{- else -}}{{ .Release.Name }}-webhook-key
 {{- end -}}
 {{- end -}}
 

@@ -12,6 +12,7 @@
   WebSocket) on aiohttp, and its errors;
 - :mod:`vidsage_client.render`: what the command prints (tables, progress bar, stage display);
 - :mod:`vidsage_client.commands`: the commands themselves;
+- :mod:`vidsage_client.webhooks`: checking the signature of a webhook delivery (``verify_signature``);
 - :mod:`vidsage_client.cli`: the ``vidsage`` command line (``vidsage dev`` and ``vidsage schemas``
   run the ``vidsage-dev`` package when it is installed).
 

@@ -3,6 +3,8 @@
 
 - ``s3``: the access and secret key ``rclone serve s3`` is started with (and the services use);
 - ``gateway.signing_secret``: the HMAC key of shared media links;
+- ``webhooks.secret_key``: what every webhook's signing secret is derived from (the gateway's and
+  the notifier's);
 - ``nats``: a password per NATS user (every service, the ``provisioner``, the ``subscriber``, the
   ``observer``), written into the nats-server configuration the runner generates.
 
@@ -39,10 +41,17 @@ class LocalSecrets:
     s3_secret_key: str
     signing_secret: str
     nats_passwords: dict[str, str]
+    webhook_key: str = ""
 
     def values(self) -> list[str]:
         """Every secret value (for the tests that check none leaks)."""
-        return [self.s3_access_key, self.s3_secret_key, self.signing_secret, *self.nats_passwords.values()]
+        return [
+            self.s3_access_key,
+            self.s3_secret_key,
+            self.signing_secret,
+            *self.nats_passwords.values(),
+            self.webhook_key,
+        ]
 
 
 def _generators() -> dict[str, dict[str, Any]]:
@@ -55,6 +64,7 @@ def _generators() -> dict[str, dict[str, Any]]:
         },
         "gateway": {"signing_secret": lambda: secrets.token_urlsafe(32)},
         "nats": {user: lambda: secrets.token_urlsafe(24) for user in ACCESS},
+        "webhooks": {"secret_key": lambda: secrets.token_urlsafe(32)},
     }
 
 
@@ -108,4 +118,5 @@ def load_or_create(state_dir: Path) -> LocalSecrets:
         s3_secret_key=data["s3"]["secret_key"],
         signing_secret=data["gateway"]["signing_secret"],
         nats_passwords={user: data["nats"][user] for user in ACCESS},
+        webhook_key=data["webhooks"]["secret_key"],
     )

@@ -78,7 +78,7 @@ from vidsage_dev.processes import (
 
 __all__ = ["RUN_FILE", "SCALABLE", "SERVICES", "SERVICE_NAME_RE", "DevConfig", "DevSystem"]
 
-SERVICES: tuple[str, ...] = ("gateway", "ingest", "transcriber", "indexer", "chat")
+SERVICES: tuple[str, ...] = ("gateway", "ingest", "transcriber", "indexer", "chat", "notifier")
 """The services, in start order (they stop in the reverse order)."""
 
 SCALABLE: dict[str, str] = {
@@ -343,6 +343,8 @@ class DevSystem:
                 env[f"VIDSAGE_{name.upper()}__PROCESSES"] = str(cfg.replicas.get(name, 1))
             if name == "gateway" and self.secrets is not None:
                 env["VIDSAGE_GATEWAY__SIGNING_SECRET"] = self.secrets.signing_secret
+            if name in ("gateway", "notifier") and self.secrets is not None:  # webhook secrets' key
+                env["VIDSAGE_WEBHOOKS__SECRET_KEY"] = self.secrets.webhook_key
             if name == "gateway" and self.admin_key is not None:  # the admin key: the gateway's only
                 env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY"] = self.admin_key
                 env["VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_OWNER"] = ADMIN_OWNER

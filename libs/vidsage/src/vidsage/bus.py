@@ -46,6 +46,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         ConsumerSpec(names.INGEST_CONSUMER, (EventType.UPLOADED,)),
         ConsumerSpec(names.TRANSCRIBER_CONSUMER, (EventType.UPLOADED,)),
         ConsumerSpec(names.INDEXER_CONSUMER, (EventType.TRANSCRIBED, EventType.DELETED)),
+        ConsumerSpec(names.NOTIFIER_CONSUMER, tuple(EventType)),  # webhooks: every event
     )
 }
 
@@ -222,7 +223,11 @@ class Worker:
         handler: Handler,
         on_failure: FailureCallback,
         nc: NATS | None = None,
+        retry_delay: Callable[[int], float] | None = None,
     ) -> None:
+        """``retry_delay(attempt)``: the pause before the next delivery after ``attempt`` failed
+        (default ``backoff_s`` × attempt)."""
+        self._retry_delay = retry_delay or (lambda attempt: settings.backoff_s * attempt)
         self._js = js
         self._nc = nc
         self._stream = stream
@@ -338,7 +343,7 @@ class Worker:
                     log.error("job_failed_deliveries_exhausted", reason=reason)
                     await self._give_up(msg, event.video_id, reason, attempt)
                 else:
-                    delay = self._settings.backoff_s * attempt
+                    delay = self._retry_delay(attempt)
                     log.warning("job_failed_will_retry", reason=reason, retry_in_s=delay)
                     await msg.nak(delay=delay)
             else:

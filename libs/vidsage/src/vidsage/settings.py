@@ -531,6 +531,57 @@ class ChatSettings(BaseModel):
     ``*`` allows any. Clients that send no Origin (not browsers) are always allowed."""
 
 
+# --- webhooks (issue 16b) ---------------------------------------------------------------------------
+
+
+class WebhookSettings(BaseModel):
+    """Webhook endpoints: what the gateway accepts and the notifier calls (``VIDSAGE_WEBHOOKS__*``;
+    give both services the same values)."""
+
+    allow_loopback: bool = False
+    """Let endpoints point at loopback addresses (127.0.0.0/8, ::1): tests and local receivers."""
+    allow_private: bool = False
+    """Let endpoints point at private and shared addresses (10/8, 172.16/12, 192.168/16, fc00::/7,
+    100.64/10): receivers inside the cluster. Link-local, multicast and unspecified never are."""
+    max_per_owner: int = Field(default=20, ge=1, le=1000)
+    """Endpoints one tenant may have."""
+    deliveries_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
+    """How long delivery records are kept (the deliveries bucket's max age)."""
+    deliveries_listed: int = Field(default=50, ge=1, le=500)
+    """The most recent deliveries ``GET /api/webhooks/<id>/deliveries`` answers at most."""
+    secret_key: SecretStr | None = None
+    """The key every webhook's signing secret is derived from (at least 32 characters; generated
+    by ``make run``, a Secret in the chart). The gateway and the notifier need the same one; unset,
+    the gateway refuses to register webhooks (503) and the notifier does not start. Changing it
+    changes every webhook's secret."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the webhook secret key must be at least 32 characters long")
+        return value
+
+
+class NotifierSettings(WorkerSettings):
+    """The notifier's consumer and its HTTP deliveries (``VIDSAGE_NOTIFIER__*``). ``max_deliver`` is
+    the attempts per delivery; the pause before attempt n+1 is ``backoff_s`` × 2^(n-1), at most
+    ``backoff_max_s`` (JetStream redelivers the event after it: nothing waits in the process)."""
+
+    concurrency: int = Field(default=8, ge=1, le=256)
+    """Events in flight."""
+    max_deliver: int = Field(default=6, ge=1, le=30)
+    ack_wait_s: float = Field(default=30, gt=0)
+    backoff_s: float = Field(default=5, ge=0)
+    backoff_max_s: float = Field(default=600, ge=0)
+    connect_timeout_s: float = Field(default=3, gt=0)
+    """Connecting to a receiver (each address tried)."""
+    timeout_s: float = Field(default=10, gt=0)
+    """One attempt, connect to answer: a slow receiver is a failed attempt after it."""
+    http_concurrency: int = Field(default=32, ge=1, le=1024)
+    """HTTP requests in flight over all endpoints."""
+
+
 class Settings(BaseSettings):
     """Every setting of vidsage. Each service reads the groups it needs."""
 
@@ -568,3 +619,5 @@ class Settings(BaseSettings):
     transcriber: TranscriberSettings = TranscriberSettings()
     indexer: IndexerSettings = IndexerSettings()
     chat: ChatSettings = ChatSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    notifier: NotifierSettings = NotifierSettings()

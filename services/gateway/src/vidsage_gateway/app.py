@@ -31,6 +31,7 @@ from vidsage_gateway import (
     upload,
     usage_route,
     videos,
+    webhook_routes,
 )
 from vidsage_gateway.auth import AUTH, authenticate, open_authenticator
 from vidsage_gateway.errors import HTTP_CODES, ApiError, bus_unavailable, error_response
@@ -246,4 +247,5 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     tus_routes.add_routes(r)
     # the OpenAI-compatible transcription endpoint: /v1/audio/transcriptions, /v1/models
     openai_audio.add_routes(app)
+    webhook_routes.add_routes(app)  # /api/webhooks (issue 16b)
     return app

@@ -26,6 +26,14 @@ from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Transcript
 from vidsage.contracts.usage import Usage, UsageList
+from vidsage.contracts.webhooks import (
+    WEBHOOK_EVENT_TYPES,
+    DeliveryList,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookInfo,
+    WebhookList,
+)
 from vidsage_gateway.auth import Policy, policy_for
 from vidsage_gateway.hosts import ANY_HOST_PATHS
 from vidsage_gateway.sessions import SESSION_COOKIE
@@ -493,6 +501,8 @@ def openapi_document() -> dict[str, Any]:
     }
     doc["paths"].update(_account_paths())
     doc["paths"].update(_tus_paths())
+    doc["paths"].update(_webhook_paths())  # issue 16b
+    doc["components"]["schemas"].update(_webhook_schemas())
     doc["paths"]["/api/openapi.json"] = {
         "get": {
             "operationId": "openapi",
@@ -1145,6 +1155,106 @@ def _openai_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Model", "The model"),
                     "404": _json("OpenAIError", "Not one of the models (`model_not_found`)"),
+# --- webhooks (issue 16b) ---------------------------------------------------------------------------
+
+WEBHOOK_ID = {
+    "name": "webhook_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+    "description": "Webhook id (UUIDv7); another tenant's is unknown (404).",
+}
+
+
+def _webhook_schemas() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    for model in (WebhookCreate, WebhookCreated, WebhookInfo, WebhookList, DeliveryList):
+        schema = model.model_json_schema(ref_template=REF, mode="serialization")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+    return defs
+
+
+def _webhook_paths() -> dict[str, Any]:
+    """``/api/webhooks``: endpoints the notifier POSTs signed events to (services/notifier/README.md)."""
+    not_found = _json("Error", "Unknown webhook id, or another tenant's (`not_found`)")
+    return {
+        "/api/webhooks": {
+            "post": {
+                "operationId": "createWebhook",
+                "summary": "Register a webhook: the answer is the only place its signing secret is shown",
+                "description": "Event types: "
+                + ", ".join(f"`{t}`" for t in WEBHOOK_EVENT_TYPES)
+                + ". Each delivery is a JSON POST signed `Vidsage-Signature: t=<unix>,v1=<hex HMAC-SHA256"
+                '(secret, "<t>.<body>")>`, with `Vidsage-Event-Id` (the same on every attempt), '
+                "`Vidsage-Event-Type`, `Vidsage-Webhook-Id` and `Vidsage-Attempt`; a 2xx answer is a "
+                "success, anything else (3xx included: redirects are not followed, or no answer within "
+                "`notifier.timeout_s`) is retried with exponential backoff up to `notifier.max_deliver` "
+                "attempts.",
+                "parameters": [OWNER],
+                "requestBody": _body("WebhookCreate"),
+                "responses": {
+                    "201": _json(
+                        "WebhookCreated", "The new webhook and its secret (`Cache-Control: no-store`)"
+                    ),
+                    "400": _json(
+                        "Error",
+                        "`invalid_url` (not an absolute http(s) URL, user info, over 2048 characters), "
+                        "`url_not_allowed` (the host is or resolves to a private, loopback, link-local, "
+                        "multicast or unspecified address: see `webhooks.allow_private`/`allow_loopback`), "
+                        "`url_unresolvable`, `no_event_types`, `unknown_event_type`, `description_too_long`, "
+                        "`bad_request` (malformed body, unknown fields)",
+                    ),
+                    "409": _json(
+                        "Error", "The tenant has `webhooks.max_per_owner` webhooks (`too_many_webhooks`)"
+                    ),
+                    "413": _json("Error", "A body over 8 KiB (`too_large`)"),
+                    "503": _json(
+                        "Error", "Webhooks are not configured (`webhooks_unavailable`: no secret key)"
+                    ),
+                },
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "The tenant's webhooks, oldest first (never a secret)",
+                "parameters": [OWNER],
+                "responses": {"200": _json("WebhookList", "The webhooks")},
+            },
+        },
+        "/api/webhooks/{webhook_id}": {
+            "get": {
+                "operationId": "getWebhook",
+                "summary": "One webhook (never its secret)",
+                "parameters": [WEBHOOK_ID, OWNER],
+                "responses": {"200": _json("WebhookInfo", "The webhook"), "404": not_found},
+            },
+            "delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Delete a webhook: its pending deliveries stop",
+                "parameters": [WEBHOOK_ID, OWNER],
+                "responses": {"204": {"description": "Deleted"}, "404": not_found},
+            },
+        },
+        "/api/webhooks/{webhook_id}/deliveries": {
+            "get": {
+                "operationId": "listWebhookDeliveries",
+                "summary": "The webhook's recent deliveries, newest first: state, attempts (status code, "
+                "error, time, duration each), attempt count and last error",
+                "parameters": [
+                    WEBHOOK_ID,
+                    OWNER,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                        "description": "At most this many (default and most: `webhooks.deliveries_listed`).",
+                    },
+                ],
+                "responses": {
+                    "200": _json("DeliveryList", "The deliveries (kept `webhooks.deliveries_max_age_s`)"),
+                    "400": _json("Error", "A bad `limit` (`bad_request`)"),
+                    "404": not_found,
                 },
             }
         },

@@ -34,7 +34,7 @@ def max_deliveries_advisory(stream: str, durable: str) -> str:
 
 # --- who connects: the NATS users (subject permissions: vidsage.contracts.permissions) -------------
 
-SERVICE_USERS = ("gateway", "ingest", "transcriber", "indexer", "chat")
+SERVICE_USERS = ("gateway", "ingest", "transcriber", "indexer", "chat", "notifier")
 """The services, each its own NATS user named after it (``VIDSAGE_NATS__USER``)."""
 PROVISIONER_USER = "provisioner"
 """Creates and updates the stream and the shared KV buckets (``python -m vidsage.provision``)."""
@@ -282,3 +282,34 @@ the request ends (and swept by the gateway when a gateway died before it could).
 def transcription_key(job_id: str, extension: str) -> str:
     """``transcriptions/<job_id>/audio.<ext>``: the uploaded file of one transcription job."""
     return f"{TRANSCRIPTIONS_PREFIX}{job_id}/audio.{extension}"
+# --- webhooks (issue 16b): the notifier service and the buckets it shares with the gateway ----------
+
+NOTIFIER_CONSUMER = "notifier"
+"""Durable pull consumer of the notifier (every ``vidsage.video.*`` event): webhook deliveries."""
+WEBHOOKS_BUCKET = "webhooks"
+"""Webhook endpoints by ``<owner>.<endpoint_id>``, their signing secrets with them. The gateway
+creates and writes it; the notifier reads it; no other user may (the secrets are in it)."""
+WEBHOOK_DELIVERIES_BUCKET = "webhook-deliveries"
+"""One delivery record per ``<owner>.<endpoint_id>.<event_id>``, kept for a while (max age). The
+notifier creates and writes it; the gateway reads it."""
+
+
+WEBHOOK_EVENT_PREFIX = "video"
+"""Webhook event types are ``video.<event>`` (``video.indexed``...): the bus subject without ``vidsage.``."""
+
+
+def webhook_event_type(event: str) -> str:
+    """``video.<event>``: the webhook event type of one bus event type."""
+    return f"{WEBHOOK_EVENT_PREFIX}.{event}"
+
+
+def webhook_key(owner: str, endpoint_id: str) -> str:
+    """``<owner>.<endpoint_id>``: an endpoint in :data:`WEBHOOKS_BUCKET` (``<owner>.*`` lists an
+    owner's endpoints and nobody else's)."""
+    return f"{owner}.{endpoint_id}"
+
+
+def webhook_delivery_key(owner: str, endpoint_id: str, event_id: str) -> str:
+    """``<owner>.<endpoint_id>.<event_id>``: one delivery in :data:`WEBHOOK_DELIVERIES_BUCKET`
+    (``<owner>.<endpoint_id>.*`` lists an endpoint's; event ids are UUIDv7, so they sort by time)."""
+    return f"{owner}.{endpoint_id}.{event_id}"

@@ -119,7 +119,8 @@ ACCESS: dict[str, Access] = {
             "gateway",
             events=("uploaded", "deleted", "transcribed"),  # transcribed: a retry of the index stage
             kv_write=(VIDEOS, CACHE),
-            kv_own=(*names.GATEWAY_BUCKETS, names.TUS_UPLOADS_BUCKET),  # keys, sessions, usage, rates; tus
+            kv_own=(*names.GATEWAY_BUCKETS, names.TUS_UPLOADS_BUCKET, names.WEBHOOKS_BUCKET),  # + tus, webhooks
+            kv_read=(names.WEBHOOK_DELIVERIES_BUCKET,),  # GET /api/webhooks/<id>/deliveries
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
             jobs=(names.TRANSCRIBE_JOB_SUBJECT,),  # POST /v1/audio/transcriptions
@@ -163,6 +164,15 @@ ACCESS: dict[str, Access] = {
             publish=(SEARCH, SIMILARITY),  # similarity: the citation check
             subscribe=(names.CACHE_INVALIDATE_SUBJECT, f"{CHAT} {names.CHAT_QUEUE}", _CHAT_CANCELS),
             answers=("gateway",),
+        ),
+        # --- webhooks (issue 16b): reads every event and the endpoints, records its deliveries
+        Access(
+            "notifier",
+            consumer=names.NOTIFIER_CONSUMER,
+            consumer_events=("uploaded", "ingested", "transcribed", "indexed", "failed", "deleted"),
+            kv_read=(VIDEOS, CACHE, names.WEBHOOKS_BUCKET),  # never writes the catalog or the cache
+            kv_own=(names.WEBHOOK_DELIVERIES_BUCKET,),
+            subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
         ),
         Access(names.PROVISIONER_USER, provisions=True),
         Access(
