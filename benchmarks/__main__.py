@@ -31,7 +31,11 @@ ALL = {
     "openai_audio": lambda: openai_audio.main([]),
     "webhooks": webhooks.main,
 }
-WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main, "openai_audio": openai_audio.main}
+WITH_OPTIONS = {
+    "transcription": transcription.main,
+    "relevance": relevance.main,
+    "openai_audio": openai_audio.main,
+}
 
 
 def main() -> int:

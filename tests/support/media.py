@@ -197,6 +197,8 @@ def pad_mp4(path: str | Path, out: str | Path, size: int) -> Path:
             f.write(block[: min(left, len(block))])
             left -= min(left, len(block))
     return target
+
+
 AUDIO_CONTAINERS: dict[str, tuple[str, str, int]] = {
     "wav": ("wav", "pcm_s16le", 16000),
     "flac": ("flac", "flac", 16000),

@@ -960,6 +960,8 @@ def _tus_paths() -> dict[str, Any]:
             },
         },
     }
+
+
 # --- /v1/: the OpenAI-compatible transcription endpoint (vidsage_gateway.openai_audio) ---------------
 
 _OPENAI_SCHEMAS: dict[str, Any] = {
@@ -1155,6 +1157,25 @@ def _openai_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Model", "The model"),
                     "404": _json("OpenAIError", "Not one of the models (`model_not_found`)"),
+                },
+            }
+        },
+    }
+
+
+def _openai_error_shapes(paths: dict[str, Any]) -> None:
+    """Every error answer under ``/v1/`` (those added from the route policies too) is OpenAI's shape."""
+    error = REF.format(model="Error")
+    for path, item in paths.items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in item.values():
+            for answer in operation["responses"].values():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                if schema.get("$ref") == error:
+                    schema["$ref"] = REF.format(model="OpenAIError")
+
+
 # --- webhooks (issue 16b) ---------------------------------------------------------------------------
 
 WEBHOOK_ID = {
@@ -1259,16 +1280,3 @@ def _webhook_paths() -> dict[str, Any]:
             }
         },
     }
-
-
-def _openai_error_shapes(paths: dict[str, Any]) -> None:
-    """Every error answer under ``/v1/`` (those added from the route policies too) is OpenAI's shape."""
-    error = REF.format(model="Error")
-    for path, item in paths.items():
-        if not path.startswith("/v1/"):
-            continue
-        for operation in item.values():
-            for answer in operation["responses"].values():
-                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
-                if schema.get("$ref") == error:
-                    schema["$ref"] = REF.format(model="OpenAIError")

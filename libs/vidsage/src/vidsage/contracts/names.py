@@ -261,6 +261,8 @@ def tus_tail_key(upload_id: str, offset: int) -> str:
     """``uploads/<upload id>/tail-<offset>``: the bytes of an upload past its last full S3 part (less
     than a part), written at the end of each request, named by the offset they end at."""
     return f"{TUS_PREFIX}{upload_id}/tail-{offset}"
+
+
 # --- transcription jobs: the OpenAI-compatible endpoint (POST /v1/audio/transcriptions) ------------
 
 JOBS_STREAM = "VIDSAGE_JOBS"
@@ -282,6 +284,8 @@ the request ends (and swept by the gateway when a gateway died before it could).
 def transcription_key(job_id: str, extension: str) -> str:
     """``transcriptions/<job_id>/audio.<ext>``: the uploaded file of one transcription job."""
     return f"{TRANSCRIPTIONS_PREFIX}{job_id}/audio.{extension}"
+
+
 # --- webhooks (issue 16b): the notifier service and the buckets it shares with the gateway ----------
 
 NOTIFIER_CONSUMER = "notifier"

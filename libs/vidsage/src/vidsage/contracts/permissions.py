@@ -119,7 +119,11 @@ ACCESS: dict[str, Access] = {
             "gateway",
             events=("uploaded", "deleted", "transcribed"),  # transcribed: a retry of the index stage
             kv_write=(VIDEOS, CACHE),
-            kv_own=(*names.GATEWAY_BUCKETS, names.TUS_UPLOADS_BUCKET, names.WEBHOOKS_BUCKET),  # + tus, webhooks
+            kv_own=(
+                *names.GATEWAY_BUCKETS,
+                names.TUS_UPLOADS_BUCKET,
+                names.WEBHOOKS_BUCKET,
+            ),  # + tus, webhooks
             kv_read=(names.WEBHOOK_DELIVERIES_BUCKET,),  # GET /api/webhooks/<id>/deliveries
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
             subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
