@@ -22,6 +22,7 @@ from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
 from vidsage_gateway import (
     chat_socket,
+    event_stream,
     key_routes,
     link_route,
     search_route,
@@ -32,6 +33,7 @@ from vidsage_gateway import (
 )
 from vidsage_gateway.auth import AUTH, authenticate, open_authenticator
 from vidsage_gateway.errors import HTTP_CODES, ApiError, bus_unavailable, error_response
+from vidsage_gateway.event_stream import HUB, end_streams, open_event_hub
 from vidsage_gateway.hosts import check_host
 from vidsage_gateway.keys import RUNTIME, UPLOADS
 from vidsage_gateway.metrics import METRICS, Metrics
@@ -202,15 +204,18 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
         async with (
             open_runtime("gateway", settings, stop, reconnect_buffer=False) as rt,
             open_authenticator(rt) as auth,
+            open_event_hub(rt, settings.sse) as hub,
         ):
             app[RUNTIME] = rt
             app[AUTH] = auth
+            app[HUB] = hub
             try:
                 yield
             finally:
                 await app[UPLOADS].close()
 
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(end_streams)
     r = app.router
     add_web_page_routes(r)  # GET / and /static/<file>
     r.add_get("/healthz", healthz)
@@ -236,4 +241,6 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     r.add_get("/api/search", search_route.search)
     r.add_get("/ws/chat", chat_socket.chat_socket, allow_head=False)
     r.add_get("/ws/chat/{video_id}", chat_socket.chat_socket, allow_head=False)
+    # live status over Server-Sent Events (issue 16, part a)
+    event_stream.add_routes(r)  # GET /api/events, /api/videos/{video_id}/events
     return app

@@ -234,3 +234,15 @@ def conversation_cache_key(owner: str, video_id: str | None, conversation_id: st
     if video_id is None:
         return f"chat.library.{owner}.{conversation_id}"
     return video_cache_key(video_id, f"chat.{owner}.{conversation_id}")
+
+
+# --- the gateway's live status streams (Server-Sent Events) ----------------------------------------
+
+EVENT_FEED_PREFIX = "gateway-feed-"
+"""The gateway's own ephemeral pull consumers on the stream: one live feed per gateway process and a
+short-lived one per resumed SSE stream (``gateway-feed-<random>``), never a service's durable."""
+
+
+def event_feed_consumer(token: str) -> str:
+    """``gateway-feed-<token>``: one of the gateway's ephemeral consumers on the stream."""
+    return f"{EVENT_FEED_PREFIX}{token}"

@@ -73,6 +73,10 @@ class Access:
     """Creates and updates the stream and the shared buckets (the provisioner)."""
     reads_events: bool = False
     """Attaches consumers of its own to the stream (any name but the services' durables)."""
+    event_feed: bool = False
+    """Reads the stream through named ephemeral pull consumers of its own (the gateway's live
+    status streams, :data:`names.EVENT_FEED_PREFIX`): creates, fetches from and deletes them;
+    never a service's durable."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,8 @@ ACCESS: dict[str, Access] = {
             kv_write=(VIDEOS, CACHE),
             kv_own=names.GATEWAY_BUCKETS,  # API keys, sessions, usage, rate counters
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
-            subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
+            subscribe=(names.CACHE_INVALIDATE_SUBJECT, names.progress_subject("*")),  # progress: live streams
+            event_feed=True,  # the live status streams (Server-Sent Events)
         ),
         Access(
             "ingest",
@@ -279,6 +284,17 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
             names.js_flow_control(stream),
         ]
         pub_deny += _service_durables(stream)
+    if access.event_feed:
+        # Named ephemeral pull consumers (``CONSUMER.CREATE.<stream>.<name>``, no filter in the
+        # subject: the stream holds only events), their fetches and their deletion; the stream's
+        # info tells how far back a resume may go. The services' durables stay out of reach.
+        pub += [
+            names.js_api("STREAM", "INFO", stream),
+            names.js_api("CONSUMER", "CREATE", stream, "*"),
+            names.js_api("CONSUMER", "MSG", "NEXT", stream, "*"),
+            names.js_api("CONSUMER", "DELETE", stream, "*"),
+        ]
+        pub_deny += [s for s in _service_durables(stream) if s not in pub_deny]
     pub += [_subject(s, wire) for s in access.publish]
     sub += [_subject(s, wire) for s in access.subscribe]
     pub += [f"{names.inbox_prefix(requester)}.>" for requester in access.answers]
