@@ -8,7 +8,9 @@ real catalog records, the stream is read over HTTP with the client's SSE reader.
 - an id the stream no longer holds (or never held) gets ``event: reset``;
 - tenants never see each other's frames; another tenant's id answers like an unknown id;
 - no key → 401, a bad ``Last-Event-ID`` → 400, too many streams → 429, all in JSON, before any stream;
-- heartbeats arrive; a revoked key ends its stream; stopping the gateway ends every stream.
+- heartbeats arrive; a revoked key ends its stream; stopping the gateway ends every stream;
+- the client's ``wait`` (``vidsage upload --wait``, ``status --wait``) follows the video over the stream,
+  and polls when the stream is refused.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from vidsage.contracts.events import (
 )
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import VideoRecord
+from vidsage_client.client import Client
 from vidsage_client.sse import SseMessage, read_sse
 from vidsage_dev.infra import NatsServer, S3Server
+from vidsage_gateway.event_stream import HUB
 
 from .conftest import make_settings
 
@@ -331,3 +335,48 @@ async def test_stopping_the_gateway_ends_every_stream(nats_server: NatsServer, s
         closing = asyncio.create_task(gw.server.close())
         assert await stream.ended()
         await closing
+
+
+async def _until(condition: Any) -> None:
+    async with asyncio.timeout(FRAME_WAIT_S):
+        while not condition():  # noqa: ASYNC110 - state of the gateway and the client, no event to await
+            await asyncio.sleep(0.02)
+
+
+async def test_the_client_waits_over_the_live_stream(world: World) -> None:
+    """``vidsage upload --wait`` / ``status --wait`` (:meth:`Client.wait`): over the video's stream."""
+    record = await new_video(world, "acme")
+    hub = world.gw.app[HUB]
+    seen: list[str] = []
+    async with Client(world.gw.url, api_key=world.keys["acme"]) as client:
+        waiting = asyncio.create_task(
+            client.wait(record.id, on_update=lambda r: seen.append(r["status"]), interval_s=30)
+        )
+        await _until(lambda: hub.open_streams == 1 and seen)  # listening (a poll would wait 30 s)
+        for stage in ("ingest", "transcribe", "index"):
+            record = await advance(world, record, stage)
+        done = await waiting
+    assert done["status"] == "ready"
+    # the record is read again on each status frame, so a quick one may already be further on
+    assert seen[0] == "uploaded"
+    assert seen[-1] == "ready"
+    assert seen == sorted(seen, key=["uploaded", "ingested", "transcribed", "ready"].index)
+    assert hub.open_streams == 0  # it hung up once the video was ready
+
+
+async def test_the_client_polls_when_the_live_stream_is_refused(world: World) -> None:
+    record = await new_video(world, "acme")
+    hub = world.gw.app[HUB]
+    taken = [await open_stream(world, "/api/events", world.keys["acme"]) for _ in range(3)]  # the limit
+    seen: list[str] = []
+    async with Client(world.gw.url, api_key=world.keys["acme"]) as client:
+        waiting = asyncio.create_task(
+            client.wait(record.id, on_update=lambda r: seen.append(r["status"]), interval_s=0.05)
+        )
+        await _until(lambda: seen)  # polling (429 too_many_streams for the stream)
+        for stage in ("ingest", "transcribe", "index"):
+            record = await advance(world, record, stage)
+        done = await waiting
+    assert done["status"] == "ready"
+    assert seen[0] == "uploaded"
+    assert hub.open_streams == len(taken)

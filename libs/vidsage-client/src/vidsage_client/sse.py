@@ -42,7 +42,8 @@ async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[str]:
 
 async def read_sse(response: aiohttp.ClientResponse, *, comments: bool = False) -> AsyncIterator[SseMessage]:
     """The messages of ``response`` until it ends (and, with ``comments``, every comment line)."""
-    event, data, last_id, retry = "", [], None, None
+    event, last_id, retry = "", None, None
+    data: list[str] = []
     async for line in _lines(response.content):
         if not line:
             if data:
