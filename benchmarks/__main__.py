@@ -4,7 +4,7 @@ transcription --rounds 5``, ``python -m benchmarks relevance --sweep``)."""
 
 import sys
 
-from benchmarks import auth, chat, relevance, search, transcription, upload_stream, vectorstore
+from benchmarks import auth, chat, relevance, search, sse, transcription, upload_stream, vectorstore
 
 ALL = {
     "upload": upload_stream.main,
@@ -14,6 +14,7 @@ ALL = {
     "vectorstore": vectorstore.main,
     "auth": auth.main,
     "relevance": lambda: relevance.main([]),
+    "sse": sse.main,  # live status over Server-Sent Events (issue 16, part a)
 }
 WITH_OPTIONS = {"transcription": transcription.main, "relevance": relevance.main}
 
