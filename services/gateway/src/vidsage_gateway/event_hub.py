@@ -68,10 +68,12 @@ class Frame:
     kind: str
     data: str
     video_id: str | None = None
+    wire: bytes = field(init=False, repr=False, compare=False)
+    """The message as sent (``id:`` when there is a sequence, ``event:``, ``data:``), encoded once."""
 
-    def encode(self, *, with_id: bool = True) -> bytes:
-        head = f"id: {self.seq}\n" if with_id and self.seq is not None else ""
-        return f"{head}event: {self.kind}\ndata: {self.data}\n\n".encode()
+    def __post_init__(self) -> None:
+        head = f"id: {self.seq}\n" if self.seq is not None else ""
+        object.__setattr__(self, "wire", f"{head}event: {self.kind}\ndata: {self.data}\n\n".encode())
 
 
 def frame_of(live: LiveEvent, seq: int | None) -> Frame:

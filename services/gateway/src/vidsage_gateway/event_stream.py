@@ -169,18 +169,18 @@ async def _run(
                 reason=record.error.reason if record.error else None,
                 at=record.updated_at,
             )
-            await response.write(frame_of(snapshot, position).encode())
+            await response.write(frame_of(snapshot, position).wire)
         else:
-            await response.write(frame_of(LiveEvent(type="open"), position).encode())
+            await response.write(frame_of(LiveEvent(type="open"), position).wire)
     else:
         first, last = await hub.first_seq()
         if resume > last or resume + 1 < first or position - resume > cfg.replay_max_events:
             why = "the stream no longer holds the events after this id" if resume < last else "unknown id"
-            await response.write(frame_of(LiveEvent(type="reset", reason=why), max(position, last)).encode())
+            await response.write(frame_of(LiveEvent(type="reset", reason=why), max(position, last)).wire)
             floor = max(position, last) if resume > last else position
         else:
             async for frame in hub.replay(listener, resume, position):
-                await response.write(frame.encode())
+                await response.write(frame.wire)
             floor = max(position, resume)
     await _live(request, response, listener, cfg, floor)
 
@@ -214,7 +214,7 @@ async def _live(
                 if frame.seq <= floor:
                     continue
                 floor = frame.seq
-            await response.write(frame.encode())
+            await response.write(frame.wire)
             quiet_since = loop.time()
             if frame.kind == "deleted" and listener.video_id is not None:
                 ended = True
