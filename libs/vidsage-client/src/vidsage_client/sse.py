@@ -38,6 +38,8 @@ async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[str]:
             else:
                 line, buffer = buffer[:cut], buffer[cut + 1 :]
             yield line.decode("utf-8", errors="replace")
+    if buffer.endswith(b"\r"):  # the stream ended on a CR: no LF is coming
+        yield buffer[:-1].decode("utf-8", errors="replace")
 
 
 async def read_sse(response: aiohttp.ClientResponse, *, comments: bool = False) -> AsyncIterator[SseMessage]:
