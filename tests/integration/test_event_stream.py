@@ -380,3 +380,33 @@ async def test_the_client_polls_when_the_live_stream_is_refused(world: World) ->
     assert done["status"] == "ready"
     assert seen[0] == "uploaded"
     assert hub.open_streams == len(taken)
+
+
+async def test_progress_reaches_the_owners_streams_only(world: World) -> None:
+    """Progress carries no owner: the gateway finds it in the catalog (once) before sending any."""
+    record = VideoRecord(
+        id=new_id(), owner="acme", filename="quiet.mp4", size=1, mime="video/mp4", format="mp4", duration_s=1
+    )
+    await world.gw.rt.catalog.create(record)  # no event: the gateway has not heard of this video
+    acme_all = await open_stream(world, "/api/events", world.keys["acme"])
+    bravo_all = await open_stream(world, "/api/events", world.keys["bravo"])
+    for stream in (acme_all, bravo_all):
+        await stream.frame("open")
+
+    async def report() -> None:
+        for percent in range(1, 100):
+            progress = Progress(video_id=record.id, stage="transcribe", percent=percent)
+            await world.gw.rt.nc.publish(
+                names.progress_subject(record.id), progress.model_dump_json().encode()
+            )
+            await asyncio.sleep(0.05)
+
+    reporting = asyncio.create_task(report())
+    try:
+        message, data = await acme_all.frame("progress")
+    finally:
+        reporting.cancel()
+    assert (data["video_id"], data["stage"]) == (record.id, "transcribe")
+    theirs = await new_video(world, "bravo")  # bravo's next frame is its own upload, no acme progress
+    message = await bravo_all.next()  # progress frames included: none of acme's came
+    assert (message.event, json.loads(message.data)["video_id"]) == ("status", theirs.id)

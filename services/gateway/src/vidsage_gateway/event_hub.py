@@ -254,10 +254,8 @@ class EventHub:
             return
         owner = self._owners.get(video_id)
         if owner is None:
-            if any(listener.owner == ANY_OWNER and listener.video_id is None for listener in self._listeners):
-                owner = None  # an admin following every owner: no owner needed
-            else:
-                self._find_owner(video_id)
+            self._find_owner(video_id)  # for the next frame; meanwhile only an admin following
+            if not any(listener.owner == ANY_OWNER for listener in self._listeners):  # everyone hears it
                 return
         live = LiveEvent(
             type="progress",
