@@ -163,9 +163,15 @@ class EventHub:
     async def close(self) -> None:
         self.shutdown()
         if self._feed_task is not None:
+            # The feed also stops by itself after its pull in flight (it checks `closing`): a
+            # cancellation that lands as a pull times out can reach it as a TimeoutError (asyncio's
+            # wait_for in Python 3.11), so it is never waited for without a bound.
             self._feed_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feed_task
+            await asyncio.wait({self._feed_task}, timeout=FETCH_WAIT_S + 2)
+            if not self._feed_task.done():
+                log.warning("sse_feed_did_not_stop")
+            elif not self._feed_task.cancelled() and self._feed_task.exception() is not None:
+                log.warning("sse_feed_failed", error=repr(self._feed_task.exception()))
         for task in list(self._tasks):
             task.cancel()
         if self._progress_sub is not None:
@@ -334,7 +340,7 @@ class EventHub:
 
     async def _feed(self) -> None:
         """Dispatch every event after :attr:`position`, in order, until closed."""
-        while True:
+        while not self.closing:
             try:
                 self._consumer = await self._create_consumer(self.position + 1)
                 sub = await self._rt.js.pull_subscribe_bind(self._consumer, stream=self._stream)
@@ -355,7 +361,7 @@ class EventHub:
     async def _messages(self, sub: JetStreamContext.PullSubscription) -> AsyncIterator[Msg]:
         """The consumer's messages; raises when one was skipped (its sequence jumps) or it is gone."""
         consumer_seq = 0
-        while True:
+        while not self.closing:
             try:
                 msgs = await sub.fetch(1, timeout=FETCH_WAIT_S)
             except (TimeoutError, nats.errors.TimeoutError):
