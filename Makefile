@@ -80,7 +80,7 @@ fmt: ## Format and auto-fix (ruff)
 	$(RUFF) check --fix $(LINT_PATHS)
 	$(RUFF) format $(LINT_PATHS)
 
-bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore, auth, relevance, tus, load, openai_audio, webhooks (some: BENCH="search auth")
+bench: ## Run the benchmarks: upload, transcription, search, chat, vectorstore, auth, relevance, tus, load, openai_audio, webhooks, sse (some: BENCH="search auth")
 	$(PY) -m benchmarks $(BENCH)
 
 schemas: ## Export the event JSON Schemas and AsyncAPI document to docs/, the NATS permissions to the chart

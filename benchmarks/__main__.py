@@ -11,6 +11,7 @@ from benchmarks import (
     openai_audio,
     relevance,
     search,
+    sse,
     transcription,
     tus_upload,
     upload_stream,
@@ -30,6 +31,7 @@ ALL = {
     "load": load.main,
     "openai_audio": lambda: openai_audio.main([]),
     "webhooks": webhooks.main,
+    "sse": sse.main,  # live status over Server-Sent Events (issue 16, part a)
 }
 WITH_OPTIONS = {
     "transcription": transcription.main,

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -138,6 +139,19 @@ def phone_tab(browser: Browser, system: DevSystem, request: pytest.FixtureReques
     )
 
 
+def watch_live_streams(page: Page) -> list[tuple[str, int]]:
+    """(path, status) of every live status stream (Server-Sent Events) the page opens."""
+    opened: list[tuple[str, int]] = []
+
+    def on_response(response: Any) -> None:
+        path = urllib.parse.urlsplit(response.url).path
+        if path.endswith("/events") and "text/event-stream" in response.headers.get("content-type", ""):
+            opened.append((path, response.status))
+
+    page.on("response", on_response)
+    return opened
+
+
 def upload_via_api(api: APIRequestContext, path: Path) -> dict[str, Any]:
     response = api.post(
         "/api/videos/upload",
@@ -243,6 +257,7 @@ def test_upload_watch_play_seek_and_search(tab: Tab, api: APIRequestContext, spe
             else None
         ),
     )
+    live = watch_live_streams(page)
     tab.goto("#/")
     page.wait_for_selector("#upload-input", state="attached")
     page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
@@ -268,6 +283,7 @@ def test_upload_watch_play_seek_and_search(tab: Tab, api: APIRequestContext, spe
     assert card.get_attribute("data-status") == "ready", card.inner_text()
     assert card.locator(".badge").inner_text() == "Ready"
     assert page.evaluate("() => window.__sameDocument === true"), "the library reloaded"
+    assert ("/api/events", 200) in live, live  # learned over its live status stream (EventSource)
     card.locator("img").wait_for()
     assert card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
     tab.screenshot("library-desktop")
@@ -353,6 +369,7 @@ def test_video_page_fills_in_as_processing_ends(tab: Tab, api: APIRequestContext
     """Opened right after the upload: status, transcript, subtitles and chat arrive without a reload."""
     record = upload_via_api(api, speech_clip)
     page = tab.page
+    live = watch_live_streams(page)
     tab.goto(f"#/videos/{record['id']}")
     page.locator("h1", has_text="harbor-lanterns.mp4").wait_for()
     assert page.locator(".video-info .badge").inner_text() != "Ready"
@@ -371,6 +388,7 @@ def test_video_page_fills_in_as_processing_ends(tab: Tab, api: APIRequestContext
         " return t && t.mode === 'showing' && t.cues && t.cues.length > 0; }"
     )
     assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
+    assert (f"/api/videos/{record['id']}/events", 200) in live, live
     tab.assert_no_errors()
 
 

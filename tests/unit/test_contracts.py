@@ -55,6 +55,7 @@ def test_the_contracts_package_has_the_expected_modules() -> None:
             "events",
             "ids",
             "keys",
+            "live_events",
             "names",
             "permissions",
             "reasons",

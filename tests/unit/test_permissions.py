@@ -170,7 +170,8 @@ def test_catalog_and_cache_access() -> None:
 def test_progress_and_cache_broadcasts() -> None:
     progress = names.progress_subject("v1")
     assert [u for u in ACCESS if may_publish(u, progress)] == ["transcriber"]
-    assert [u for u in ACCESS if may_subscribe(u, progress)] == [names.SUBSCRIBER_USER]
+    # the gateway: its live status streams (Server-Sent Events)
+    assert [u for u in ACCESS if may_subscribe(u, progress)] == ["gateway", names.SUBSCRIBER_USER]
     invalidate = names.CACHE_INVALIDATE_SUBJECT
     assert [u for u in ACCESS if may_publish(u, invalidate)] == ["gateway"]
     assert [u for u in ACCESS if may_subscribe(u, invalidate)] == list(names.SERVICE_USERS)
@@ -213,6 +214,22 @@ def test_the_observer_reads_the_events_and_the_infos_and_changes_nothing() -> No
         assert not may_publish(user, names.js_api("CONSUMER", "DURABLE", "CREATE", STREAM, durable))
     assert not any(may_publish(user, names.js_api("CONSUMER", "CREATE", STREAM, n)) for n in ("x", "audit"))
     assert permissions(user).subscribe == (f"{names.inbox_prefix(user)}.>",)
+
+
+def test_the_gateway_reads_events_through_ephemeral_consumers_of_its_own_only() -> None:
+    feed = names.event_feed_consumer("0123abcd")
+    for verb in ("CREATE", "DELETE"):
+        assert may_publish("gateway", names.js_api("CONSUMER", verb, STREAM, feed))
+    assert may_publish("gateway", names.js_api("CONSUMER", "MSG", "NEXT", STREAM, feed))
+    assert may_publish("gateway", names.js_api("STREAM", "INFO", STREAM))
+    # not the nameless create (its body may name any consumer), nor any service's durable
+    assert not may_publish("gateway", names.js_api("CONSUMER", "CREATE", STREAM))
+    assert not may_publish("gateway", names.js_api("CONSUMER", "DURABLE", "CREATE", STREAM, "x"))
+    for durable in CONSUMERS:
+        for verb in ("CREATE", "DELETE"):
+            assert not may_publish("gateway", names.js_api("CONSUMER", verb, STREAM, durable))
+        assert not may_publish("gateway", names.js_api("CONSUMER", "MSG", "NEXT", STREAM, durable))
+    assert not may_publish("gateway", names.js_ack(STREAM, feed).replace(">", "1.2.3.4.5"))
 
 
 def test_renamed_names_are_followed() -> None:

@@ -247,6 +247,9 @@ def test_asyncapi_operations_follow_the_design() -> None:
         ("transcriber", "send", v + "transcribed"),
         ("transcriber", "send", v + "failed"),
         ("transcriber", "send", progress),
+        # the gateway's live status streams (Server-Sent Events) relay every event and the progress
+        ("gateway", "receive", progress),
+        *(("gateway", "receive", e.subject) for e in EventType),
         ("indexer", "send", v + "indexed"),
         ("indexer", "send", v + "failed"),
         # re-drives: the reconcilers publish their stage's input, the gateway a retry's
@@ -278,7 +281,8 @@ def test_asyncapi_operations_follow_the_design() -> None:
             "ChatChunk": {"$ref": "#/components/messages/ChatChunk"}
         }
     receives = {(s, a) for s, action, a in seen if action == "receive" and a.startswith("vidsage.video.")}
-    assert receives == {(name, e.subject) for name, spec in CONSUMERS.items() for e in spec.events}
+    relayed = {("gateway", e.subject) for e in EventType}  # its live status streams' feed
+    assert receives == {(name, e.subject) for name, spec in CONSUMERS.items() for e in spec.events} | relayed
 
 
 def test_every_ref_resolves_and_no_defs_are_left() -> None:

@@ -33,6 +33,7 @@ from vidsage.contracts.keys import KeyCreate, KeyCreated, KeyInfo, KeyList, Link
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.usage import Usage
 from vidsage_client import DEFAULT_URL, TranscriptFormat
+from vidsage_client.sse import read_sse
 from vidsage_client.tus import UploadState, upload_resumable
 
 __all__ = [
@@ -329,12 +330,23 @@ class Client:
         on_update: Callable[[Record], None] | None = None,
         interval_s: float = 0.25,
         timeout_s: float | None = None,
+        live: bool = True,
     ) -> Record:
-        """Poll the status until ``ready`` or ``failed``; return the last record.
+        """Follow the video until ``ready`` or ``failed``; return the last record.
+
+        With ``live`` it listens to the video's live status stream (``GET /api/videos/<id>/events``,
+        Server-Sent Events: no request while nothing happens; the record is read again on each
+        status change, progress is applied to it as it comes), reconnecting with ``Last-Event-ID``
+        when the connection drops; when the gateway has no such stream or refuses one (an older
+        gateway, too many open streams, a proxy in the way), it polls the status every ``interval_s``.
 
         Raises ``TimeoutError`` when ``timeout_s`` passes first.
         """
         async with asyncio.timeout(timeout_s):
+            if live:
+                record = await self._wait_live(video_id, on_update)
+                if record is not None:
+                    return record
             while True:
                 record = await self.status(video_id)
                 if on_update is not None:
@@ -342,6 +354,36 @@ class Client:
                 if record.get("status") in ("ready", "failed"):
                     return record
                 await asyncio.sleep(interval_s)
+
+    async def _wait_live(self, video_id: str, on_update: Callable[[Record], None] | None) -> Record | None:
+        """:meth:`wait` over the live status stream; None when there is none to be had (poll)."""
+        url = f"{self.base_url}/api/videos/{_segment(video_id)}/events"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT_S, sock_read=_SSE_SILENCE_S)
+        last_id: str | None = None
+        record: Record | None = None
+        for attempt in range(_SSE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(min(0.5 * attempt, 2))
+            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_id} if last_id else {})}
+            try:
+                async with self.session.get(url, headers=headers, timeout=timeout) as resp:
+                    if resp.status != 200 or resp.content_type != "text/event-stream":
+                        return None
+                    async for message in read_sse(resp):
+                        last_id = message.id or last_id
+                        if message.event in ("status", "reset", "deleted"):
+                            record = await self.status(video_id)  # NotFound once deleted
+                        elif message.event == "progress" and record is not None:
+                            record = _with_progress(record, message.data)
+                        else:
+                            continue
+                        if on_update is not None:
+                            on_update(record)
+                        if record.get("status") in ("ready", "failed"):
+                            return record
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError):
+                continue  # dropped (or silent for too long): resume from the last frame
+        return None
 
     async def create_links(self, video_id: str, *, expires_in_s: int = 3600) -> SignedLinks:
         """``POST /api/videos/<id>/links``: signed, expiring URLs (paths) of the video's media."""
@@ -501,3 +543,23 @@ class ChatSession:
 def _segment(value: str) -> str:
     """One URL path segment (an id typed by a user may hold anything)."""
     return quote(value, safe="")
+
+
+_SSE_SILENCE_S = 60.0
+"""A live status stream silent this long (the gateway sends a heartbeat every 15 s) is taken as dropped."""
+_SSE_ATTEMPTS = 5
+"""Connections :meth:`Client.wait` makes to the live stream (resuming each time) before it polls."""
+
+
+def _with_progress(record: Record, data: str) -> Record:
+    """``record`` with a ``progress`` frame's percent on its stage (the frame as the gateway sent it)."""
+    try:
+        frame = json.loads(data)
+        stage, percent = frame["stage"], float(frame["progress"])
+    except (ValueError, KeyError, TypeError):
+        return record
+    stages = dict(record.get("stages") or {})
+    if not isinstance(stages.get(stage), dict):
+        return record
+    stages[stage] = {**stages[stage], "progress": percent}
+    return {**record, "stages": stages}

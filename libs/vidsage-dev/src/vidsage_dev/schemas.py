@@ -58,6 +58,8 @@ PROGRESS_PRODUCERS = tuple(
 PROGRESS_CONSUMERS = tuple(
     user for user in names.SERVICE_USERS if names.progress_subject("*") in ACCESS[user].subscribe
 )
+EVENT_FEED_READERS = tuple(user for user in names.SERVICE_USERS if ACCESS[user].event_feed)
+"""The services that relay every event to HTTP clients (the gateway's Server-Sent Events)."""
 
 _DESCRIPTION = f"""\
 The events of vidsage, the video upload → transcript → search backend. This document and the
@@ -238,6 +240,19 @@ def _operations() -> Iterator[tuple[str, dict[str, Any]]]:
     for service in PROGRESS_CONSUMERS:
         summary = f"{service} relays progress to clients watching the video."
         yield f"{service}ReceiveProgress", _operation("receive", "progress", ["Progress"], service, summary)
+    for service in EVENT_FEED_READERS:
+        for event in EventType:
+            name = EVENT_MODELS[event].__name__
+            description = (
+                f"Ephemeral pull consumers of its own (`{names.EVENT_FEED_PREFIX}<random>`, ack none): one "
+                "live feed per process, fanned out to its Server-Sent Events streams, and a short-lived "
+                "one per resumed stream (`Last-Event-ID`)."
+            )
+            summary = f"{service} relays {event.subject} to its live status streams (SSE)."
+            yield (
+                f"{service}Relay{name}",
+                _operation("receive", _channel_id(event), [name], service, summary, description=description),
+            )
 
 
 def _chat_schemas() -> dict[str, dict[str, Any]]:

@@ -582,6 +582,28 @@ class NotifierSettings(WorkerSettings):
     """HTTP requests in flight over all endpoints."""
 
 
+class EventStreamSettings(BaseModel):
+    """The gateway's live status streams (Server-Sent Events: ``GET /api/events`` and
+    ``GET /api/videos/<id>/events``)."""
+
+    heartbeat_s: float = Field(default=15, gt=0, le=300)
+    """A ``: ping`` comment this often on a stream with nothing to say (so proxies keep it open); the
+    stream's key or session is checked again at the same pace, and a revoked key or an ended session
+    closes the stream."""
+    retry_ms: int = Field(default=3000, ge=100, le=600_000)
+    """The ``retry:`` hint: how long a browser waits before it reconnects a dropped stream."""
+    queue_frames: int = Field(default=256, ge=8, le=65_536)
+    """Frames waiting for one slow client; a client that falls this far behind is disconnected (it
+    reconnects with ``Last-Event-ID`` and replays from the stream) instead of growing memory."""
+    max_per_owner: int = Field(default=20, ge=1, le=100_000)
+    """Open streams per tenant on one gateway process; more get 429 ``too_many_streams``."""
+    max_streams: int = Field(default=5000, ge=1, le=1_000_000)
+    """Open streams on one gateway process; more get 503 ``streams_full``."""
+    replay_max_events: int = Field(default=100_000, ge=1)
+    """A resume that would read more stream events than this gets ``event: reset`` instead (the
+    client refetches the state)."""
+
+
 class Settings(BaseSettings):
     """Every setting of vidsage. Each service reads the groups it needs."""
 
@@ -621,3 +643,4 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     webhooks: WebhookSettings = WebhookSettings()
     notifier: NotifierSettings = NotifierSettings()
+    sse: EventStreamSettings = EventStreamSettings()

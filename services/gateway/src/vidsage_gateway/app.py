@@ -22,6 +22,7 @@ from vidsage.settings import Settings
 from vidsage.storage import StorageUnavailable
 from vidsage_gateway import (
     chat_socket,
+    event_stream,
     key_routes,
     link_route,
     openai_audio,
@@ -35,6 +36,7 @@ from vidsage_gateway import (
 )
 from vidsage_gateway.auth import AUTH, authenticate, open_authenticator
 from vidsage_gateway.errors import HTTP_CODES, ApiError, bus_unavailable, error_response
+from vidsage_gateway.event_stream import HUB, end_streams, open_event_hub
 from vidsage_gateway.hosts import check_host
 from vidsage_gateway.keys import RUNTIME, UPLOADS
 from vidsage_gateway.metrics import METRICS, Metrics
@@ -208,15 +210,18 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
         async with (
             open_runtime("gateway", settings, stop, reconnect_buffer=False) as rt,
             open_authenticator(rt) as auth,
+            open_event_hub(rt, settings.sse) as hub,
         ):
             app[RUNTIME] = rt
             app[AUTH] = auth
+            app[HUB] = hub
             try:
                 yield
             finally:
                 await app[UPLOADS].close()
 
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(end_streams)
     r = app.router
     add_web_page_routes(r)  # GET / and /static/<file>
     r.add_get("/healthz", healthz)
@@ -248,4 +253,6 @@ def create_app(settings: Settings, stop: asyncio.Event | None = None) -> web.App
     # the OpenAI-compatible transcription endpoint: /v1/audio/transcriptions, /v1/models
     openai_audio.add_routes(app)
     webhook_routes.add_routes(app)  # /api/webhooks (issue 16b)
+    # live status over Server-Sent Events (issue 16, part a)
+    event_stream.add_routes(r)  # GET /api/events, /api/videos/{video_id}/events
     return app

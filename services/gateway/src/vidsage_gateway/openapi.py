@@ -22,6 +22,7 @@ from vidsage.contracts.keys import (
     SessionInfo,
     SignedLinks,
 )
+from vidsage.contracts.live_events import LiveEvent
 from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.search import SearchHit
 from vidsage.contracts.transcript import Transcript
@@ -501,6 +502,10 @@ def openapi_document() -> dict[str, Any]:
     }
     doc["paths"].update(_account_paths())
     doc["paths"].update(_tus_paths())
+    doc["paths"].update(_event_stream_paths())
+    doc["components"]["schemas"]["LiveEvent"] = LiveEvent.model_json_schema(
+        ref_template=REF, mode="serialization"
+    )
     doc["paths"].update(_webhook_paths())  # issue 16b
     doc["components"]["schemas"].update(_webhook_schemas())
     doc["paths"]["/api/openapi.json"] = {
@@ -1277,6 +1282,85 @@ def _webhook_paths() -> dict[str, Any]:
                     "400": _json("Error", "A bad `limit` (`bad_request`)"),
                     "404": not_found,
                 },
+            }
+        },
+    }
+
+
+# --- live status over Server-Sent Events (issue 16, part a) ----------------------------------------
+
+_SSE_DESCRIPTION = (
+    "A `text/event-stream` (Server-Sent Events; a browser's `EventSource`, which sends the session "
+    "cookie). It starts with `retry:` and then frames whose `event:` is the frame's `type` and whose "
+    "`data:` is one line of JSON (`LiveEvent`): `status` (a stream event changed the video; `status` is "
+    "the record's status after it), `progress` (a stage's percent; not replayed, no `id:`), `deleted`, "
+    "`open` (first frame of `/api/events`), `reset` (the resume id is older than the stream keeps, or "
+    "unknown: refetch the state). `id:` is the JetStream stream sequence behind the frame: reconnect "
+    "with `Last-Event-ID` (or `?last_event_id=`) to get every frame missed, then the live ones, with no "
+    "gap and no duplicate. A `: ping` comment comes after `sse.heartbeat_s` of silence, when the key "
+    "or session is checked again (revoked or signed out: the stream ends). A client that cannot keep "
+    "up (`sse.queue_frames` waiting) is disconnected and resumes. Refusals come as JSON before the "
+    "stream starts."
+)
+_LAST_EVENT_ID = [
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        "description": "Resume after this frame id (browsers send it when they reconnect).",
+    },
+    {
+        "name": "last_event_id",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        "description": "The same, for clients that cannot set headers (the header wins).",
+    },
+]
+
+
+def _event_stream_paths() -> dict[str, Any]:
+    stream = {
+        "description": "The live stream (`data:` of each frame: `LiveEvent`)",
+        "headers": {
+            "Cache-Control": {"schema": {"type": "string", "enum": ["no-cache"]}},
+            "X-Accel-Buffering": {"schema": {"type": "string", "enum": ["no"]}},
+        },
+        "content": {"text/event-stream": {"schema": {"$ref": REF.format(model="LiveEvent")}}},
+    }
+    refused = {
+        "400": _json("Error", "`Last-Event-ID` is not a frame id (`bad_request`)"),
+        "429": _json(
+            "Error",
+            "Over the tenant's requests per minute (`rate_limited`), or `too_many_streams` (over "
+            "`sse.max_per_owner` open streams of the tenant on this gateway), with `Retry-After`",
+        ),
+        "503": _json(
+            "Error",
+            "`streams_full` (over `sse.max_streams` on this gateway), `shutting_down`, `bus_unavailable`, "
+            "`auth_unavailable`, with `Retry-After`",
+        ),
+    }
+    return {
+        "/api/events": {
+            "get": {
+                "operationId": "streamEvents",
+                "summary": "Live status of every video of the tenant (Server-Sent Events)",
+                "description": _SSE_DESCRIPTION,
+                "parameters": [*_LAST_EVENT_ID, OWNER_OR_ALL],
+                "responses": {"200": stream, **refused},
+            }
+        },
+        "/api/videos/{video_id}/events": {
+            "get": {
+                "operationId": "streamVideoEvents",
+                "summary": "Live status of one video (Server-Sent Events)",
+                "description": _SSE_DESCRIPTION
+                + " The first frame is a `status` without `event`: the status when the stream opened; the "
+                "stream ends after `deleted`. Another tenant's id answers 404 exactly like an unknown id.",
+                "parameters": [VIDEO_ID, *_LAST_EVENT_ID, OWNER],
+                "responses": {"200": stream, "404": _json("Error", "Unknown video id"), **refused},
             }
         },
     }

@@ -317,3 +317,15 @@ def webhook_delivery_key(owner: str, endpoint_id: str, event_id: str) -> str:
     """``<owner>.<endpoint_id>.<event_id>``: one delivery in :data:`WEBHOOK_DELIVERIES_BUCKET`
     (``<owner>.<endpoint_id>.*`` lists an endpoint's; event ids are UUIDv7, so they sort by time)."""
     return f"{owner}.{endpoint_id}.{event_id}"
+
+
+# --- the gateway's live status streams (Server-Sent Events) ----------------------------------------
+
+EVENT_FEED_PREFIX = "gateway-feed-"
+"""The gateway's own ephemeral pull consumers on the stream: one live feed per gateway process and a
+short-lived one per resumed SSE stream (``gateway-feed-<random>``), never a service's durable."""
+
+
+def event_feed_consumer(token: str) -> str:
+    """``gateway-feed-<token>``: one of the gateway's ephemeral consumers on the stream."""
+    return f"{EVENT_FEED_PREFIX}{token}"

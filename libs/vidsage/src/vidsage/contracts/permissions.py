@@ -82,6 +82,10 @@ class Access:
     """Job subjects it submits to the jobs stream (:data:`names.JOBS_STREAM`)."""
     jobs_consumer: str | None = None
     """Its durable pull consumer on the jobs stream, which it creates and updates itself."""
+    event_feed: bool = False
+    """Reads the stream through named ephemeral pull consumers of its own (the gateway's live
+    status streams, :data:`names.EVENT_FEED_PREFIX`): creates, fetches from and deletes them;
+    never a service's durable."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,9 @@ ACCESS: dict[str, Access] = {
             ),  # + tus, webhooks
             kv_read=(names.WEBHOOK_DELIVERIES_BUCKET,),  # GET /api/webhooks/<id>/deliveries
             publish=(SEARCH, CHAT, _CHAT_CANCELS, names.CACHE_INVALIDATE_SUBJECT),
-            subscribe=(names.CACHE_INVALIDATE_SUBJECT,),
+            subscribe=(names.CACHE_INVALIDATE_SUBJECT, names.progress_subject("*")),  # progress: live streams
             jobs=(names.TRANSCRIBE_JOB_SUBJECT,),  # POST /v1/audio/transcriptions
+            event_feed=True,  # the live status streams (Server-Sent Events)
         ),
         Access(
             "ingest",
@@ -317,6 +322,17 @@ def permissions(user: str, wire: Wire | None = None) -> Permissions:
     pub += list(access.jobs)  # a JetStream publish: its ack comes back to the user's own inbox
     if access.jobs_consumer is not None:
         pub += _consumer(names.JOBS_STREAM, access.jobs_consumer)
+    if access.event_feed:
+        # Named ephemeral pull consumers (``CONSUMER.CREATE.<stream>.<name>``, no filter in the
+        # subject: the stream holds only events), their fetches and their deletion; the stream's
+        # info tells how far back a resume may go. The services' durables stay out of reach.
+        pub += [
+            names.js_api("STREAM", "INFO", stream),
+            names.js_api("CONSUMER", "CREATE", stream, "*"),
+            names.js_api("CONSUMER", "MSG", "NEXT", stream, "*"),
+            names.js_api("CONSUMER", "DELETE", stream, "*"),
+        ]
+        pub_deny += [s for s in _service_durables(stream) if s not in pub_deny]
     pub += [_subject(s, wire) for s in access.publish]
     sub += [_subject(s, wire) for s in access.subscribe]
     pub += [f"{names.inbox_prefix(requester)}.>" for requester in access.answers]

@@ -125,6 +125,7 @@ export const links = {
   stream: (id) => videoPath(id),
   thumbnail: (id) => `${videoPath(id)}/thumbnail`,
   transcript: (id, format) => `${videoPath(id)}/transcript?format=${format}`,
+  events: (id) => (id ? `${videoPath(id)}/events` : "/api/events"), // live status (Server-Sent Events)
   chat: (id) => {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     return `${scheme}//${location.host}/ws/chat${id ? `/${encodeURIComponent(id)}` : ""}`;

@@ -2,6 +2,7 @@
 import { describeError, links, listVideos, videoStatus } from "./api.js";
 import { ChatPanel } from "./chat.js";
 import { formatBytes, formatTime, h, replaceChildren } from "./dom.js";
+import { LIVE_POLL_MS, LiveStatus, withProgress } from "./live.js";
 import { Poller } from "./poller.js";
 import { hasThumbnail, isProcessing, statusBlock } from "./status.js";
 import { uploadPanel } from "./upload.js";
@@ -15,6 +16,12 @@ export class LibraryView {
     this.cards = new Map(); // id -> VideoCard
     this.cursor = null;
     this.poller = new Poller(() => this.refresh(), 1500);
+    this.live = new LiveStatus(
+      links.events(),
+      (frame) => this.onFrame(frame),
+      () => this.update(),
+    );
+    this.live.start();
     this.upload = uploadPanel();
     this.upload.onUploaded = (record) => this.add(record);
     this.chat = new ChatPanel(null, {
@@ -47,6 +54,7 @@ export class LibraryView {
   destroy() {
     this.destroyed = true;
     this.upload.onUploaded = () => {};
+    this.live.stop();
     this.poller.stop();
     this.chat.destroy();
   }
@@ -110,6 +118,17 @@ export class LibraryView {
     return true;
   }
 
+  /** A live status frame: progress is shown at once, anything else refreshes the list. */
+  onFrame(frame) {
+    if (this.destroyed) return;
+    if (frame.type === "progress") {
+      const record = this.records.get(frame.video_id);
+      if (record) this.put(withProgress(record, frame));
+      return;
+    }
+    this.poller.soon();
+  }
+
   put(record, { append = true } = {}) {
     this.records.set(record.id, record);
     const known = this.cards.get(record.id);
@@ -135,7 +154,7 @@ export class LibraryView {
     if (this.destroyed) return; // a late answer for a view no longer shown
     this.empty.hidden = this.records.size > 0;
     const records = [...this.records.values()];
-    this.poller.intervalMs = records.some(isProcessing) ? 1500 : 5000;
+    this.poller.intervalMs = this.live.live ? LIVE_POLL_MS : records.some(isProcessing) ? 1500 : 5000;
     this.poller.start();
     const anyReady = records.some((record) => record.status === "ready");
     this.chat.setEnabled(anyReady, anyReady ? "" : "Chat opens once a video is ready.");

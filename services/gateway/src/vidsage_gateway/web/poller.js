@@ -31,6 +31,18 @@ export class Poller {
     this.start();
   }
 
+  /** Run now, or right after the run in progress (something changed: a live status frame). */
+  soon() {
+    this.stopped = false;
+    if (this.running) {
+      this.requested = true;
+      this.requestedSoon = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), 0);
+  }
+
   /** Stop, and wait for a run in progress to end (its answer is then ignored). */
   async stopAndWait() {
     this.stop();
@@ -56,7 +68,9 @@ export class Poller {
     } finally {
       this.running = false;
     }
+    const soon = this.requestedSoon;
+    this.requestedSoon = false;
     if ((again || this.requested) && !this.stopped)
-      this.timer = setTimeout(() => this.tick(), this.intervalMs);
+      this.timer = setTimeout(() => this.tick(), soon ? 0 : this.intervalMs);
   }
 }

@@ -4,6 +4,7 @@ import { deleteVideo, describeError, links, search, shareLinks, videoStatus } fr
 import { announce, formatBytes, formatTime, h, replaceChildren } from "./dom.js";
 import { ChatPanel } from "./chat.js";
 import { seek } from "./moments.js";
+import { LIVE_POLL_MS, LiveStatus, withProgress } from "./live.js";
 import { Poller } from "./poller.js";
 import { hitList } from "./search.js";
 import { hasTranscript, isProcessing, statusBlock, statusText } from "./status.js";
@@ -18,6 +19,13 @@ export class VideoView {
     this.heading = h("h1", { tabindex: -1 }, "Loading…");
     this.element = h("div", { class: "video-view" }, this.heading);
     this.poller = new Poller(() => this.refresh(), 1500);
+    this.live = new LiveStatus(
+      links.events(videoId),
+      (frame) => this.onFrame(frame),
+      (live) => {
+        this.poller.intervalMs = live ? LIVE_POLL_MS : 1500;
+      },
+    );
     this.onClick = (event) => this.seekLink(event);
     this.element.addEventListener("click", this.onClick);
     this.pendingSeek = t;
@@ -26,6 +34,7 @@ export class VideoView {
 
   destroy() {
     this.destroyed = true;
+    this.live.stop();
     this.poller.stop();
     if (this.transcript) this.transcript.destroy();
     if (this.chat) this.chat.destroy();
@@ -58,7 +67,20 @@ export class VideoView {
     if (this.destroyed) return; // the user went elsewhere meanwhile
     this.render();
     this.show(this.record);
-    if (isProcessing(this.record)) this.poller.start();
+    if (isProcessing(this.record)) {
+      this.live.start();
+      this.poller.start();
+    }
+  }
+
+  /** A live status frame: progress is shown at once, a status change or deletion refreshes. */
+  onFrame(frame) {
+    if (this.destroyed || !this.record) return;
+    if (frame.type === "progress") {
+      if (isProcessing(this.record)) this.show(withProgress(this.record, frame));
+      return;
+    }
+    if (isProcessing(this.record) && !this.deleting) this.poller.soon();
   }
 
   render() {
@@ -198,6 +220,7 @@ export class VideoView {
       const record = await videoStatus(this.videoId);
       const before = this.record.status;
       this.show(record);
+      if (!isProcessing(record)) this.live.stop();
       if (before !== record.status) announce(`${record.filename}: ${statusText(record)}`);
       return isProcessing(record);
     } catch (error) {
@@ -291,11 +314,14 @@ export class VideoView {
   }
 
   async remove() {
+    this.deleting = true;
+    this.live.stop();
     await this.poller.stopAndWait(); // no status poll may race the delete (it would get a 404)
     try {
       await deleteVideo(this.videoId);
     } catch (error) {
       this.element.append(h("p", { class: "error", role: "alert" }, `Not deleted: ${describeError(error)}`));
+      this.deleting = false;
       if (isProcessing(this.record)) this.poller.start();
       return;
     }
