@@ -22,18 +22,22 @@ from typing import Any
 
 import aiohttp
 import pytest
+from nats.aio.client import Client as NATS
 
-from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer, create_key, revoke_key
+from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer, create_key, revoke_key, stall_key_watch
 from tests.support.env import service_env
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.media import make_video
 from tests.support.stored_videos import put_transcript
 from vidsage.auth.keys import generate_key
+from vidsage.auth.keystore import UNKNOWN_TTL_S, KeyStore
 from vidsage.auth.signing import LinkClaims, sign_link
+from vidsage.bus import provision_kv
+from vidsage.contracts import names
 from vidsage.contracts.names import thumbnail_key
 from vidsage.contracts.transcript import Segment
 from vidsage.settings import Settings
-from vidsage_dev.infra import NatsServer
+from vidsage_dev.infra import NatsServer, S3Server
 from vidsage_dev.ports import free_port
 from vidsage_gateway.sessions import SESSION_COOKIE
 
@@ -606,6 +610,64 @@ async def test_the_bootstrap_key_is_made_once_by_many_replicas_and_stays_revoked
         assert_error(body, "revoked_key")
 
 
+# -- a key the gateway's watch has not brought yet ------------------------------------------------
+
+
+@pytest.fixture
+async def stalled(nats_server: NatsServer, s3_server: S3Server) -> AsyncIterator[RunningGateway]:
+    """A gateway whose key watch is stopped (as if its deliveries were late), with a 30 s bound so
+    that it keeps serving meanwhile: whatever the bucket gets now reaches it only by a miss read."""
+    settings = make_settings(nats_server.url, s3_server.endpoint, gateway={"key_sync_bound_s": 30})
+    async with running_gateway(settings) as gateway:
+        await stall_key_watch(gateway.auth.cache)
+        yield gateway
+
+
+async def test_a_new_key_works_at_once_on_a_gateway_its_watch_has_not_reached(
+    stalled: RunningGateway, http: aiohttp.ClientSession, nc: NATS
+) -> None:
+    cache = stalled.auth.cache
+    key, _ = await create_key(http, stalled.url, "acme")  # POST /api/keys, then at once:
+    reads = cache.miss_reads
+    status, body, _ = await answer(http, "GET", f"{stalled.url}/api/usage", headers=bearer(key))
+    assert status == 200, body
+    assert cache.miss_reads == reads + 1  # a miss, read from the bucket
+    assert (await answer(http, "GET", f"{stalled.url}/api/usage", headers=bearer(key)))[0] == 200
+    assert cache.miss_reads == reads + 1  # and kept
+    # made by another gateway (its own connection, straight into the bucket): signing in works too
+    elsewhere = KeyStore(await provision_kv(nc.jetstream(), names.KEYS_BUCKET))
+    other, _ = await elsewhere.create("globex", "member")
+    async with http.post(f"{stalled.url}/api/session", json={"key": other}) as resp:
+        assert resp.status == 201, await resp.text()
+    status, body, _ = await answer(http, "GET", f"{stalled.url}/api/session")
+    assert status == 200, body
+    assert body["owner"] == "globex"
+    # revoked before this gateway ever saw it: the read finds it revoked
+    revoked, stored = await elsewhere.create("globex", "member")
+    await elsewhere.revoke(stored.id)
+    status, body, _ = await answer(http, "GET", f"{stalled.url}/api/usage", headers=bearer(revoked))
+    assert status == 401
+    assert_error(body, "revoked_key")
+
+
+async def test_a_made_up_key_is_unknown_for_a_read_of_the_bucket_per_second(
+    stalled: RunningGateway, http: aiohttp.ClientSession
+) -> None:
+    cache = stalled.auth.cache
+    _, made_up = generate_key()
+    reads = cache.miss_reads
+    started = time.monotonic()
+    answers = await asyncio.gather(
+        *(answer(http, "GET", f"{stalled.url}/api/usage", headers=bearer(made_up)) for _ in range(20))
+    )
+    elapsed = time.monotonic() - started
+    for status, body, _ in answers:
+        assert status == 401
+        assert_error(body, "unknown_key")
+    # one read, shared by the lookups while it ran and remembered for UNKNOWN_TTL_S after
+    assert 1 <= cache.miss_reads - reads <= 1 + int(elapsed / UNKNOWN_TTL_S)
+
+
 @contextlib.contextmanager
 def gateway_process(settings: Settings, log: Path) -> Iterator[str]:
     """``python -m vidsage_gateway`` as its own process on a free port; its URL."""
@@ -671,6 +733,10 @@ async def test_without_the_key_store_authentication_fails_closed(
 ) -> None:
     assert (await answer(http, "GET", f"{gw.url}/api/usage", headers=bearer(ADMIN_KEY)))[0] == 200
     nats_server.stop()
+    _, never_seen = generate_key()  # a miss: the read of the bucket fails, so it is not "unknown"
+    status, body, _ = await answer(http, "GET", f"{gw.url}/api/usage", headers=bearer(never_seen))
+    assert status == 503, body
+    assert_error(body, "auth_unavailable")
     bound = gw.rt.settings.gateway.key_sync_bound_s
     await asyncio.sleep(bound + 0.5)
     for _ in range(3):

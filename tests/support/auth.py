@@ -1,5 +1,6 @@
 """Keys for the tests: the admin key every in-process gateway of the integration tests bootstraps,
-the signing secret they share, and helpers that create and use tenant keys through the public API.
+the signing secret they share, helpers that create and use tenant keys through the public API, and
+one that stalls a key watch (to reach the miss reads of :class:`~vidsage.auth.keystore.KeyCache`).
 
 ``ADMIN_KEY`` is drawn once per test session (never a fixed string in the sources), owner
 :data:`ADMIN_OWNER`, like ``make run``'s ``.vidsage/admin.key``.
@@ -7,12 +8,14 @@ the signing secret they share, and helpers that create and use tenant keys throu
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
 import aiohttp
 
 from vidsage.auth.keys import generate_key
+from vidsage.auth.keystore import KeyCache
 
 ADMIN_OWNER = "local"
 ADMIN_KEY = generate_key()[1]
@@ -53,3 +56,14 @@ async def revoke_key(
 ) -> None:
     async with session.delete(f"{base_url}/api/keys/{key_id}", headers=bearer(admin_key)) as resp:
         assert resp.status == 204, await resp.text()
+
+
+async def stall_key_watch(cache: KeyCache) -> None:
+    """Stop ``cache``'s KV watch where it is, as if its deliveries were late: whatever the ``keys``
+    bucket gets from now on reaches that copy only through a miss read. (Its check loop restarts a
+    watch left behind for ``bound_s``; give the cache a long bound so that stays out of the test.)"""
+    task = cache._watch_task
+    assert task is not None, "the cache is not started"
+    task.cancel()
+    await asyncio.wait([task])
+    await cache._stop_watcher()

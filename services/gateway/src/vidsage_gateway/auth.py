@@ -9,9 +9,12 @@ the :func:`authenticate` middleware before any route runs.
 3. the session cookie (``vidsage_session``) of a browser that signed in.
 
 A key is checked against the gateway's watched in-memory copy of the ``keys`` bucket
-(:class:`vidsage.auth.keystore.KeyCache`): no network round trip, and a revoked key stops working
-within ``gateway.key_sync_bound_s`` (2 s); when the copy is not known to be current, every
-authenticated request is refused with 503 ``auth_unavailable`` (fail closed).
+(:class:`vidsage.auth.keystore.KeyCache`): no network round trip for a key the copy holds, and a
+revoked key stops working within ``gateway.key_sync_bound_s`` (2 s). A key id the copy does not
+hold is read from the bucket before it is called unknown, so a key just created (by any gateway)
+works at once; made-up ids cost at most one read per id a second, 4 reads in flight per gateway.
+When the copy is not known to be current, or that read fails, every authenticated request is
+refused with 503 ``auth_unavailable`` (fail closed).
 
 **Route policies** (:func:`policy_of`): the web page, ``/healthz``, ``/readyz`` and
 ``/api/openapi.json`` are public; ``POST``/``DELETE /api/session`` sign in and out (they carry
@@ -185,19 +188,19 @@ class Authenticator:
         self._metrics_token = cfg.metrics_token.get_secret_value() if cfg.metrics_token else None
 
     # -- keys -----------------------------------------------------------------------------------
-    def lookup(self, key_id: str) -> tuple[StoredKey, int] | None:
+    async def lookup(self, key_id: str) -> tuple[StoredKey, int] | None:
         try:
-            return self.cache.lookup(key_id)
+            return await self.cache.lookup(key_id)
         except KeysUnavailable:
             raise auth_unavailable() from None
 
-    def from_key(self, key: str) -> Principal:
+    async def from_key(self, key: str) -> Principal:
         """The principal of an API key, or the 401 that says what is wrong with it."""
         try:
             key_id = parse_key(key)
         except MalformedKey as exc:
             raise unauthorized("malformed_key", f"this is not a vidsage key: {exc}") from None
-        found = self.lookup(key_id)
+        found = await self.lookup(key_id)
         # an id without the matching secret is unknown: its state (revoked...) is nobody's business
         if found is None or not key_matches(key, found[0].hash):
             raise unauthorized("unknown_key", "this key is not known")
@@ -224,7 +227,7 @@ class Authenticator:
             raise unauthorized(
                 "session_invalid", "the session has ended (signed out or expired); sign in again"
             )
-        found = self.lookup(session.key_id)
+        found = await self.lookup(session.key_id)
         if found is None:
             raise unauthorized("session_invalid", "the key of this session no longer exists; sign in again")
         stored, revision = found
@@ -234,14 +237,14 @@ class Authenticator:
             owner=stored.owner, role=stored.role, via="session", key_id=stored.id, session=digest
         )
 
-    def from_link(self, token: str, video_id: str) -> Principal:
+    async def from_link(self, token: str, video_id: str) -> Principal:
         try:
             claims = verify_link(self.secret, token, video_id=video_id, now=time.time())
         except LinkExpired:
             raise forbidden("link_expired", "this link has expired; ask for a new one") from None
         except LinkInvalid as exc:
             raise forbidden("link_invalid", f"this link is not valid: {exc}") from None
-        found = self.lookup(claims.key_id)
+        found = await self.lookup(claims.key_id)
         if found is None or found[0].state(utcnow()) != "ok":
             raise forbidden("link_revoked", "the key that made this link no longer works, nor does the link")
         stored = found[0]
@@ -265,9 +268,9 @@ class Authenticator:
                 and hmac.compare_digest(token.encode(), self._metrics_token.encode())
             ):
                 return Principal(owner=self.cfg.owner, role="member", via="metrics")
-            return self.from_key(token)
+            return await self.from_key(token)
         if policy is Policy.MEDIA and "link" in request.query:
-            return self.from_link(request.query["link"], request.match_info["video_id"])
+            return await self.from_link(request.query["link"], request.match_info["video_id"])
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return await self.from_session(cookie)
@@ -288,7 +291,7 @@ class Authenticator:
                 raise auth_unavailable() from None
             if session is None or session.expires_at <= utcnow():
                 raise unauthorized("session_invalid", "the session has ended; sign in again")
-        found = self.lookup(principal.key_id)
+        found = await self.lookup(principal.key_id)
         if found is None:
             raise unauthorized("unknown_key", "this key is not known")
         self._check_state(found[0])

@@ -48,7 +48,7 @@ async def _key_from_request(request: web.Request) -> str:
 async def sign_in(request: web.Request) -> web.Response:
     """``POST /api/session``: the key (JSON body or bearer header) → a session cookie (201)."""
     auth = _auth(request)
-    principal = auth.from_key(await _key_from_request(request))
+    principal = await auth.from_key(await _key_from_request(request))
     assert principal.key_id is not None
     session_id = new_session_id()
     now = utcnow()
@@ -84,7 +84,7 @@ async def who_am_i(request: web.Request) -> web.Response:
         session = await auth.sessions.get(principal.session)
         expires_at = session.expires_at if session else None
     elif principal.key_id is not None:
-        found = auth.lookup(principal.key_id)
+        found = await auth.lookup(principal.key_id)
         expires_at = found[0].expires_at if found else None
     info = SessionInfo(
         owner=principal.owner, role=principal.role, key_id=principal.key_id or "", expires_at=expires_at

@@ -13,6 +13,18 @@ the copy was complete as of the moment the check began. :meth:`KeyCache.lookup` 
 stalled): authentication then fails closed instead of serving a key that may have been revoked.
 So a revocation older than ``bound_s`` is always in effect. A watch that stays behind while NATS
 is connected is restarted (it replays the current value of every key).
+
+**A miss** (an id the copy does not hold) is read from the bucket before it is called unknown: a
+key another gateway (or this one) has just created may not have come through the watch yet, and
+must work at once. What the read finds goes into the copy only when its revision is newer than
+what the copy has (the watch applies the same rule), so an older read never undoes a revocation
+or a deletion the watch applied. A failed or slow read (over ``bound_s``) fails closed
+(:class:`KeysUnavailable`). The cost of made-up ids is bounded: concurrent lookups of one id
+share one read; an id the bucket does not hold is remembered as unknown for ``unknown_ttl_s``
+(1 s; at most :data:`UNKNOWN_MAX` ids, oldest dropped first), so repeating it costs no read; and
+at most ``max_reads`` (4) reads are in flight per gateway, the rest wait their turn (within
+``bound_s``, then 503). A flood of distinct random ids thus costs at most 4 concurrent reads of
+the bucket, never an unbounded fan-out; keys the copy holds never wait for it.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import asyncio
 import contextlib
 import time
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -40,6 +52,12 @@ log = get_logger("vidsage.auth")
 KeyState = Literal["ok", "expired", "revoked"]
 TOUCH_INTERVAL_S = 60.0
 """``last_used_at`` is written at most this often per key and gateway (best effort)."""
+UNKNOWN_TTL_S = 1.0
+"""How long an id the bucket did not hold is answered unknown without reading it again."""
+UNKNOWN_MAX = 10_000
+"""At most this many such ids are remembered (the oldest is dropped first)."""
+MAX_READS = 4
+"""At most this many reads of the bucket for misses are in flight per gateway."""
 
 
 class StoredKey(KeyInfo):
@@ -191,7 +209,15 @@ class KeyCache:
     """The gateway's watched copy of the ``keys`` bucket (see the module's documentation)."""
 
     def __init__(
-        self, nc: NATS, js: JetStreamContext, store: KeyStore, bucket: str, *, bound_s: float
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        store: KeyStore,
+        bucket: str,
+        *,
+        bound_s: float,
+        unknown_ttl_s: float = UNKNOWN_TTL_S,
+        max_reads: int = MAX_READS,
     ) -> None:
         self.nc = nc
         self.js = js
@@ -200,6 +226,15 @@ class KeyCache:
         self.bound_s = bound_s
         self.check_interval_s = bound_s / 8
         self._keys: dict[str, tuple[StoredKey, int]] = {}
+        self._gone: dict[str, int] = {}
+        """Ids the watch saw deleted or purged: the revision of that (so no older read revives them)."""
+        self.unknown_ttl_s = unknown_ttl_s
+        self._unknown: dict[str, float] = {}
+        """Ids a read did not find → when that stops counting (monotonic), oldest first."""
+        self._read_slots = asyncio.Semaphore(max_reads)
+        self._reads: dict[str, asyncio.Task[tuple[StoredKey, int] | None]] = {}
+        self.miss_reads = 0
+        """Reads of the bucket made for misses (a count, for the tests and the curious)."""
         self._seen = 0
         self._synced_at: float | None = None
         self._behind_since: float | None = None
@@ -225,7 +260,11 @@ class KeyCache:
         # The flag, not only the cancel, ends the loops: on Python 3.11 a cancel that lands just as a
         # NATS reply arrives can be lost (the loop would then run on, and close wait for ever).
         self._closing = True
-        tasks = [t for t in (self._sync_task, self._watch_task, *self._tasks) if t is not None]
+        tasks: list[asyncio.Task[Any]] = [
+            t
+            for t in (self._sync_task, self._watch_task, *self._tasks, *self._reads.values())
+            if t is not None
+        ]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -253,13 +292,21 @@ class KeyCache:
                 self._initial.set()
                 continue
             revision = entry.revision or 0
-            if entry.operation in (KV_DEL, KV_PURGE):
-                self._keys.pop(entry.key, None)
-            else:
-                stored = _parse(entry.value)
-                if stored is not None:
-                    self._keys[entry.key] = (stored, revision)
+            self._unknown.pop(entry.key, None)
+            if revision > self._revision_of(entry.key):  # a miss read may have brought it already
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    self._keys.pop(entry.key, None)
+                    self._gone[entry.key] = revision
+                else:
+                    stored = _parse(entry.value)
+                    if stored is not None:
+                        self._keys[entry.key] = (stored, revision)
+                        self._gone.pop(entry.key, None)
             self._seen = max(self._seen, revision)
+
+    def _revision_of(self, key_id: str) -> int:
+        found = self._keys.get(key_id)
+        return found[1] if found is not None else self._gone.get(key_id, 0)
 
     async def _sync_loop(self) -> None:
         was_in_sync = True
@@ -296,12 +343,62 @@ class KeyCache:
         """True while the copy is known current as of at most ``bound_s`` ago."""
         return self._synced_at is not None and time.monotonic() - self._synced_at <= self.bound_s
 
-    def lookup(self, key_id: str) -> tuple[StoredKey, int] | None:
+    async def lookup(self, key_id: str) -> tuple[StoredKey, int] | None:
         """The key's document and revision, None if there is no such key; raises
-        :class:`KeysUnavailable` when the copy is not known to be current."""
+        :class:`KeysUnavailable` when the copy is not known to be current or a miss cannot be
+        read (see the module's documentation)."""
         if not self.in_sync:
             raise KeysUnavailable("the key store is unavailable; try again")
+        found = self._keys.get(key_id)
+        if found is not None or self._known_unknown(key_id):
+            return found
+        read = self._reads.get(key_id)
+        if read is None:  # the first miss on this id reads it; the others wait for that read
+            read = asyncio.create_task(self._read(key_id))
+            self._reads[key_id] = read
+            read.add_done_callback(lambda task: self._read_done(key_id, task))
+        return await asyncio.shield(read)  # a waiter that gives up does not cancel the others' read
+
+    def _known_unknown(self, key_id: str) -> bool:
+        until = self._unknown.get(key_id)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._unknown[key_id]
+        return False
+
+    def _note_unknown(self, key_id: str) -> None:
+        now = time.monotonic()
+        self._unknown.pop(key_id, None)
+        while self._unknown and (
+            len(self._unknown) >= UNKNOWN_MAX or next(iter(self._unknown.values())) <= now
+        ):
+            del self._unknown[next(iter(self._unknown))]
+        self._unknown[key_id] = now + self.unknown_ttl_s
+
+    async def _read(self, key_id: str) -> tuple[StoredKey, int] | None:
+        """Read a miss from the bucket; keep it if newer than the copy; what the copy now says."""
+        try:
+            async with asyncio.timeout(self.bound_s), self._read_slots:
+                self.miss_reads += 1
+                found = await self.store.get(key_id)
+        except Exception as exc:  # NATS down or slow: fail closed, as an out-of-date copy does
+            log.warning("key_read_failed", key_id=key_id, error=type(exc).__name__)
+            raise KeysUnavailable("the key store is unavailable; try again") from None
+        if found is None:
+            if key_id not in self._keys:
+                self._note_unknown(key_id)
+        elif found[1] > self._revision_of(key_id):
+            self._keys[key_id] = found
+            self._gone.pop(key_id, None)
         return self._keys.get(key_id)
+
+    def _read_done(self, key_id: str, task: asyncio.Task[tuple[StoredKey, int] | None]) -> None:
+        if self._reads.get(key_id) is task:
+            del self._reads[key_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have given up on it
 
     def used(self, stored: StoredKey, revision: int) -> None:
         """Note a successful use; writes ``last_used_at`` at most once a minute (in the background)."""
