@@ -92,6 +92,22 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
         pass
 
 
+def _ingested(video_id: str, owner: str) -> VideoIngested:
+    """A small ``ingested`` event of ``video_id``, the one these measurements publish."""
+    return VideoIngested(
+        video_id=video_id,
+        owner=owner,
+        source_key="s",
+        thumbnail_key="t",
+        audio_key=None,
+        duration_s=1,
+        width=2,
+        height=2,
+        video_codec="h264",
+        has_audio=False,
+    )
+
+
 async def latency(js: object, catalog: Catalog, session: aiohttp.ClientSession, base: str) -> list[float]:
     """Seconds from publish to the frame, per event, on one per-video stream."""
     record = VideoRecord(
@@ -102,18 +118,7 @@ async def latency(js: object, catalog: Catalog, session: aiohttp.ClientSession, 
     seconds = []
     try:
         for i in range(EVENTS):
-            event = VideoIngested(
-                video_id=record.id,
-                owner=OWNER,
-                source_key="s",
-                thumbnail_key="t",
-                audio_key=None,
-                duration_s=1,
-                width=2,
-                height=2,
-                video_codec="h264",
-                has_audio=False,
-            )
+            event = _ingested(record.id, OWNER)
             t0 = time.perf_counter()
             await publish_event(js, event, msg_id=f"{record.id}:bench:{i}")  # type: ignore[arg-type]
             message = await anext(messages)
@@ -136,18 +141,7 @@ async def raw_latency(nc: object, js: object) -> list[float]:
     video_id = new_id()
     try:
         for i in range(EVENTS):
-            event = VideoIngested(
-                video_id=video_id,
-                owner="raw",
-                source_key="s",
-                thumbnail_key="t",
-                audio_key=None,
-                duration_s=1,
-                width=2,
-                height=2,
-                video_codec="h264",
-                has_audio=False,
-            )
+            event = _ingested(video_id, "raw")
             t0 = time.perf_counter()
             await publish_event(js, event, msg_id=f"{video_id}:raw:{i}")  # type: ignore[arg-type]
             seconds.append(await got.get() - t0)
