@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import os
 import statistics
@@ -32,9 +31,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import psutil
 
-from benchmarks._servers import local_servers
-from tests.support.auth import ADMIN_KEY, SIGNING_SECRET, bearer
-from tests.support.env import service_env
+from benchmarks._servers import gateway_process, local_servers, wait_ready
+from tests.support.auth import ADMIN_KEY, bearer
 from vidsage.bus import connect, publish_event
 from vidsage.catalog import Catalog
 from vidsage.contracts import names
@@ -43,7 +41,6 @@ from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import VideoRecord
 from vidsage.provision import open_shared
 from vidsage_client.sse import read_sse
-from vidsage_dev.ports import free_port
 from vidsage_dev.processes import ManagedProcess
 
 EVENTS = 200
@@ -77,18 +74,6 @@ class Gateway:
         return 100.0 * used / seconds
 
 
-async def _ready(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(300):
-        try:
-            async with session.get(f"{base}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the gateway did not become ready")
-
-
 async def _open(session: aiohttp.ClientSession, url: str) -> tuple[aiohttp.ClientResponse, AsyncIterator]:  # type: ignore[type-arg]
     resp = await session.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
     assert resp.status == 200, await resp.text()
@@ -107,6 +92,22 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
         pass
 
 
+def _ingested(video_id: str, owner: str) -> VideoIngested:
+    """A small ``ingested`` event of ``video_id``, the one these measurements publish."""
+    return VideoIngested(
+        video_id=video_id,
+        owner=owner,
+        source_key="s",
+        thumbnail_key="t",
+        audio_key=None,
+        duration_s=1,
+        width=2,
+        height=2,
+        video_codec="h264",
+        has_audio=False,
+    )
+
+
 async def latency(js: object, catalog: Catalog, session: aiohttp.ClientSession, base: str) -> list[float]:
     """Seconds from publish to the frame, per event, on one per-video stream."""
     record = VideoRecord(
@@ -117,18 +118,7 @@ async def latency(js: object, catalog: Catalog, session: aiohttp.ClientSession, 
     seconds = []
     try:
         for i in range(EVENTS):
-            event = VideoIngested(
-                video_id=record.id,
-                owner=OWNER,
-                source_key="s",
-                thumbnail_key="t",
-                audio_key=None,
-                duration_s=1,
-                width=2,
-                height=2,
-                video_codec="h264",
-                has_audio=False,
-            )
+            event = _ingested(record.id, OWNER)
             t0 = time.perf_counter()
             await publish_event(js, event, msg_id=f"{record.id}:bench:{i}")  # type: ignore[arg-type]
             message = await anext(messages)
@@ -151,18 +141,7 @@ async def raw_latency(nc: object, js: object) -> list[float]:
     video_id = new_id()
     try:
         for i in range(EVENTS):
-            event = VideoIngested(
-                video_id=video_id,
-                owner="raw",
-                source_key="s",
-                thumbnail_key="t",
-                audio_key=None,
-                duration_s=1,
-                width=2,
-                height=2,
-                video_codec="h264",
-                has_audio=False,
-            )
+            event = _ingested(video_id, "raw")
             t0 = time.perf_counter()
             await publish_event(js, event, msg_id=f"{video_id}:raw:{i}")  # type: ignore[arg-type]
             seconds.append(await got.get() - t0)
@@ -172,27 +151,15 @@ async def raw_latency(nc: object, js: object) -> list[float]:
 
 
 async def run() -> dict[str, float]:
-    with local_servers() as settings:
-        root = settings.state_dir
-        port = free_port()
-        env = service_env(
+    with (
+        local_servers() as settings,
+        gateway_process(
             settings,
-            VIDSAGE_GATEWAY__PORT=str(port),
-            VIDSAGE_GATEWAY__BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
-            VIDSAGE_GATEWAY__SIGNING_SECRET=SIGNING_SECRET,
-            VIDSAGE_GATEWAY__READY_REQUIRES_SEARCH="false",  # no indexer here
             VIDSAGE_GATEWAY__REQUESTS_PER_MINUTE="100000",
             VIDSAGE_SSE__HEARTBEAT_S=str(HEARTBEAT_S),
             VIDSAGE_SSE__MAX_PER_OWNER=str(STREAMS + 10),
-        )
-        process = ManagedProcess(
-            "gateway",
-            [sys.executable, "-m", "vidsage_gateway"],
-            log_dir=root / "logs",
-            env=env,
-            sink=io.StringIO(),
-        )
-        base = f"http://127.0.0.1:{port}"
+        ) as (process, base),
+    ):
         gateway = Gateway(process, base)
         nc = await connect(settings.nats, "bench", wait_s=10)
         results: dict[str, float] = {}
@@ -202,7 +169,7 @@ async def run() -> dict[str, float]:
             catalog = Catalog(shared.videos)
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector, headers=bearer(ADMIN_KEY)) as session:
-                await _ready(session, base)
+                await wait_ready(session, base)
                 raw = await raw_latency(nc, js)
                 alone = await latency(js, catalog, session, base)
                 await asyncio.sleep(1)
@@ -221,7 +188,6 @@ async def run() -> dict[str, float]:
                     crowded = await latency(js, catalog, session, base)
         finally:
             await nc.close()
-            process.stop()
     for name, values in (("raw", raw), ("alone", alone), ("among", among), ("crowded", crowded)):
         results[f"{name}_p50_ms"] = pct(values, 50) * 1000
         results[f"{name}_p95_ms"] = pct(values, 95) * 1000

@@ -22,14 +22,14 @@ from aiohttp import web
 from vidsage_notifier.__main__ import serve
 
 from benchmarks._servers import local_servers
-from tests.support.auth import bearer, create_key, gateway_auth_settings
+from tests.support.auth import bearer, create_accepted_key, gateway_auth_settings
 from tests.support.gateway import running_gateway
+from tests.support.local_http import serving
 from vidsage.bus import publish_event
 from vidsage.contracts.events import EventType, VideoIndexed
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.webhooks import webhook_event_type
 from vidsage.logging import setup_logging
-from vidsage_dev.ports import free_port
 
 INDEXED = webhook_event_type(EventType.INDEXED)
 ROUNDS = 200
@@ -58,10 +58,6 @@ async def run() -> dict[str, float]:
 
     app = web.Application()
     app.router.add_post("/{hook}", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     out: dict[str, float] = {}
     overrides = {
         "gateway": gateway_auth_settings(),
@@ -72,21 +68,16 @@ async def run() -> dict[str, float]:
         },
         "notifier": {"concurrency": 8, "fetch_timeout_s": 1},
     }
-    try:
+    async with serving(app) as receiver:
         with local_servers(**overrides) as settings:
             stop = asyncio.Event()
             async with running_gateway(settings) as gw, aiohttp.ClientSession() as session:
                 notifier = asyncio.create_task(serve(settings, stop))
 
                 async def tenant(owner: str, endpoints: int) -> None:
-                    key, _ = await create_key(session, gw.url, owner)
-                    for _ in range(100):  # until the gateway's key copy (a KV watch) has it
-                        async with session.get(f"{gw.url}/api/webhooks", headers=bearer(key)) as resp:
-                            if resp.status != 401:
-                                break
-                        await asyncio.sleep(0.05)
+                    key, _ = await create_accepted_key(session, gw.url, owner)
                     for i in range(endpoints):
-                        hook = {"url": f"http://127.0.0.1:{port}/{owner}-{i}", "events": [INDEXED]}
+                        hook = {"url": f"{receiver}/{owner}-{i}", "events": [INDEXED]}
                         async with session.post(
                             f"{gw.url}/api/webhooks", json=hook, headers=bearer(key)
                         ) as resp:
@@ -113,8 +104,6 @@ async def run() -> dict[str, float]:
                 await asyncio.wait_for(notifier, 30)
             for name, took in (("one", one), ("fan", fan)):
                 out.update({f"{name}_p50": statistics.median(took), f"{name}_p95": pct(took, 95)})
-    finally:
-        await runner.cleanup()
     return out
 
 

@@ -4,8 +4,6 @@ by the transcriber pool through the jobs stream, on synthesized speech."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import webvtt
 from minio import Minio
 
 from tests.support.speech import SCRIPTS, make_speech_video, speech_wav, wav_duration, word_error_rate
+from tests.support.system import call_api
 from vidsage.contracts import names
 from vidsage_dev.system import DevSystem
 
@@ -27,19 +26,7 @@ SHORT = SCRIPTS["short"]
 
 
 def _api(system: DevSystem, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{system.gateway_url}{path}",
-        method=method,
-        data=data,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+    return call_api(method, f"{system.gateway_url}{path}", key, body)
 
 
 @pytest.fixture(scope="module")

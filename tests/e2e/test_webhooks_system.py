@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 
 from tests.support.auth import bearer
+from tests.support.local_http import serving
 from tests.support.media import make_video
 from tests.support.system import FINISHED
 from vidsage.contracts.webhooks import verify_signature
-from vidsage_dev.ports import free_port
 from vidsage_dev.system import DevSystem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -34,14 +34,8 @@ async def receiver() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], byte
 
     app = web.Application()
     app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/hook", got
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield f"{base}/hook", got
 
 
 async def test_pipeline_events_reach_a_webhook_signed_and_once(

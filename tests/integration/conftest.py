@@ -14,6 +14,7 @@ import io
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -26,6 +27,9 @@ from vidsage.runtime import Runtime, open_runtime
 from vidsage.settings import Settings
 from vidsage_dev.infra import NatsServer, S3Server, start_nats, start_s3
 from vidsage_dev.ports import free_port
+
+if TYPE_CHECKING:
+    from vidsage_transcriber.engine import Engine
 
 ACCESS_KEY = "test-access"
 SECRET_KEY = "test-secret-key"
@@ -106,3 +110,16 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """A gateway-like runtime (no consumer) over the test servers."""
     async with open_runtime("gateway", settings, asyncio.Event(), wait_s=5) as rt:
         yield rt
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    """The transcriber's Whisper engine with the default settings, loaded once per module that
+    uses it (imported here only then: most modules need no Whisper)."""
+    from tests.support.paths import MODELS
+    from vidsage_transcriber.engine import Engine
+
+    settings = Settings(_env_file=None, models_dir=MODELS)
+    e = Engine(settings.transcriber, settings.models_dir)
+    e.load()
+    return e

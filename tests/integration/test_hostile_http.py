@@ -417,7 +417,7 @@ async def test_a_record_whose_creation_seemed_to_fail_is_undone(gw: Gateway) -> 
     """The create reached the server but its answer was lost: the background undo removes it."""
     from vidsage.contracts.ids import new_id
     from vidsage.contracts.record import VideoRecord
-    from vidsage_gateway.upload import _undo_record
+    from vidsage_gateway.intake import _undo_record
 
     record = VideoRecord(
         id=new_id(),

@@ -74,14 +74,6 @@ async def transcriber(settings: Settings, engine: Engine) -> AsyncIterator[Trans
             await asyncio.wait_for(task, 60)
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    settings = Settings(_env_file=None, models_dir=MODELS)
-    e = Engine(settings.transcriber, settings.models_dir)
-    e.load()
-    return e
-
-
 async def test_a_job_whose_transcriber_died_goes_to_another(
     gateway: RunningGateway, osettings: Settings, engine: Engine
 ) -> None:

@@ -50,14 +50,6 @@ pytestmark = [pytest.mark.needs_espeak, pytest.mark.needs_whisper]
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    settings = Settings(_env_file=None, models_dir=MODELS)
-    e = Engine(settings.transcriber, settings.models_dir)
-    e.load()
-    return e
-
-
-@pytest.fixture(scope="module")
 def talks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The spoken scripts as MP4 videos (H.264 + AAC), as a user uploads them."""
     folder = tmp_path_factory.mktemp("talks")

@@ -22,8 +22,9 @@ from aiohttp import web
 from vidsage_notifier.__main__ import serve
 from vidsage_notifier.sender import CheckedResolver, Sender
 
-from tests.support.auth import ADMIN_KEY, bearer, create_key
+from tests.support.auth import ADMIN_KEY, bearer, create_accepted_key
 from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.local_http import serving
 from vidsage.bus import publish_event
 from vidsage.contracts import names
 from vidsage.contracts.events import VideoDeleted, VideoIndexed
@@ -63,11 +64,7 @@ class World:
 
     async def key(self, owner: str) -> str:
         """A new member key of ``owner``, once the gateway's key copy (a KV watch) has it."""
-        key, _ = await create_key(self.session, self.gw.url, owner)
-        for _ in range(100):
-            if (await self.call("GET", "/api/webhooks", key))[0] != 401:
-                break
-            await asyncio.sleep(0.05)
+        key, _ = await create_accepted_key(self.session, self.gw.url, owner)
         return key
 
     async def call(self, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
@@ -146,20 +143,18 @@ async def world(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -
         },
     )
     receiver = Receiver("")
-    runner = web.AppRunner(await _receiver_app(receiver))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    receiver.url = f"http://127.0.0.1:{port}"
     stop = asyncio.Event()
     try:
-        async with running_gateway(settings) as gw, aiohttp.ClientSession() as session:
+        async with (
+            serving(await _receiver_app(receiver)) as receiver.url,
+            running_gateway(settings) as gw,
+            aiohttp.ClientSession() as session,
+        ):
             notifier = asyncio.create_task(serve(settings, stop))
             yield World(gw, receiver, session)
             stop.set()
             await asyncio.wait_for(notifier, 20)
     finally:
-        await runner.cleanup()
         nats.stop()
 
 

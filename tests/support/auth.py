@@ -51,6 +51,20 @@ async def create_key(
     return created["key"], created["id"]
 
 
+async def create_accepted_key(
+    session: aiohttp.ClientSession, base_url: str, owner: str, **options: Any
+) -> tuple[str, str]:
+    """:func:`create_key`, then wait until the gateway accepts the key (about 5 s at most): its
+    copy of the keys follows a KV watch, so a key just made may be unknown there for a moment."""
+    key, key_id = await create_key(session, base_url, owner, **options)
+    for _ in range(100):
+        async with session.get(f"{base_url}/api/webhooks", headers=bearer(key)) as resp:
+            if resp.status != 401:
+                break
+        await asyncio.sleep(0.05)
+    return key, key_id
+
+
 async def revoke_key(
     session: aiohttp.ClientSession, base_url: str, key_id: str, *, admin_key: str = ADMIN_KEY
 ) -> None:

@@ -18,6 +18,7 @@ from vidsage.contracts.transcript import Segment, Transcript
 from vidsage.media import VideoFormat, probe
 from vidsage.redrive import uploaded_event
 from vidsage.runtime import Runtime
+from vidsage_gateway.intake import video_record
 
 
 async def put_transcript(
@@ -140,22 +141,7 @@ async def uploaded(
         await rt.storage.put_file(key, video, content_type=fmt.mime)
     else:
         await rt.storage.put_bytes(key, source, content_type=fmt.mime)
-    record = VideoRecord(
-        id=video_id,
-        owner=owner,
-        filename=video.name,
-        size=video.stat().st_size,
-        mime=fmt.mime,
-        format=fmt.value,
-        duration_s=round(info.duration_s, 3),
-        width=info.width,
-        height=info.height,
-        fps=info.fps,
-        video_codec=info.video_codec,
-        audio_codec=info.audio_codec,
-        has_audio=info.has_audio,
-        objects={"source": key},
-    )
+    record = video_record(video_id, owner, video.name, video.stat().st_size, fmt, info, key)
     if ingest_done:
         record = record.begin("ingest", 1).finish(  # type: ignore[union-attr]
             "ingest", objects={**record.objects, "thumbnail": names.thumbnail_key(video_id)}

@@ -68,8 +68,15 @@ def permission_violations(dev: DevSystem) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
 
 
-def _call(method: str, url: str, key: str) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {key}"})
+def call_api(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
+    """One blocking request with ``key`` (``body`` sent as JSON when given): the status and the
+    JSON answer (None when empty), errors included."""
+    headers = {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, method=method, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
             body = resp.read()
@@ -90,7 +97,7 @@ def empty_library(base_url: str, key: str, *, timeout_s: float = 300) -> None:
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        status, page = _call("GET", f"{base_url}/api/videos?limit=200&owner=*", key)
+        status, page = call_api("GET", f"{base_url}/api/videos?limit=200&owner=*", key)
         assert status == 200, page
         videos = page["items"]
         if not videos:
@@ -101,11 +108,13 @@ def empty_library(base_url: str, key: str, *, timeout_s: float = 300) -> None:
             time.sleep(0.2)
             continue
         for video in videos:
-            status, body = _call("DELETE", f"{base_url}/api/videos/{video['id']}?owner={video['owner']}", key)
+            status, body = call_api(
+                "DELETE", f"{base_url}/api/videos/{video['id']}?owner={video['owner']}", key
+            )
             assert status in (204, 404), (video["id"], status, body)
     query = urllib.parse.urlencode({"q": "the", "limit": 1, "owner": "*"})
     while True:
-        status, found = _call("GET", f"{base_url}/api/search?{query}", key)
+        status, found = call_api("GET", f"{base_url}/api/search?{query}", key)
         if status == 200 and not found["hits"]:
             return
         assert status in (200, 503), found

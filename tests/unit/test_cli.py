@@ -20,7 +20,7 @@ from vidsage_client.client import (
     GatewayError,
     NotFound,
     Unauthorized,
-    _error_from_body,
+    error_from_body,
 )
 from vidsage_client.commands import describe, exit_code_of
 from vidsage_client.render import (
@@ -105,20 +105,20 @@ def test_the_key_comes_from_the_flag_then_the_environment_then_the_config_file(
 
 
 def test_auth_refusals_exit_6_with_a_way_forward() -> None:
-    missing = _error_from_body(
+    missing = error_from_body(
         401, "Unauthorized", b'{"error": {"code": "missing_credentials", "message": "m"}}'
     )
     assert isinstance(missing, Unauthorized)
     assert exit_code_of(missing) == Exit.UNAUTHORIZED == 6
     assert describe(missing, has_key=False).startswith("no API key: pass --key, set VIDSAGE_API_KEY")
     assert describe(missing, has_key=True) == "m"
-    forbidden = _error_from_body(403, "Forbidden", b'{"error": {"code": "admin_only", "message": "admin"}}')
+    forbidden = error_from_body(403, "Forbidden", b'{"error": {"code": "admin_only", "message": "admin"}}')
     assert isinstance(forbidden, Forbidden)
     assert exit_code_of(forbidden) == 6
-    quota = _error_from_body(403, "Forbidden", b'{"error": {"code": "quota_exceeded", "message": "full"}}')
+    quota = error_from_body(403, "Forbidden", b'{"error": {"code": "quota_exceeded", "message": "full"}}')
     assert type(quota) is GatewayError  # a refusal of the request, not of the key
     assert exit_code_of(quota) == Exit.FAILED
-    revoked = _error_from_body(401, "Unauthorized", b'{"error": {"code": "revoked_key", "message": "gone"}}')
+    revoked = error_from_body(401, "Unauthorized", b'{"error": {"code": "revoked_key", "message": "gone"}}')
     assert describe(revoked) == "gone (ask an admin for a new key: vidsage keys create)"
 
 
@@ -226,7 +226,7 @@ def test_a_missing_file_is_refused_before_anything_is_sent(
 
 def test_server_errors_keep_the_code_and_message() -> None:
     body = b'{"error": {"code": "not_ready", "message": "not made yet", "status": "ingesting"}}'
-    error = _error_from_body(409, "Conflict", body)
+    error = error_from_body(409, "Conflict", body)
     assert type(error) is GatewayError
     assert (error.code, error.message, error.http_status, error.extra) == (
         "not_ready",
@@ -247,12 +247,12 @@ def test_server_errors_keep_the_code_and_message() -> None:
 
 
 def test_a_404_is_not_found_and_a_page_that_is_not_json_is_still_an_error() -> None:
-    missing = _error_from_body(
+    missing = error_from_body(
         404, "Not Found", b'{"error": {"code": "not_found", "message": "video not found"}}'
     )
     assert isinstance(missing, NotFound)
     assert exit_code_of(missing) == Exit.NOT_FOUND == 4
-    proxy = _error_from_body(502, "Bad Gateway", b"<html>nginx</html>")
+    proxy = error_from_body(502, "Bad Gateway", b"<html>nginx</html>")
     assert (proxy.code, proxy.message) == ("http_502", "HTTP 502 Bad Gateway")
     assert exit_code_of(CannotConnect("cannot_connect", "down")) == Exit.CANNOT_CONNECT == 3
     limited = GatewayError("rate_limited", "too many messages", extra={"retry_after_s": 2.6})

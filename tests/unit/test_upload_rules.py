@@ -1,6 +1,6 @@
 import pytest
 
-from vidsage_gateway.upload import clean_filename
+from vidsage_gateway.intake import clean_filename
 
 
 @pytest.mark.parametrize(

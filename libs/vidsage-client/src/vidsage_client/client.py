@@ -124,7 +124,9 @@ class Forbidden(GatewayError):
 _NOT_FORBIDDEN = {"quota_exceeded"}
 
 
-def _error_from_body(http_status: int, reason: str | None, body: bytes) -> GatewayError:
+def error_from_body(http_status: int, reason: str | None, body: bytes) -> GatewayError:
+    """The gateway's refusal (``{"error": {"code", "message", ...}}``, else the status line) as the
+    :class:`GatewayError` subclass of its status: the plain calls' and the tus upload's."""
     code, message, extra = f"http_{http_status}", f"HTTP {http_status} {reason or ''}".strip(), {}
     try:
         error = json.loads(body)["error"]
@@ -217,7 +219,7 @@ class Client:
             async with self.session.request(method, f"{self.base_url}{path}", **kwargs) as resp:
                 body = await resp.read()
                 if resp.status != expect:
-                    raise _error_from_body(resp.status, resp.reason, body)
+                    raise error_from_body(resp.status, resp.reason, body)
                 return body, resp.content_type
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise self._cannot_connect(exc) from exc

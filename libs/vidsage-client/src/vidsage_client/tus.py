@@ -134,7 +134,7 @@ async def upload_resumable(
     once, when an upload an earlier run left is continued from ``offset``. A refusal (the seed
     upload's checks, quotas...) raises the gateway's error, as :meth:`Client.upload` does.
     """
-    from vidsage_client.client import CannotConnect, GatewayError, NotFound, _error_from_body
+    from vidsage_client.client import CannotConnect, GatewayError, NotFound, error_from_body
 
     state = state or UploadState()
     key, size = file_key(client.base_url, path)
@@ -151,7 +151,7 @@ async def upload_resumable(
                     return resp
                 if resp.status in _TRANSIENT or resp.status == 409:
                     raise _Dropped(f"HTTP {resp.status}")
-                raise _error_from_body(resp.status, resp.reason, body)
+                raise error_from_body(resp.status, resp.reason, body)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise _Dropped(str(exc) or type(exc).__name__) from exc
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,18 +265,23 @@ def _chat_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(channels, operations, messages) of the chat."""
-    frames = [*CHAT_CLIENT_FRAMES, *CHAT_SERVER_FRAMES]
-    messages: dict[str, Any] = {
+def _plain_messages(models: Iterable[type[BaseModel]]) -> dict[str, Any]:
+    """AsyncAPI messages of JSON ``models``, by name, without headers or correlation id."""
+    return {
         m.__name__: {
             "name": m.__name__,
             "summary": _summary(m),
             "contentType": "application/json",
             "payload": {"$ref": COMPONENT_REF.format(model=m.__name__)},
         }
-        for m in [*frames, *CHAT_BUS_MODELS]
+        for m in models
     }
+
+
+def _chat_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(channels, operations, messages) of the chat."""
+    frames = [*CHAT_CLIENT_FRAMES, *CHAT_SERVER_FRAMES]
+    messages = _plain_messages([*frames, *CHAT_BUS_MODELS])
     socket_messages = {m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in frames}
     gateway = [{"$ref": "#/servers/gateway"}]
     nats = [{"$ref": "#/servers/local"}]
@@ -475,15 +480,7 @@ JOB_MODELS = (TranscriptionJob, TranscriptionReply)
 
 def _jobs_channels() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(channels, operations, messages) of the transcription jobs."""
-    messages: dict[str, Any] = {
-        m.__name__: {
-            "name": m.__name__,
-            "summary": _summary(m),
-            "contentType": "application/json",
-            "payload": {"$ref": COMPONENT_REF.format(model=m.__name__)},
-        }
-        for m in JOB_MODELS
-    }
+    messages = _plain_messages(JOB_MODELS)
     nats = [{"$ref": "#/servers/local"}]
     channels: dict[str, Any] = {
         "transcriptionJobs": {

@@ -15,9 +15,13 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vidsage.contracts.webhooks import MAX_URL_CHARS
+
+if TYPE_CHECKING:
+    from vidsage.settings import WebhookSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -39,6 +43,12 @@ class TargetRefused(ValueError):
 class TargetPolicy:
     allow_loopback: bool = False
     allow_private: bool = False
+
+    @classmethod
+    def of(cls, settings: WebhookSettings) -> TargetPolicy:
+        """The policy of ``webhooks.*``: the gateway's at registration and the notifier's before
+        every attempt are the same one."""
+        return cls(allow_loopback=settings.allow_loopback, allow_private=settings.allow_private)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,6 @@ from nats.aio.subscription import Subscription
 from vidsage.bus import MSG_ID_HEADER
 from vidsage.contracts import names
 from vidsage.contracts.ids import new_id
-from vidsage.contracts.record import VideoRecord
 from vidsage.contracts.transcript import RENDERERS, Segment, Transcript
 from vidsage.contracts.transcription import (
     LANGUAGES,
@@ -65,29 +64,27 @@ from vidsage.contracts.transcription import (
     TranscriptionReply,
 )
 from vidsage.logging import get_logger
-from vidsage.media import SNIFF_BYTES, MediaError, MediaFormat, VideoFormat, probe_audio, sniff_media
+from vidsage.media import MediaError, MediaFormat, VideoFormat, probe_audio, sniff_media
 from vidsage.runtime import Runtime
-from vidsage.storage import StorageError
 from vidsage_gateway.auth import AUTH, scope_owner
 from vidsage_gateway.errors import ApiError
-from vidsage_gateway.keys import RUNTIME, UPLOADS
-from vidsage_gateway.upload import (
-    _DEADLINE,
-    MULTIPART_SLACK,
-    _check_spool_room,
-    _commit,
-    _Incomplete,
-    _probe,
-    _read,
-    _remove_quietly,
-    _spool_dir,
-    _spool_space,
-    _Stalled,
-    _timed,
-    _too_large,
-    _TooLarge,
+from vidsage_gateway.intake import (
+    Incomplete,
+    PartBody,
+    Stalled,
+    check_spool_room,
     clean_filename,
+    commit_video,
+    delete_quietly,
+    expected_size,
+    probe_video,
+    read_chunk,
+    receiving,
+    spool_dir,
+    timed,
+    video_record,
 )
+from vidsage_gateway.keys import RUNTIME, UPLOADS
 
 log = get_logger("vidsage.gateway.openai")
 
@@ -272,7 +269,7 @@ class _Received:
 
 async def _next_part(request: web.Request, reader: MultipartReader) -> BodyPartReader | None:
     try:
-        part = await _timed(request, reader.next())
+        part = await timed(request, reader.next())
     except HttpProcessingError as exc:
         raise invalid("malformed multipart part headers", code="malformed_request") from exc
     except (ValueError, AssertionError) as exc:
@@ -284,7 +281,7 @@ async def _next_part(request: web.Request, reader: MultipartReader) -> BodyPartR
 
 async def _field(request: web.Request, part: BodyPartReader) -> str:
     data = b""
-    while chunk := await _read(request, part):
+    while chunk := await read_chunk(request, part):
         data += chunk
         if len(data) > MAX_FIELD_BYTES:
             raise invalid(f"the form field '{part.name}' is over {MAX_FIELD_BYTES} bytes", param=part.name)
@@ -305,43 +302,19 @@ async def _receive(
     """Sniff, stream to S3 (and the spool file), probe; the temporary key goes into ``keys`` before
     anything is written, so the caller always deletes it."""
     cfg = rt.settings.gateway
-    cap = cfg.max_upload_bytes
-    head = b""
-    while len(head) < SNIFF_BYTES:
-        chunk = await _read(request, part)
-        if not chunk:
-            break
-        head += chunk
+    body = PartBody(request, part, cfg.max_upload_bytes)
     try:
-        fmt = sniff_media(head[:SNIFF_BYTES])
+        fmt = sniff_media(await body.read_head())
     except MediaError as exc:
         raise _media_error(exc) from exc
-    size = len(head)
-    if size > cap:
-        raise _too_large(cap)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        nonlocal size
-        yield head
-        while chunk := await _read(request, part):
-            size += len(chunk)
-            if size > cap:
-                raise _TooLarge
-            yield chunk
-
     key = names.transcription_key(job_id, fmt.extension)
     keys.append(key)
-    with _spool_space():
-        try:
-            await rt.storage.put_stream(key, chunks(), content_type=fmt.mime, tee=spool)
-        except _TooLarge:
-            raise _too_large(cap) from None
-        spool.flush()
+    await body.store(rt, key, fmt.mime, spool)
     try:
         duration = await rt.run_blocking(probe_audio, spool.name, fmt, max_duration_s=cfg.max_duration_s)
     except MediaError as exc:
         raise _media_error(exc) from exc
-    return _Received(key, fmt, size, clean_filename(part.filename), duration)
+    return _Received(key, fmt, body.size, clean_filename(part.filename), duration)
 
 
 # --- the library video (vidsage_keep=true) ---------------------------------------------------------------
@@ -353,37 +326,21 @@ async def _keep(request: web.Request, rt: Runtime, owner: str, received: _Receiv
     fmt = received.fmt
     if not isinstance(fmt, VideoFormat):
         raise invalid(f"{KEEP_FIELD}=true needs a video file (MP4, MOV or AVI)", param=KEEP_FIELD)
-    cfg = rt.settings.gateway
     quotas = request.app[AUTH].quotas
     ticket = await quotas.reserve_upload(owner, received.size)
     video_id = new_id()
     key = names.source_key(video_id, fmt.extension)
     stored = False
     try:
-        result = await _probe(rt, spool_path, fmt, cfg.max_duration_s, cfg.max_frame_pixels)
+        result = await probe_video(rt, spool_path, fmt)
         info = await rt.storage.put_file(key, Path(spool_path), content_type=fmt.mime)
         stored = True
-        record = VideoRecord(
-            id=video_id,
-            owner=owner,
-            filename=received.filename,
-            size=info.size,
-            mime=fmt.mime,
-            format=fmt.value,
-            duration_s=round(result.duration_s, 3),
-            width=result.width,
-            height=result.height,
-            fps=result.fps,
-            video_codec=result.video_codec,
-            audio_codec=result.audio_codec,
-            has_audio=result.has_audio,
-            objects={"source": key},
-        )
-        await _commit(rt, request.app[UPLOADS], record, key)
+        record = video_record(video_id, owner, received.filename, info.size, fmt, result, key)
+        await commit_video(rt, request.app[UPLOADS], record, key)
     except BaseException:
         await quotas.release(ticket)
         if stored:
-            await _remove_quietly(rt, key)
+            await delete_quietly(rt, key, log, "upload_cleanup_failed")
         raise
     await quotas.settle(ticket, info.size)
     log.info("transcription_kept", video_id=video_id, size=info.size)
@@ -521,13 +478,12 @@ def _render(reply: TranscriptionReply, options: _Options) -> web.Response:
 async def create_transcription(request: web.Request) -> web.StreamResponse:
     """``POST /v1/audio/transcriptions`` (see the module's documentation)."""
     cfg = request.app[RUNTIME].settings.gateway
-    with request.app[UPLOADS].take(cfg.max_concurrent_uploads):
-        request[_DEADLINE] = asyncio.get_running_loop().time() + cfg.upload_max_s
+    with receiving(request):
         try:
             return await _handle(request)
-        except _Incomplete as exc:
+        except Incomplete as exc:
             raise invalid(f"the upload ended early: {exc}", code="upload_incomplete") from exc
-        except _Stalled:
+        except Stalled:
             raise invalid(
                 f"the client sent nothing for {cfg.upload_read_timeout_s:g} s, or took longer than "
                 f"{cfg.upload_max_s:g} s to send the file; it was dropped",
@@ -539,13 +495,11 @@ async def create_transcription(request: web.Request) -> web.StreamResponse:
 async def _handle(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     cfg = rt.settings.gateway
-    if request.content_length is not None and request.content_length > cfg.max_upload_bytes + MULTIPART_SLACK:
-        raise _too_large(cfg.max_upload_bytes)
+    expected = expected_size(request, cfg.max_upload_bytes)
     if not request.content_type.startswith("multipart/form-data"):
         raise invalid("send multipart/form-data with the audio in a field named 'file'", param="file")
     owner = scope_owner(request)
-    expected = min(request.content_length or cfg.max_upload_bytes, cfg.max_upload_bytes)
-    _check_spool_room(_spool_dir(cfg), expected, cfg.spool_min_free_bytes)
+    check_spool_room(cfg, expected)
     job_id = new_id()
     structlog.contextvars.bind_contextvars(job_id=job_id)
     models = list(cfg.transcription_models)
@@ -553,7 +507,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     keys: list[str] = []  # the temporary object, once there is one: deleted whatever happens
     started = time.perf_counter()
     try:
-        with tempfile.NamedTemporaryFile(dir=_spool_dir(cfg), prefix="vidsage-transcribe-") as spool:
+        with tempfile.NamedTemporaryFile(dir=spool_dir(cfg), prefix="vidsage-transcribe-") as spool:
             reader = await request.multipart()
             received: _Received | None = None
             while (part := await _next_part(request, reader)) is not None:
@@ -576,7 +530,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return web.Response(status=CLIENT_CLOSED)
     finally:
         for key in keys:
-            await _delete_quietly(rt, key)
+            await delete_quietly(rt, key, log, "transcription_cleanup_failed")
     log.info(
         "transcription_done",
         format=received.fmt.value,
@@ -588,13 +542,6 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     if video_id is not None:
         response.headers[VIDEO_ID_HEADER] = video_id
     return response
-
-
-async def _delete_quietly(rt: Runtime, key: str) -> None:
-    try:
-        await asyncio.shield(rt.storage.delete(key))
-    except (StorageError, asyncio.CancelledError) as exc:
-        log.error("transcription_cleanup_failed", key=key, error=str(exc) or type(exc).__name__)
 
 
 # --- the sweep -------------------------------------------------------------------------------------------

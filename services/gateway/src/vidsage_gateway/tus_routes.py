@@ -68,21 +68,21 @@ from vidsage.runtime import Runtime
 from vidsage.storage import StorageError
 from vidsage_gateway.auth import AUTH, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
+from vidsage_gateway.intake import (
+    READ_CHUNK,
+    check_spool_room,
+    clean_filename,
+    commit_video,
+    delete_quietly,
+    media_error,
+    probe_video,
+    spool_space,
+    too_large,
+    video_record,
+)
 from vidsage_gateway.keys import RUNTIME, UPLOADS
 from vidsage_gateway.quotas import Quotas, UploadTicket
 from vidsage_gateway.tus_state import Entry, StateConflict, TusPart, TusStore, TusUpload
-from vidsage_gateway.upload import (
-    _MEDIA_STATUS,
-    _check_spool_room,
-    _commit,
-    _probe,
-    _remove_quietly,
-    _spool_dir,
-    _spool_space,
-    _too_large,
-    clean_filename,
-    video_record,
-)
 
 log = get_logger("vidsage.gateway.tus")
 
@@ -92,7 +92,6 @@ CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 OFFSET_TYPE = "application/offset+octet-stream"
 VIDEO_ID_HEADER = "Vidsage-Video-Id"
 """The header that names the stored video once an upload is complete (final PATCH, HEAD)."""
-READ_CHUNK = 256 * 1024
 LOCK_SLACK_S = 30.0
 """A PATCH's lock outlives its deadline (``gateway.upload_max_s``) by this much."""
 
@@ -142,10 +141,6 @@ def _tus(handler: Handler) -> Handler:
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
     return wrapped
-
-
-def _media_error(exc: MediaError) -> ApiError:
-    return ApiError(_MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message)
 
 
 def _int_header(request: web.Request, name: str) -> int | None:
@@ -238,7 +233,7 @@ async def create(request: web.Request) -> web.Response:
     if length == 0:
         raise ApiError(400, "empty_file", "the file is empty")
     if length > cfg.max_upload_bytes:
-        raise _too_large(cfg.max_upload_bytes)
+        raise too_large(cfg.max_upload_bytes)
     if (request.content_length or 0) > 0:
         raise ApiError(400, "bad_request", "creation-with-upload is not supported: send the bytes with PATCH")
     metadata_raw = request.headers.get("Upload-Metadata", "")
@@ -425,7 +420,7 @@ class _Receiver:
             raise _cut_error(cut, cfg.upload_read_timeout_s, cfg.upload_max_s) from None
         except MediaError as exc:
             await self._abandon()
-            raise _media_error(exc) from None
+            raise media_error(exc) from None
         if self.received == self.remaining:
             return await self._finish(request)
         await self._keep()
@@ -437,11 +432,10 @@ class _Receiver:
     ) -> None:
         """Spool the body (bounded by what the upload lacks), check it, then store it."""
         cfg = self.rt.settings.gateway
-        spool_dir = _spool_dir(cfg)
-        _check_spool_room(spool_dir, self.remaining, cfg.spool_min_free_bytes)
+        folder = check_spool_room(cfg, self.remaining)
         digest = CHECKSUMS[checksum[0]]() if checksum is not None else None
         size = 0
-        with tempfile.TemporaryFile(dir=spool_dir, prefix="vidsage-tus-") as spool, _spool_space():
+        with tempfile.TemporaryFile(dir=folder, prefix="vidsage-tus-") as spool, spool_space():
             async for chunk in _body(request, deadline, cfg.upload_read_timeout_s):
                 size += len(chunk)
                 if size > self.remaining:
@@ -510,7 +504,7 @@ class _Receiver:
         up.tail_key, up.tail_size = None, 0
         await self.store.save(self.entry)
         if old_tail is not None:
-            await _delete_quietly(self.rt, old_tail)
+            await delete_quietly(self.rt, old_tail, log, "tus_cleanup_failed")
 
     async def _keep(self) -> None:
         """End of a PATCH that did not complete the upload: the buffer becomes the new tail."""
@@ -531,7 +525,7 @@ class _Receiver:
             up.tail_key, up.tail_size = None, 0
         await self.store.save(self.entry)
         if old_tail is not None and old_tail != up.tail_key:
-            await _delete_quietly(self.rt, old_tail)
+            await delete_quietly(self.rt, old_tail, log, "tus_cleanup_failed")
 
     async def unlock(self, token: str) -> None:
         if self.gone or self.up.lock != token:
@@ -572,18 +566,20 @@ class _Receiver:
                 await self._drain()
                 parts = [(p.number, p.etag) for p in up.parts]
                 await rt.storage.complete_multipart(up.key, up.s3_upload_id, parts)
-            spool_dir = _spool_dir(cfg)
-            _check_spool_room(spool_dir, up.length, cfg.spool_min_free_bytes)
-            with tempfile.TemporaryDirectory(dir=spool_dir, prefix="vidsage-tus-") as folder, _spool_space():
+            spool = check_spool_room(cfg, up.length)
+            with (
+                tempfile.TemporaryDirectory(dir=spool, prefix="vidsage-tus-") as folder,
+                spool_space(),
+            ):
                 path = Path(folder) / f"source.{fmt.extension}"
                 await rt.storage.download_file(up.key, path)
-                result = await _probe(rt, str(path), fmt, cfg.max_duration_s, cfg.max_frame_pixels)
+                result = await probe_video(rt, str(path), fmt)
             record = video_record(up.video_id, up.owner, up.filename, up.length, fmt, result, up.key)
-            await _commit(rt, app[UPLOADS], record, up.key)
+            await commit_video(rt, app[UPLOADS], record, up.key)
         except BaseException as exc:
             await self._abandon()
             if isinstance(exc, MediaError):
-                raise _media_error(exc) from None
+                raise media_error(exc) from None
             raise
         await self.tus.quotas.settle(_ticket(up), up.length)
         tail = up.tail_key
@@ -597,7 +593,7 @@ class _Receiver:
         except Exception as exc:  # the video is stored; the finished state is a courtesy
             log.warning("tus_done_state_not_saved", upload_id=up.id, error=type(exc).__name__)
         if tail is not None:
-            await _delete_quietly(rt, tail)
+            await delete_quietly(rt, tail, log, "tus_cleanup_failed")
         log.info("tus_accepted", upload_id=up.id, video_id=up.video_id, size=up.length, format=fmt.value)
         return web.Response(
             status=204, headers={**_state_headers(up), "Location": f"/api/videos/{up.video_id}"}
@@ -634,13 +630,6 @@ def _cut_error(cut: _Cut, read_timeout_s: float, max_s: float) -> ApiError:
     return ApiError(400, "upload_incomplete", f"the PATCH ended early: {cut}")
 
 
-async def _delete_quietly(rt: Runtime, key: str) -> None:
-    try:
-        await asyncio.shield(rt.storage.delete(key))
-    except (StorageError, asyncio.CancelledError) as exc:
-        log.error("tus_cleanup_failed", key=key, error=str(exc))
-
-
 class TusUploads:
     """The gateway's resumable uploads: their state, and the removal of dropped or expired ones."""
 
@@ -669,9 +658,11 @@ class TusUploads:
             except StorageError as exc:
                 log.error("tus_abort_failed", upload_id=up.id, error=str(exc))
         if up.key is not None:
-            await _remove_quietly(rt, up.key)  # completed, then failed its checks
+            await delete_quietly(
+                rt, up.key, log, "upload_cleanup_failed"
+            )  # completed, then failed its checks
         if up.tail_key is not None:
-            await _delete_quietly(rt, up.tail_key)
+            await delete_quietly(rt, up.tail_key, log, "tus_cleanup_failed")
         await self.quotas.release(_ticket(up))
 
     async def sweep(self, now: float | None = None) -> list[str]:

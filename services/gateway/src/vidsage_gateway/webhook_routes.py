@@ -54,10 +54,6 @@ def _settings(request: web.Request) -> WebhookSettings:
     return request.app[RUNTIME].settings.webhooks
 
 
-def policy_of(settings: WebhookSettings) -> TargetPolicy:
-    return TargetPolicy(allow_loopback=settings.allow_loopback, allow_private=settings.allow_private)
-
-
 def _event_types(wanted: list[str]) -> list[str]:
     if not wanted:
         raise ApiError(400, "no_event_types", "name at least one event type in events")
@@ -83,7 +79,7 @@ async def create_webhook(request: web.Request) -> web.Response:
     if wanted.description is not None and len(wanted.description) > MAX_DESCRIPTION_CHARS:
         raise ApiError(400, "description_too_long", f"description is over {MAX_DESCRIPTION_CHARS} characters")
     try:
-        await check_url(wanted.url, policy_of(settings))
+        await check_url(wanted.url, TargetPolicy.of(settings))
     except TargetRefused as exc:
         raise ApiError(400, exc.code, exc.message) from None
     store = request.app[WEBHOOKS]

@@ -58,7 +58,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 rt.js, names.WEBHOOK_DELIVERIES_BUCKET, ttl_s=settings.webhooks.deliveries_max_age_s
             )
         )
-        policy = TargetPolicy(settings.webhooks.allow_loopback, settings.webhooks.allow_private)
+        policy = TargetPolicy.of(settings.webhooks)
         async with Sender(cfg, policy) as sender:
             rt.ready()
 
