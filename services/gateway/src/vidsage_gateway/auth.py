@@ -19,7 +19,7 @@ refused with 503 ``auth_unavailable`` (fail closed).
 **Route policies** (:func:`policy_of`): the web page, ``/healthz``, ``/readyz`` and
 ``/api/openapi.json`` are public; ``POST``/``DELETE /api/session`` sign in and out (they carry
 their own proof); ``/metrics`` wants the metrics token or an admin key; everything else under
-``/api/`` and ``/ws/`` (unknown paths too) wants a credential.
+``/api/``, ``/ws/`` and ``/v1/`` (unknown paths too) wants a credential.
 
 **CSRF**: a request authenticated by the cookie that changes something (POST, PUT, PATCH, DELETE,
 and the WebSocket upgrade) must carry an ``Origin`` that is the gateway's own or in
@@ -120,8 +120,8 @@ def policy_for(method: str, path: str) -> Policy:
 def policy_of(request: web.Request) -> Policy:
     """What a request needs (see the module's documentation)."""
     path = canonical_path(request)
-    if path is None:  # unknown path or method: under /api/ and /ws/ that is not for strangers either
-        return Policy.PROTECTED if request.path.startswith(("/api/", "/ws/")) else Policy.PUBLIC
+    if path is None:  # unknown path or method: under /api/, /ws/ and /v1/ not for strangers either
+        return Policy.PROTECTED if request.path.startswith(("/api/", "/ws/", "/v1/")) else Policy.PUBLIC
     return policy_for(request.method, path)
 
 
