@@ -10,10 +10,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from vidsage.contracts.ids import new_id
 from vidsage.contracts.live_events import LiveEvent
 from vidsage.contracts.names import ANY_OWNER
+from vidsage.contracts.record import FailureInfo, Status, VideoRecord
 from vidsage_client.sse import read_sse
-from vidsage_gateway.event_hub import Frame, Listener, frame_of
+from vidsage_gateway.event_hub import Frame, Listener, frame_of, record_status
 
 
 def test_a_listener_hears_its_owner_and_video_only() -> None:
@@ -28,6 +30,27 @@ def test_a_listener_hears_its_owner_and_video_only() -> None:
     assert not one.wants("acme", "v2")
     assert not one.wants("bravo", "v1")
     assert admin.wants("bravo", "v9")
+
+
+def test_a_status_frame_never_carries_an_internal_reason() -> None:
+    """The snapshot a per-video stream opens with and the frames after events: one rule (a record
+    written before reasons were stored public still shows only the public part, as the status does)."""
+    internal = "NoSuchKey: videos/0189/audio.wav at s3.eu.example.com:443"
+    record = VideoRecord(
+        id=new_id(), owner="acme", filename="a.mp4", size=1, mime="video/mp4", format="mp4", duration_s=1
+    ).model_copy(
+        update={
+            "status": Status.FAILED,
+            "error": FailureInfo(stage="ingest", reason=internal),
+        }
+    )
+    for event in (None, "failed"):
+        data = json.loads(record_status(record, event=event, at=record.updated_at).to_json())
+        assert data["status"] == "failed"
+        assert data["stage"] == "ingest"
+        assert data.get("event") == event
+        assert "videos/0189" not in data["reason"]
+        assert "s3.eu.example.com" not in data["reason"]
 
 
 async def test_a_listener_that_falls_behind_is_closed_not_grown() -> None:

@@ -30,6 +30,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -41,6 +42,7 @@ from vidsage.contracts.events import Event, EventError, EventType, Progress, par
 from vidsage.contracts.live_events import EVENT_STATUS, LiveEvent
 from vidsage.contracts.names import ANY_OWNER
 from vidsage.contracts.reasons import public_reason
+from vidsage.contracts.record import VideoRecord
 from vidsage.logging import get_logger
 from vidsage.runtime import Runtime
 from vidsage.settings import EventStreamSettings
@@ -78,6 +80,21 @@ class Frame:
 
 def frame_of(live: LiveEvent, seq: int | None) -> Frame:
     return Frame(seq, live.type, live.to_json(), live.video_id)
+
+
+def record_status(record: VideoRecord, *, event: str | None, at: datetime) -> LiveEvent:
+    """The ``status`` frame of ``record`` (``event``: the stream event behind it, None in the
+    snapshot a per-video stream opens with), its failure's reason as clients may read it."""
+    error = record.error
+    return LiveEvent(
+        type="status",
+        video_id=record.id,
+        event=event,
+        status=record.status,
+        stage=error.stage if error is not None else None,
+        reason=public_reason(error.reason) if error is not None else None,
+        at=at,
+    )
 
 
 @dataclass(eq=False)
@@ -280,26 +297,21 @@ class EventHub:
                 type="deleted", video_id=event.video_id, event=event.type.value, at=event.occurred_at
             )
             return frame_of(live, seq)
-        status = EVENT_STATUS[event.type]
-        stage = reason = None
         try:
             record = await self._rt.catalog.get(event.owner, event.video_id)
         except Exception as exc:  # the bus is away: the status this event means at least
             log.warning("sse_record_read_failed", video_id=event.video_id, error=type(exc).__name__)
             record = None
         if record is not None:
-            status = record.status
-            if record.error is not None:
-                stage, reason = record.error.stage, public_reason(record.error.reason)
-        elif event.type is EventType.FAILED:
-            stage, reason = getattr(event, "stage", None), public_reason(getattr(event, "reason", ""))
+            return frame_of(record_status(record, event=event.type.value, at=event.occurred_at), seq)
+        failed = event.type is EventType.FAILED
         live = LiveEvent(
             type="status",
             video_id=event.video_id,
             event=event.type.value,
-            status=status,
-            stage=stage,
-            reason=reason,
+            status=EVENT_STATUS[event.type],
+            stage=getattr(event, "stage", None) if failed else None,
+            reason=public_reason(getattr(event, "reason", "")) if failed else None,
             at=event.occurred_at,
         )
         return frame_of(live, seq)

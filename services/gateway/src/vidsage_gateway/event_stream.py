@@ -37,7 +37,7 @@ from vidsage.runtime import Runtime
 from vidsage.settings import EventStreamSettings
 from vidsage_gateway.auth import AUTH, principal_of, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
-from vidsage_gateway.event_hub import EventHub, Frame, Listener, Overloaded, frame_of
+from vidsage_gateway.event_hub import EventHub, Frame, Listener, Overloaded, frame_of, record_status
 from vidsage_gateway.keys import RUNTIME
 
 log = get_logger("vidsage.gateway.events")
@@ -161,14 +161,7 @@ async def _run(
     floor = position
     if resume is None:
         if record is not None:
-            snapshot = LiveEvent(
-                type="status",
-                video_id=record.id,
-                status=record.status,
-                stage=record.error.stage if record.error else None,
-                reason=record.error.reason if record.error else None,
-                at=record.updated_at,
-            )
+            snapshot = record_status(record, event=None, at=record.updated_at)
             await response.write(frame_of(snapshot, position).wire)
         else:
             await response.write(frame_of(LiveEvent(type="open"), position).wire)
