@@ -33,10 +33,10 @@ import psutil
 
 from benchmarks._servers import gateway_process, local_servers, wait_ready
 from tests.support.auth import ADMIN_KEY, bearer
+from tests.support.events import ingested
 from vidsage.bus import connect, publish_event
 from vidsage.catalog import Catalog
 from vidsage.contracts import names
-from vidsage.contracts.events import VideoIngested
 from vidsage.contracts.ids import new_id
 from vidsage.contracts.record import VideoRecord
 from vidsage.provision import open_shared
@@ -92,22 +92,6 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
         pass
 
 
-def _ingested(video_id: str, owner: str) -> VideoIngested:
-    """A small ``ingested`` event of ``video_id``, the one these measurements publish."""
-    return VideoIngested(
-        video_id=video_id,
-        owner=owner,
-        source_key="s",
-        thumbnail_key="t",
-        audio_key=None,
-        duration_s=1,
-        width=2,
-        height=2,
-        video_codec="h264",
-        has_audio=False,
-    )
-
-
 async def latency(js: object, catalog: Catalog, session: aiohttp.ClientSession, base: str) -> list[float]:
     """Seconds from publish to the frame, per event, on one per-video stream."""
     record = VideoRecord(
@@ -118,7 +102,7 @@ async def latency(js: object, catalog: Catalog, session: aiohttp.ClientSession, 
     seconds = []
     try:
         for i in range(EVENTS):
-            event = _ingested(record.id, OWNER)
+            event = ingested(record.id, OWNER)
             t0 = time.perf_counter()
             await publish_event(js, event, msg_id=f"{record.id}:bench:{i}")  # type: ignore[arg-type]
             message = await anext(messages)
@@ -141,7 +125,7 @@ async def raw_latency(nc: object, js: object) -> list[float]:
     video_id = new_id()
     try:
         for i in range(EVENTS):
-            event = _ingested(video_id, "raw")
+            event = ingested(video_id, "raw")
             t0 = time.perf_counter()
             await publish_event(js, event, msg_id=f"{video_id}:raw:{i}")  # type: ignore[arg-type]
             seconds.append(await got.get() - t0)

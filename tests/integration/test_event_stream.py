@@ -26,13 +26,13 @@ import pytest
 from nats.js.api import PubAck
 
 from tests.support.auth import ADMIN_KEY, bearer, create_key, gateway_auth_settings, revoke_key
+from tests.support.events import ingested
 from tests.support.gateway import RunningGateway, running_gateway
 from vidsage.bus import publish_event
 from vidsage.contracts import names
 from vidsage.contracts.events import (
     Progress,
     VideoIndexed,
-    VideoIngested,
     VideoTranscribed,
     VideoUploaded,
 )
@@ -114,17 +114,7 @@ async def advance(world: World, record: VideoRecord, stage: str, **fields: Any) 
     assert new is not None
     base = {"video_id": record.id, "owner": record.owner}
     if stage == "ingest":
-        event: Any = VideoIngested(
-            **base,
-            source_key="s",
-            thumbnail_key="t",
-            audio_key=None,
-            duration_s=1,
-            width=2,
-            height=2,
-            video_codec="h264",
-            has_audio=False,
-        )
+        event: Any = ingested(record.id, record.owner)
     elif stage == "transcribe":
         event = VideoTranscribed(
             **base, transcript_key="a", srt_key="b", vtt_key="c", segment_count=0, duration_s=1
