@@ -412,3 +412,24 @@ async def test_progress_reaches_the_owners_streams_only(world: World) -> None:
     theirs = await new_video(world, "bravo")  # bravo's next frame is its own upload, no acme progress
     message = await bravo_all.next()  # progress frames included: none of acme's came
     assert (message.event, json.loads(message.data)["video_id"]) == ("status", theirs.id)
+
+
+async def test_a_refused_video_stream_does_not_make_the_video_the_callers(world: World) -> None:
+    """Asking for another tenant's video stream (404) teaches the gateway nothing about its owner:
+    the video's progress still reaches its owner's streams, never the caller's."""
+    theirs = await new_video(world, "acme")
+    acme_all = await open_stream(world, "/api/events", world.keys["acme"])
+    bravo_all = await open_stream(world, "/api/events", world.keys["bravo"])
+    for stream in (acme_all, bravo_all):
+        await stream.frame("open")
+    async with world.session.get(
+        f"{world.gw.url}/api/videos/{theirs.id}/events", headers=bearer(world.keys["bravo"])
+    ) as resp:
+        assert resp.status == 404
+    progress = Progress(video_id=theirs.id, stage="transcribe", percent=7)
+    await world.gw.rt.nc.publish(names.progress_subject(theirs.id), progress.model_dump_json().encode())
+    _, data = await acme_all.frame("progress")
+    assert (data["video_id"], data["progress"]) == (theirs.id, 7)
+    ours = await new_video(world, "bravo")  # bravo's next frame is its own upload, no acme progress
+    message = await bravo_all.next()
+    assert (message.event, json.loads(message.data)["video_id"]) == ("status", ours.id)

@@ -10,9 +10,9 @@ progress subjects per gateway process, fanned out in memory to the open SSE stre
 - **Status frames** read the video's record once per event (for every stream at once), so
   ``status`` is the record's status after the event (:mod:`vidsage.contracts.live_events`).
 - **Progress** (``vidsage.progress.<video_id>``, core NATS) carries no owner: the owner comes from
-  a small cache filled by the events seen, the per-video streams (checked against the catalog when
-  they open) and, on a miss, one catalog look-up (:meth:`vidsage.catalog.Catalog.find`) whose
-  answer is cached; until it is known the frame is not sent to anybody (progress is ephemeral:
+  a small cache filled by the events seen, the per-video streams (once the catalog has shown the
+  video is the caller's: a refused one teaches it nothing) and, on a miss, one catalog look-up
+  (:meth:`vidsage.catalog.Catalog.find`) whose answer is cached; until it is known the frame is not sent to anybody (progress is ephemeral:
   the next one, a second later, is).
 - **Replay** (:meth:`EventHub.replay`): a stream that resumes from sequence N reads N+1 up to the
   feed's position with a short-lived consumer of its own, filtered to the caller by the events'
@@ -211,8 +211,6 @@ class EventHub:
         listener = Listener(owner, video_id, self._cfg.queue_frames)
         self._listeners.add(listener)
         self._per_owner[owner] = self._per_owner.get(owner, 0) + 1
-        if video_id is not None and owner != ANY_OWNER:
-            self.remember_owner(video_id, owner)
         return listener
 
     def remove(self, listener: Listener) -> None:

@@ -138,6 +138,7 @@ async def _serve(request: web.Request, owner: str, video_id: str | None) -> web.
             record = await rt.catalog.get(owner, video_id)  # read after add: it knows `position` at least
             if record is None:
                 raise not_found()
+            hub.remember_owner(video_id, record.owner)  # only now: another tenant's id teaches nothing
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         await response.prepare(request)
         with contextlib.suppress(ConnectionError):
