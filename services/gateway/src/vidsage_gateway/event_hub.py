@@ -12,8 +12,8 @@ progress subjects per gateway process, fanned out in memory to the open SSE stre
 - **Progress** (``vidsage.progress.<video_id>``, core NATS) carries no owner: the owner comes from
   a small cache filled by the events seen, the per-video streams (once the catalog has shown the
   video is the caller's: a refused one teaches it nothing) and, on a miss, one catalog look-up
-  (:meth:`vidsage.catalog.Catalog.find`) whose answer is cached; until it is known the frame is not sent to anybody (progress is ephemeral:
-  the next one, a second later, is).
+  (:meth:`vidsage.catalog.Catalog.find`) whose answer is cached; until it is known the frame is
+  not sent to anybody (progress is ephemeral: the next one, a second later, is).
 - **Replay** (:meth:`EventHub.replay`): a stream that resumes from sequence N reads N+1 up to the
   feed's position with a short-lived consumer of its own, filtered to the caller by the events'
   ``owner`` field (the subjects carry none), while live frames queue behind it; frames of a
