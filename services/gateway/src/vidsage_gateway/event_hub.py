@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -396,7 +396,7 @@ class EventHub:
         info = await self._rt.js.stream_info(self._stream)
         return info.state.first_seq, info.state.last_seq
 
-    async def replay(self, listener: Listener, after: int, until: int) -> AsyncIterator[Frame]:
+    async def replay(self, listener: Listener, after: int, until: int) -> AsyncGenerator[Frame, None]:
         """The frames ``listener`` wants of the events after ``after`` up to ``until``, read with a
         short-lived consumer of its own."""
         if until <= after:

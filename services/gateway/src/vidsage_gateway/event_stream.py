@@ -173,8 +173,11 @@ async def _run(
             await response.write(frame_of(LiveEvent(type="reset", reason=why), max(position, last)).wire)
             floor = max(position, last) if resume > last else position
         else:
-            async for frame in hub.replay(listener, resume, position):
-                await response.write(frame.wire)
+            # closed here even when a write fails (the client left mid-replay): its consumer is
+            # deleted now, not whenever the generator is collected
+            async with contextlib.aclosing(hub.replay(listener, resume, position)) as frames:
+                async for frame in frames:
+                    await response.write(frame.wire)
             floor = max(position, resume)
     await _live(request, response, listener, cfg, floor)
 
