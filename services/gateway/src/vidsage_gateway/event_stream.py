@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import nats.errors
 from aiohttp import web
 
 from vidsage.contracts.live_events import LiveEvent
@@ -139,10 +140,17 @@ async def _serve(request: web.Request, owner: str, video_id: str | None) -> web.
             if record is None:
                 raise not_found()
             hub.remember_owner(video_id, record.owner)  # only now: another tenant's id teaches nothing
+        # what the stream holds, before the stream starts: the bus away is a 503 JSON error here
+        held = await hub.first_seq() if resume is not None else None
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         await response.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            await _run(request, response, hub, listener, cfg, position, resume, record)
+        try:
+            await _run(request, response, hub, listener, cfg, position, resume, record, held)
+        except ConnectionError:
+            pass
+        except nats.errors.Error as exc:  # the bus went away mid-replay: end the stream (no error
+            # document can follow a started stream); the client resumes from its last frame
+            log.warning("sse_stream_bus_lost", error=type(exc).__name__)
         return response
     finally:
         hub.remove(listener)
@@ -157,17 +165,18 @@ async def _run(
     position: int,
     resume: int | None,
     record: VideoRecord | None,
+    held: tuple[int, int] | None,
 ) -> None:
     await response.write(f"retry: {cfg.retry_ms}\n\n".encode())
     floor = position
-    if resume is None:
+    if resume is None or held is None:  # held: read with the resume id (both or neither)
         if record is not None:
             snapshot = record_status(record, event=None, at=record.updated_at)
             await response.write(frame_of(snapshot, position).wire)
         else:
             await response.write(frame_of(LiveEvent(type="open"), position).wire)
     else:
-        first, last = await hub.first_seq()
+        first, last = held
         if resume > last or resume + 1 < first or position - resume > cfg.replay_max_events:
             why = "the stream no longer holds the events after this id" if resume < last else "unknown id"
             await response.write(frame_of(LiveEvent(type="reset", reason=why), max(position, last)).wire)
