@@ -265,7 +265,6 @@ Fault = Callable[[DevSystem, random.Random], Awaitable[FaultWindow]]
 
 def stream_leader(system: DevSystem) -> str:
     """The server name (``n1``…) leading the events stream, read from a live member's monitoring."""
-    stream = "VIDSAGE"
     for server in system.nats_servers:
         if not server.alive:
             continue
@@ -276,7 +275,7 @@ def stream_leader(system: DevSystem) -> str:
             for account in info.get("account_details") or []:
                 for detail in account.get("stream_detail") or []:
                     leader = (detail.get("cluster") or {}).get("leader")
-                    if detail.get("name") == stream and leader:
+                    if detail.get("name") == names.STREAM and leader:
                         return str(leader)
     raise AssertionError("no live nats-server knows the stream's leader")
 

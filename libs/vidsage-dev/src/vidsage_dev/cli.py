@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--nats-cluster-port",
         type=port,
         default=d["nats_cluster_port"].default,
-        help="first cluster (route) port of --nats-cluster 3 (%(default)s)",
+        help="first cluster (route) port of --nats-cluster (%(default)s)",
     )
     p.add_argument(
         "--nats-sync",

@@ -34,6 +34,7 @@ __all__ = [
     "start_s3",
     "wait_nats",
     "wait_s3",
+    "write_nats_config",
 ]
 
 LOGS_DIR = "logs"
@@ -108,13 +109,14 @@ def nats_argv(
     return argv
 
 
-def _server_config(
+def write_nats_config(
     state_dir: Path, authorization: Mapping[str, Any] | None, sync_interval: str | None
 ) -> Path | None:
     """The configuration file ``<state_dir>/nats.conf`` (mode 0600) with the settings no
     command-line flag sets: the ``authorization`` block (users, passwords, subject permissions)
-    and ``jetstream { sync_interval }``. Every member of a cluster reads the same file (the same
-    users on every server); None when there is nothing to configure."""
+    and ``jetstream { sync_interval }``. Written once, before the servers start: every member of
+    a cluster reads the same file (the same users on every server); None when there is nothing to
+    configure."""
     if authorization is None and sync_interval is None:
         return None
     config: dict[str, Any] = {}
@@ -124,6 +126,8 @@ def _server_config(
         if not re.fullmatch(r"always|[0-9]+(ms|s|m|h)", sync_interval):
             raise DevRunError(f"invalid NATS sync interval {sync_interval!r} (always, or e.g. 10s, 2m)")
         config["jetstream"] = {"sync_interval": sync_interval}
+    state_dir = Path(state_dir).absolute()
+    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / NATS_CONFIG
     write_server_config(path, config)
     return path
@@ -137,14 +141,13 @@ def spawn_nats(
     sink: Sink | LineSink | None = None,
     *,
     peer: ClusterPeer | None = None,
-    sync_interval: str | None = None,
-    authorization: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
     color: bool | None = None,
 ) -> NatsServer:
     """Start ``nats-server`` (JetStream in ``<state_dir>/nats``, or ``<state_dir>/nats/<name>`` for a
-    cluster member) without waiting for it: see :func:`wait_nats`. With ``authorization``
-    (nats-server's ``authorization`` block, :func:`vidsage_dev.natsauth.authorization`) every
-    client must sign in; without, the server is open."""
+    cluster member) without waiting for it: see :func:`wait_nats`. ``config_file``: the file of
+    :func:`write_nats_config` (with an ``authorization`` block every client must sign in; without
+    one, the server is open)."""
     state_dir = Path(state_dir).absolute()
     store = state_dir / "nats"
     name = "nats"
@@ -152,8 +155,7 @@ def spawn_nats(
         store = store / peer.name
         name = f"nats-{peer.name}"
     store.mkdir(parents=True, exist_ok=True)
-    config = _server_config(state_dir, authorization, sync_interval)
-    argv = nats_argv(store, host, port, monitor_port, peer=peer, config_file=config)
+    argv = nats_argv(store, host, port, monitor_port, peer=peer, config_file=config_file)
     proc = NatsServer(name, argv, log_dir=state_dir / LOGS_DIR, sink=sink, color=color)
     proc.url = f"nats://{url_host(host)}:{port}"
     proc.monitor_url = f"http://{url_host(host)}:{monitor_port}"
@@ -204,23 +206,15 @@ def start_nats(
 ) -> NatsServer:
     """Start ``nats-server`` with JetStream stored in ``<state_dir>/nats``; return once healthy.
 
-    With ``authorization`` (see :func:`spawn_nats`) the server runs with the configuration file
+    With ``authorization`` (see :func:`write_nats_config`) the server runs with the configuration file
     ``<state_dir>/nats.conf`` (mode 0600) that holds it, and every client must sign in; without,
     it is open. ``sync_interval`` (``always``, ``2m``, …) sets JetStream's fsync interval (server
     default: 2 min). Ready means the monitoring endpoint's ``/healthz?js-enabled-only=true``
     answers 200. On failure the server is stopped and :class:`DevRunError` carries the tail of
     its log.
     """
-    proc = spawn_nats(
-        state_dir,
-        host,
-        port,
-        monitor_port,
-        sink,
-        sync_interval=sync_interval,
-        authorization=authorization,
-        color=color,
-    )
+    config = write_nats_config(state_dir, authorization, sync_interval)
+    proc = spawn_nats(state_dir, host, port, monitor_port, sink, config_file=config, color=color)
     wait_nats(proc, timeout=timeout, cancel=cancel)
     return proc
 

@@ -60,6 +60,7 @@ from vidsage_dev.infra import (
     start_s3,
     wait_nats,
     wait_s3,
+    write_nats_config,
 )
 from vidsage_dev.local_secrets import LocalSecrets, load_or_create
 from vidsage_dev.natsauth import authorization, wire_of
@@ -491,6 +492,8 @@ class DevSystem:
             wire = wire_of(_default_settings())
             users = authorization(self.secrets.nats_passwords, wire)
         clients, monitors, routes = self._nats_ports()
+        # written once, read by every member (the same users on every server)
+        config = write_nats_config(self.state_dir, users, cfg.nats_sync)
         for i, (client, monitor) in enumerate(zip(clients, monitors, strict=True)):
             peer = None
             if cfg.nats_cluster > 1:
@@ -503,8 +506,7 @@ class DevSystem:
                     monitor,
                     self._out,
                     peer=peer,
-                    sync_interval=cfg.nats_sync,
-                    authorization=users,  # every member the same users
+                    config_file=config,
                 )
             )
         self.nats = self.nats_servers[0]

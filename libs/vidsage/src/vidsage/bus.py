@@ -410,9 +410,10 @@ JOBS_MAX_AGE_S = 900.0
 """A job nobody took within 15 minutes is dropped: its requester gave up long before."""
 
 
-async def provision_jobs_stream(js: JetStreamContext) -> None:
-    """Create or update the ``VIDSAGE_JOBS`` work-queue stream (``vidsage.jobs.>``): a job is
-    removed when its worker acks it; each is deduplicated by its ``Nats-Msg-Id`` (the job id)."""
+async def provision_jobs_stream(js: JetStreamContext, *, replicas: int = 1) -> None:
+    """Create or update the ``VIDSAGE_JOBS`` work-queue stream (``vidsage.jobs.>``, at
+    ``replicas`` copies): a job is removed when its worker acks it; each is deduplicated by its
+    ``Nats-Msg-Id`` (the job id)."""
     config = api.StreamConfig(
         name=names.JOBS_STREAM,
         subjects=[names.JOBS_SUBJECTS],
@@ -421,6 +422,7 @@ async def provision_jobs_stream(js: JetStreamContext) -> None:
         max_age=JOBS_MAX_AGE_S,
         duplicate_window=120,
         discard=api.DiscardPolicy.OLD,
+        num_replicas=replicas,
     )
     try:
         await js.add_stream(config)

@@ -65,7 +65,8 @@ async def provision(js: JetStreamContext, settings: Settings) -> Shared:
     """Create (or bring to the settings) the stream, and create the shared buckets if missing,
     all at ``nats.replicas`` copies."""
     await provision_stream(js, settings.nats)
-    await provision_jobs_stream(js)  # the transcription jobs (POST /v1/audio/transcriptions)
+    # the transcription jobs (POST /v1/audio/transcriptions)
+    await provision_jobs_stream(js, replicas=settings.nats.replicas)
     videos, cache = [
         await provision_kv(
             js, spec.bucket, history=spec.history, ttl_s=spec.ttl_s, replicas=settings.nats.replicas

@@ -705,7 +705,7 @@ TUS = web.AppKey("tus", TusUploads)
 async def context(app: web.Application) -> AsyncIterator[None]:
     """Open the ``uploads`` bucket and run the expiry sweeper (after the runtime is open)."""
     rt = app[RUNTIME]
-    kv = await provision_kv(rt.js, names.TUS_UPLOADS_BUCKET)
+    kv = await provision_kv(rt.js, names.TUS_UPLOADS_BUCKET, replicas=rt.settings.nats.replicas)
     tus = TusUploads(rt, TusStore(kv), app[AUTH].quotas)
     app[TUS] = tus
     sweeper = asyncio.create_task(tus.run_sweeper())
