@@ -151,7 +151,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
-    app[WEBHOOKS] = WebhookStore(await provision_kv(app[RUNTIME].js, names.WEBHOOKS_BUCKET))
+    rt = app[RUNTIME]
+    kv = await provision_kv(rt.js, names.WEBHOOKS_BUCKET, replicas=rt.settings.nats.replicas)
+    app[WEBHOOKS] = WebhookStore(kv)
     yield
 
 

@@ -55,7 +55,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         )
         deliveries = DeliveryLog(
             await provision_kv(
-                rt.js, names.WEBHOOK_DELIVERIES_BUCKET, ttl_s=settings.webhooks.deliveries_max_age_s
+                rt.js,
+                names.WEBHOOK_DELIVERIES_BUCKET,
+                ttl_s=settings.webhooks.deliveries_max_age_s,
+                replicas=settings.nats.replicas,
             )
         )
         policy = TargetPolicy.of(settings.webhooks)
