@@ -202,6 +202,9 @@ def test_each_workers_consumer_is_sized_for_the_most_pods_that_share_it() -> Non
     assert env(plain, "indexer")["VIDSAGE_INDEXER__PROCESSES"] == str(
         values["indexer"]["autoscaling"]["maxReplicas"]
     )
+    assert env(plain, "notifier")["VIDSAGE_NOTIFIER__PROCESSES"] == str(
+        values["notifier"]["autoscaling"]["maxReplicas"]
+    )
     for service in ("gateway", "chat"):  # no consumer
         assert not any(k.endswith("__PROCESSES") for k in env(plain, service)), service
     settings = Settings(_env_file=None, transcriber={"processes": 12})  # type: ignore[call-arg]

@@ -343,3 +343,29 @@ async def test_each_attempt_checks_the_address_again_and_connects_only_to_checke
     allowed = await CheckedResolver(TargetPolicy(allow_loopback=True)).resolve("localhost", 80)
     assert allowed
     assert all(r["host"] in ("127.0.0.1", "::1") and r["hostname"] == "localhost" for r in allowed)
+
+
+async def test_a_malformed_answer_is_a_failed_attempt_whose_reason_leaves_the_url_out() -> None:
+    """The URL may carry the receiver's token (in its path or query): the attempt's error, which is
+    logged and recorded, names what was wrong with the answer, never the URL."""
+
+    async def answer_badly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nBad\x01Header: x\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_badly, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = NotifierSettings(timeout_s=TIMEOUT_S, connect_timeout_s=TIMEOUT_S)
+    try:
+        async with Sender(settings, TargetPolicy(allow_loopback=True)) as sender:
+            outcome = await sender.post(f"http://127.0.0.1:{port}/hook/tok-path?token=tok-query", b"{}", {})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not outcome.ok
+    assert outcome.status_code is None
+    assert (outcome.error or "").startswith("ClientResponseError: Invalid header"), outcome.error
+    assert "tok-" not in (outcome.error or "")
+    assert str(port) not in (outcome.error or "")

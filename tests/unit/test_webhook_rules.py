@@ -68,6 +68,16 @@ def test_urls_that_are_not_webhook_urls(url: str) -> None:
     assert caught.value.code == "invalid_url"
 
 
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0177.0.0.1", "8.8.8", "134744072"])
+def test_a_numeric_host_is_a_dotted_quad_or_refused(host: str) -> None:
+    """The resolver would map these legacy forms to an address, but the notifier's HTTP client
+    never connects to them: registration refuses them rather than accept a URL no delivery reaches."""
+    with pytest.raises(TargetRefused) as caught:
+        parse_target(f"http://{host}/x")
+    assert caught.value.code == "invalid_url"
+    assert parse_target("http://8.8.8.8/x").host == "8.8.8.8"
+
+
 def test_a_url_names_its_port() -> None:
     assert parse_target("https://example.com/h").port == 443
     assert parse_target("http://example.com/h").port == 80

@@ -60,7 +60,8 @@ class Target:
 
 def parse_target(url: str) -> Target:
     """The scheme, host and port of a webhook URL; :class:`TargetRefused` (``invalid_url``) if it
-    is not an absolute http(s) URL without credentials."""
+    is not an absolute http(s) URL without credentials, or its host is a number other than a
+    dotted-quad IPv4 address."""
     if len(url) > MAX_URL_CHARS:
         raise TargetRefused("invalid_url", f"the URL is longer than {MAX_URL_CHARS} characters")
     if any(c.isspace() or ord(c) < 0x20 for c in url):
@@ -76,7 +77,18 @@ def parse_target(url: str) -> Target:
         raise TargetRefused("invalid_url", "the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("invalid_url", "the URL may not hold a user name or password")
+    if parts.hostname.replace(".", "").isdigit() and not _is_ipv4(parts.hostname):
+        # 127.1, 2130706433, 0177.0.0.1: the resolver maps them, but aiohttp never connects to them
+        raise TargetRefused("invalid_url", "the URL's host is a number, not a dotted-quad IPv4 address")
     return Target(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def address_refusal(address: IPAddress, policy: TargetPolicy) -> str | None:

@@ -1225,7 +1225,8 @@ def _webhook_paths() -> dict[str, Any]:
                     ),
                     "400": _json(
                         "Error",
-                        "`invalid_url` (not an absolute http(s) URL, user info, over 2048 characters), "
+                        "`invalid_url` (not an absolute http(s) URL, user info, a numeric host that is not "
+                        "a dotted quad, over 2048 characters), "
                         "`url_not_allowed` (the host is or resolves to a private, loopback, link-local, "
                         "multicast or unspecified address: see `webhooks.allow_private`/`allow_loopback`), "
                         "`url_unresolvable`, `no_event_types`, `unknown_event_type`, `description_too_long`, "

@@ -116,6 +116,9 @@ class Sender:
                 return done(None, f"no answer within {self.settings.timeout_s:g} s")
             except aiohttp.ClientConnectorError as exc:
                 return done(None, f"cannot connect: {exc.os_error.strerror or exc.os_error}")
+            except aiohttp.ClientResponseError as exc:  # a malformed answer; its str() holds the URL,
+                # whose path or query may be the receiver's token: the reason without it
+                return done(None, f"{type(exc).__name__}: {exc.message}")
             except aiohttp.ClientError as exc:
                 return done(None, f"{type(exc).__name__}: {exc}")
         if 300 <= status < 400:
