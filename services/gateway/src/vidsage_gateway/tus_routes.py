@@ -56,6 +56,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -444,9 +445,7 @@ class _Receiver:
                         "too_large",
                         f"the body passes the declared Upload-Length: {self.remaining} bytes remain",
                     )
-                if digest is not None:
-                    digest.update(chunk)
-                await self.rt.run_blocking(spool.write, chunk)
+                await self.rt.run_blocking(_spool_chunk, spool, digest, chunk)
             if checksum is not None and digest is not None and digest.digest() != checksum[1]:
                 raise ApiError(
                     460,
@@ -598,6 +597,13 @@ class _Receiver:
         return web.Response(
             status=204, headers={**_state_headers(up), "Location": f"/api/videos/{up.video_id}"}
         )
+
+
+def _spool_chunk(spool: IO[bytes], digest: Any, chunk: bytes) -> None:
+    """Hash and spool one chunk (blocking: on the executor, one hop for both)."""
+    if digest is not None:
+        digest.update(chunk)
+    spool.write(chunk)
 
 
 async def _body(request: web.Request, deadline: float, read_timeout_s: float) -> AsyncIterator[bytes]:
