@@ -522,6 +522,7 @@ class _Receiver:
             up.tail_key, up.tail_size = key, len(self.buffer)
         else:
             up.tail_key, up.tail_size = None, 0
+        up.lock, up.lock_until = None, 0.0  # this save is the unlock too (one KV write, not two)
         await self.store.save(self.entry)
         if old_tail is not None and old_tail != up.tail_key:
             await delete_quietly(self.rt, old_tail, log, "tus_cleanup_failed")
