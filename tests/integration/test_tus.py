@@ -19,11 +19,15 @@ import pytest
 from tests.support.auth import ADMIN_KEY, bearer, create_key
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.media import pad_mp4
+from vidsage.contracts import names
 from vidsage.contracts.names import ANY_OWNER, TUS_PREFIX
+from vidsage.media import VideoFormat
 from vidsage.settings import Settings
 from vidsage.storage import ObjectNotFound
 from vidsage_client.client import Client
 from vidsage_client.tus import UploadState, file_key
+from vidsage_gateway.intake import commit_video, probe_video, video_record
+from vidsage_gateway.keys import UPLOADS
 from vidsage_gateway.tus_routes import TUS
 
 MiB = 1024 * 1024
@@ -288,6 +292,35 @@ async def test_expiry_aborts_the_parts_and_releases_the_quota(tus: Tus, big_vide
     async with tus.session.head(url, headers=tus.h()) as resp:
         assert resp.status == 404
     await assert_nothing_left(tus.gw)
+
+
+async def test_an_accepted_upload_whose_gateway_died_before_saving_it_done_keeps_its_video(
+    tus: Tus, media: dict[str, Path]
+) -> None:
+    """A gateway SIGKILLed between recording the video and saving the upload as done: the expiry
+    sweep must not delete the accepted video's source, and it settles the reservation."""
+    data = media["mp4"].read_bytes()
+    url = await tus.create(len(data))
+    upload_id = url.rsplit("/", 1)[1]
+    store = tus.gw.app[TUS].store
+    entry = await store.get("local", upload_id)
+    assert entry is not None
+    up = entry.upload
+    # what _finish did before the kill: the object, the record and its event
+    up.format, up.key = VideoFormat.MP4.value, names.source_key(up.video_id, "mp4")
+    await store.save(entry)
+    rt = tus.gw.rt
+    await rt.storage.put_bytes(up.key, data, content_type=VideoFormat.MP4.mime)
+    result = await probe_video(rt, str(media["mp4"]), VideoFormat.MP4)
+    record = video_record(up.video_id, "local", up.filename, len(data), VideoFormat.MP4, result, up.key)
+    await commit_video(rt, tus.gw.app[UPLOADS], record, up.key)
+    later = time.time() + rt.settings.gateway.tus_expiry_s + 1
+    assert await tus.gw.app[TUS].sweep(now=later) == [upload_id]
+    assert await store.all() == []
+    assert await rt.storage.stat(up.key) is not None
+    assert await rt.catalog.get("local", up.video_id) is not None
+    usage = await tus.gw.auth.quotas.usage("local")
+    assert (usage.bytes, usage.videos, usage.reserved_bytes) == (len(data), 1, 0)
 
 
 async def test_termination_leaves_nothing(tus: Tus, big_video: Path) -> None:

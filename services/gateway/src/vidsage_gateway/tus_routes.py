@@ -278,7 +278,7 @@ async def _entry(request: web.Request) -> Entry:
     now = time.time()
     if entry.upload.expired(now) and not entry.upload.locked(now):
         with contextlib.suppress(StateConflict):  # another request or replica removes it
-            await request.app[TUS].discard(entry)
+            await request.app[TUS].discard(entry, expired=True)
         raise ApiError(410, "upload_expired", "this upload expired; start a new one")
     return entry
 
@@ -645,10 +645,13 @@ class TusUploads:
         self.store = store
         self.quotas = quotas
 
-    async def discard(self, entry: Entry, *, refresh: bool = False) -> None:
+    async def discard(self, entry: Entry, *, refresh: bool = False, expired: bool = False) -> None:
         """Remove an upload: its state first (compare-and-set, so one remover wins; ``refresh``
         takes the revision stored now), then its S3 multipart upload or object, its tail and
-        (unless it completed) its quota reservation."""
+        (unless it completed) its quota reservation.
+
+        An ``expired`` upload whose video record exists was accepted by a gateway that died
+        before it saved the upload as done: its object stays and its reservation is settled."""
         rt = self.rt
         up = entry.upload
         if refresh:
@@ -658,6 +661,12 @@ class TusUploads:
             entry.revision = fresh.revision
         await self.store.remove(entry)
         if up.done:
+            return
+        if expired and up.key is not None and await rt.catalog.get(up.owner, up.video_id) is not None:
+            log.warning("tus_accepted_state_recovered", upload_id=up.id, video_id=up.video_id)
+            await self.quotas.settle(_ticket(up), up.length)
+            if up.tail_key is not None:
+                await delete_quietly(rt, up.tail_key, log, "tus_cleanup_failed")
             return
         if up.s3_upload_id is not None and up.key is not None:
             try:
@@ -681,7 +690,7 @@ class TusUploads:
             if not up.expired(now) or up.locked(now):
                 continue
             try:
-                await self.discard(entry)
+                await self.discard(entry, expired=True)
             except StateConflict:
                 continue  # written meanwhile (a PATCH, another replica's sweep)
             removed.append(up.id)
