@@ -335,6 +335,22 @@ async def test_termination_leaves_nothing(tus: Tus, big_video: Path) -> None:
     await assert_nothing_left(tus.gw)
 
 
+async def test_a_tail_left_by_a_gateway_killed_mid_patch_is_removed_with_the_upload(
+    tus: Tus, big_video: Path
+) -> None:
+    """A gateway SIGKILLed after writing a PATCH's tail but before saving the state leaves a tail
+    that no state names: terminating (or expiring) the upload removes it too."""
+    data = big_video.read_bytes()
+    url = await tus.create(len(data))
+    await tus.cut_patch(url, 0, data[: 5 * MiB + 100], declared=len(data))
+    upload_id = url.rsplit("/", 1)[1]
+    stray = names.tus_tail_key(upload_id, 5 * MiB + 4242)
+    await tus.gw.rt.storage.put_bytes(stray, b"x" * 4242, content_type="application/octet-stream")
+    async with tus.session.delete(url, headers=tus.h()) as resp:
+        assert resp.status == 204
+    await assert_nothing_left(tus.gw)
+
+
 @pytest.mark.parametrize(
     ("name", "status", "code"), [("text", 415, "unsupported_type"), ("long", 422, "too_long")]
 )

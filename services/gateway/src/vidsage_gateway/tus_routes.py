@@ -36,10 +36,12 @@ folder first, bounded by the bytes the upload still lacks, and only stored once 
 On completion the object is read back into a spool file once, to be probed as the seed probes.
 
 **Expiration.** An unfinished upload that gets no bytes for ``gateway.tus_expiry_s`` expires
-(``Upload-Expires`` on every answer): a sweeper on each gateway (:class:`TusSweeper`, every
+(``Upload-Expires`` on every answer): a sweeper on each gateway (:meth:`TusUploads.sweep`, every
 ``gateway.tus_sweep_interval_s``) claims it by deleting its state (compare-and-set, so one replica
-does the work), aborts its S3 multipart upload, deletes its tail and releases its quota
-reservation. A request for an expired upload gets 410 ``upload_expired`` (and cleans it up).
+does the work), aborts its S3 multipart upload, deletes its tails (everything under
+``uploads/<id>/``) and releases its quota reservation. One whose video record exists (its gateway
+died after recording it, before saving the upload as done) keeps its video and settles instead.
+A request for an expired upload gets 410 ``upload_expired`` (and cleans it up).
 """
 
 from __future__ import annotations
@@ -582,7 +584,6 @@ class _Receiver:
                 raise media_error(exc) from None
             raise
         await self.tus.quotas.settle(_ticket(up), up.length)
-        tail = up.tail_key
         up.done = True
         up.parts, up.s3_upload_id, up.tail_key, up.tail_size = [], None, None, 0
         up.lock, up.lock_until = None, 0.0
@@ -592,8 +593,7 @@ class _Receiver:
             await self.store.save(self.entry)
         except Exception as exc:  # the video is stored; the finished state is a courtesy
             log.warning("tus_done_state_not_saved", upload_id=up.id, error=type(exc).__name__)
-        if tail is not None:
-            await delete_quietly(rt, tail, log, "tus_cleanup_failed")
+        await _drop_tails(rt, up.id)
         log.info("tus_accepted", upload_id=up.id, video_id=up.video_id, size=up.length, format=fmt.value)
         return web.Response(
             status=204, headers={**_state_headers(up), "Location": f"/api/videos/{up.video_id}"}
@@ -637,6 +637,15 @@ def _cut_error(cut: _Cut, read_timeout_s: float, max_s: float) -> ApiError:
     return ApiError(400, "upload_incomplete", f"the PATCH ended early: {cut}")
 
 
+async def _drop_tails(rt: Runtime, upload_id: str) -> None:
+    """Delete every tail object of the upload: the saved one, and any that a gateway killed between
+    writing a tail and saving the state left (no state names it). Logged, never raised."""
+    try:
+        await asyncio.shield(rt.storage.delete_prefix(names.tus_prefix(upload_id)))
+    except (StorageError, asyncio.CancelledError) as exc:
+        log.error("tus_cleanup_failed", upload_id=upload_id, error=str(exc) or type(exc).__name__)
+
+
 class TusUploads:
     """The gateway's resumable uploads: their state, and the removal of dropped or expired ones."""
 
@@ -665,8 +674,7 @@ class TusUploads:
         if expired and up.key is not None and await rt.catalog.get(up.owner, up.video_id) is not None:
             log.warning("tus_accepted_state_recovered", upload_id=up.id, video_id=up.video_id)
             await self.quotas.settle(_ticket(up), up.length)
-            if up.tail_key is not None:
-                await delete_quietly(rt, up.tail_key, log, "tus_cleanup_failed")
+            await _drop_tails(rt, up.id)
             return
         if up.s3_upload_id is not None and up.key is not None:
             try:
@@ -677,8 +685,7 @@ class TusUploads:
             await delete_quietly(
                 rt, up.key, log, "upload_cleanup_failed"
             )  # completed, then failed its checks
-        if up.tail_key is not None:
-            await delete_quietly(rt, up.tail_key, log, "tus_cleanup_failed")
+        await _drop_tails(rt, up.id)
         await self.quotas.release(_ticket(up))
 
     async def sweep(self, now: float | None = None) -> list[str]:
