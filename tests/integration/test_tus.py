@@ -29,6 +29,7 @@ from vidsage_client.tus import UploadState, file_key
 from vidsage_gateway.intake import commit_video, probe_video, video_record
 from vidsage_gateway.keys import UPLOADS
 from vidsage_gateway.tus_routes import TUS
+from vidsage_gateway.tus_state import TusPart
 
 MiB = 1024 * 1024
 TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
@@ -319,6 +320,51 @@ async def test_an_accepted_upload_whose_gateway_died_before_saving_it_done_keeps
     assert await store.all() == []
     assert await rt.storage.stat(up.key) is not None
     assert await rt.catalog.get("local", up.video_id) is not None
+    usage = await tus.gw.auth.quotas.usage("local")
+    assert (usage.bytes, usage.videos, usage.reserved_bytes) == (len(data), 1, 0)
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["before-the-record", "after-the-record"])
+async def test_a_completion_whose_gateway_died_is_finished_by_the_resumed_patch(
+    tus: Tus, big_video: Path, recorded: bool
+) -> None:
+    """A gateway SIGKILLed after completing the S3 multipart upload (and maybe recording the
+    video), before saving the upload as done: HEAD shows the full offset without a video id, the
+    client PATCHes nothing at that offset, and that PATCH finishes the upload (one video, one
+    event, the quota settled) instead of deleting the completed object."""
+    data = big_video.read_bytes()
+    url = await tus.create(len(data))
+    upload_id = url.rsplit("/", 1)[1]
+    rt = tus.gw.rt
+    store = tus.gw.app[TUS].store
+    entry = await store.get("local", upload_id)
+    assert entry is not None
+    up = entry.upload
+    # what the killed PATCH did: all parts, the multipart upload completed, the state saved per part
+    up.format, up.key = VideoFormat.MP4.value, names.source_key(up.video_id, "mp4")
+    up.s3_upload_id = await rt.storage.start_multipart(up.key, content_type=VideoFormat.MP4.mime)
+    size = rt.settings.s3.part_size
+    for number, start in enumerate(range(0, len(data), size), start=1):
+        chunk = data[start : start + size]
+        etag = await rt.storage.upload_part(up.key, up.s3_upload_id, number, chunk)
+        up.parts.append(TusPart(number=number, etag=etag, size=len(chunk)))
+    await rt.storage.complete_multipart(up.key, up.s3_upload_id, [(p.number, p.etag) for p in up.parts])
+    await store.save(entry)
+    if recorded:
+        result = await probe_video(rt, str(big_video), VideoFormat.MP4)
+        record = video_record(up.video_id, "local", up.filename, len(data), VideoFormat.MP4, result, up.key)
+        await commit_video(rt, tus.gw.app[UPLOADS], record, up.key)
+    async with tus.session.head(url, headers=tus.h()) as resp:
+        assert int(resp.headers["Upload-Offset"]) == len(data)
+        assert "Vidsage-Video-Id" not in resp.headers
+    patch = tus.h(**{"Upload-Offset": str(len(data)), "Content-Type": "application/offset+octet-stream"})
+    async with tus.session.patch(url, data=b"", headers=patch) as resp:
+        assert resp.status == 204, await resp.text()
+        assert resp.headers["Vidsage-Video-Id"] == up.video_id
+    assert await rt.storage.get_bytes(up.key) == data
+    assert await rt.catalog.ids(ANY_OWNER) == [up.video_id]
+    info = await rt.js.stream_info(rt.settings.nats.stream)
+    assert info.state.messages == 1
     usage = await tus.gw.auth.quotas.usage("local")
     assert (usage.bytes, usage.videos, usage.reserved_bytes) == (len(data), 1, 0)
 

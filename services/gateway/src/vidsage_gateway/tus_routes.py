@@ -68,7 +68,7 @@ from vidsage.contracts.ids import new_id
 from vidsage.logging import get_logger
 from vidsage.media import SNIFF_BYTES, MediaError, VideoFormat, sniff_format
 from vidsage.runtime import Runtime
-from vidsage.storage import StorageError
+from vidsage.storage import ObjectNotFound, StorageError
 from vidsage_gateway.auth import AUTH, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.intake import (
@@ -559,6 +559,7 @@ class _Receiver:
             assert up.key is not None
             assert up.format is not None
             fmt = VideoFormat(up.format)
+            recorded = False
             if up.s3_upload_id is None:  # smaller than one part: one plain object
                 await rt.storage.put_bytes(up.key, bytes(self.buffer), content_type=fmt.mime)
             else:
@@ -567,17 +568,26 @@ class _Receiver:
                     self.buffer.clear()
                 await self._drain()
                 parts = [(p.number, p.etag) for p in up.parts]
-                await rt.storage.complete_multipart(up.key, up.s3_upload_id, parts)
-            spool = check_spool_room(cfg, up.length)
-            with (
-                tempfile.TemporaryDirectory(dir=spool, prefix="vidsage-tus-") as folder,
-                spool_space(),
-            ):
-                path = Path(folder) / f"source.{fmt.extension}"
-                await rt.storage.download_file(up.key, path)
-                result = await probe_video(rt, str(path), fmt)
-            record = video_record(up.video_id, up.owner, up.filename, up.length, fmt, result, up.key)
-            await commit_video(rt, app[UPLOADS], record, up.key)
+                try:
+                    await rt.storage.complete_multipart(up.key, up.s3_upload_id, parts)
+                except ObjectNotFound:
+                    # completed by a PATCH whose gateway died before it saved the upload as done
+                    # (the client resumes at the full offset): carry on from what that one did
+                    if await rt.storage.stat(up.key) is None:
+                        raise
+                    recorded = await rt.catalog.get(up.owner, up.video_id) is not None
+                    log.warning("tus_completion_resumed", upload_id=up.id, recorded=recorded)
+            if not recorded:
+                spool = check_spool_room(cfg, up.length)
+                with (
+                    tempfile.TemporaryDirectory(dir=spool, prefix="vidsage-tus-") as folder,
+                    spool_space(),
+                ):
+                    path = Path(folder) / f"source.{fmt.extension}"
+                    await rt.storage.download_file(up.key, path)
+                    result = await probe_video(rt, str(path), fmt)
+                record = video_record(up.video_id, up.owner, up.filename, up.length, fmt, result, up.key)
+                await commit_video(rt, app[UPLOADS], record, up.key)
         except BaseException as exc:
             await self._abandon()
             if isinstance(exc, MediaError):
