@@ -19,12 +19,17 @@ import pytest
 from tests.support.auth import ADMIN_KEY, bearer, create_key
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.media import pad_mp4
+from vidsage.contracts import names
 from vidsage.contracts.names import ANY_OWNER, TUS_PREFIX
+from vidsage.media import VideoFormat
 from vidsage.settings import Settings
 from vidsage.storage import ObjectNotFound
 from vidsage_client.client import Client
 from vidsage_client.tus import UploadState, file_key
+from vidsage_gateway.intake import commit_video, probe_video, video_record
+from vidsage_gateway.keys import UPLOADS
 from vidsage_gateway.tus_routes import TUS
+from vidsage_gateway.tus_state import TusPart
 
 MiB = 1024 * 1024
 TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
@@ -290,6 +295,80 @@ async def test_expiry_aborts_the_parts_and_releases_the_quota(tus: Tus, big_vide
     await assert_nothing_left(tus.gw)
 
 
+async def test_an_accepted_upload_whose_gateway_died_before_saving_it_done_keeps_its_video(
+    tus: Tus, media: dict[str, Path]
+) -> None:
+    """A gateway SIGKILLed between recording the video and saving the upload as done: the expiry
+    sweep must not delete the accepted video's source, and it settles the reservation."""
+    data = media["mp4"].read_bytes()
+    url = await tus.create(len(data))
+    upload_id = url.rsplit("/", 1)[1]
+    store = tus.gw.app[TUS].store
+    entry = await store.get("local", upload_id)
+    assert entry is not None
+    up = entry.upload
+    # what _finish did before the kill: the object, the record and its event
+    up.format, up.key = VideoFormat.MP4.value, names.source_key(up.video_id, "mp4")
+    await store.save(entry)
+    rt = tus.gw.rt
+    await rt.storage.put_bytes(up.key, data, content_type=VideoFormat.MP4.mime)
+    result = await probe_video(rt, str(media["mp4"]), VideoFormat.MP4)
+    record = video_record(up.video_id, "local", up.filename, len(data), VideoFormat.MP4, result, up.key)
+    await commit_video(rt, tus.gw.app[UPLOADS], record, up.key)
+    later = time.time() + rt.settings.gateway.tus_expiry_s + 1
+    assert await tus.gw.app[TUS].sweep(now=later) == [upload_id]
+    assert await store.all() == []
+    assert await rt.storage.stat(up.key) is not None
+    assert await rt.catalog.get("local", up.video_id) is not None
+    usage = await tus.gw.auth.quotas.usage("local")
+    assert (usage.bytes, usage.videos, usage.reserved_bytes) == (len(data), 1, 0)
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["before-the-record", "after-the-record"])
+async def test_a_completion_whose_gateway_died_is_finished_by_the_resumed_patch(
+    tus: Tus, big_video: Path, recorded: bool
+) -> None:
+    """A gateway SIGKILLed after completing the S3 multipart upload (and maybe recording the
+    video), before saving the upload as done: HEAD shows the full offset without a video id, the
+    client PATCHes nothing at that offset, and that PATCH finishes the upload (one video, one
+    event, the quota settled) instead of deleting the completed object."""
+    data = big_video.read_bytes()
+    url = await tus.create(len(data))
+    upload_id = url.rsplit("/", 1)[1]
+    rt = tus.gw.rt
+    store = tus.gw.app[TUS].store
+    entry = await store.get("local", upload_id)
+    assert entry is not None
+    up = entry.upload
+    # what the killed PATCH did: all parts, the multipart upload completed, the state saved per part
+    up.format, up.key = VideoFormat.MP4.value, names.source_key(up.video_id, "mp4")
+    up.s3_upload_id = await rt.storage.start_multipart(up.key, content_type=VideoFormat.MP4.mime)
+    size = rt.settings.s3.part_size
+    for number, start in enumerate(range(0, len(data), size), start=1):
+        chunk = data[start : start + size]
+        etag = await rt.storage.upload_part(up.key, up.s3_upload_id, number, chunk)
+        up.parts.append(TusPart(number=number, etag=etag, size=len(chunk)))
+    await rt.storage.complete_multipart(up.key, up.s3_upload_id, [(p.number, p.etag) for p in up.parts])
+    await store.save(entry)
+    if recorded:
+        result = await probe_video(rt, str(big_video), VideoFormat.MP4)
+        record = video_record(up.video_id, "local", up.filename, len(data), VideoFormat.MP4, result, up.key)
+        await commit_video(rt, tus.gw.app[UPLOADS], record, up.key)
+    async with tus.session.head(url, headers=tus.h()) as resp:
+        assert int(resp.headers["Upload-Offset"]) == len(data)
+        assert "Vidsage-Video-Id" not in resp.headers
+    patch = tus.h(**{"Upload-Offset": str(len(data)), "Content-Type": "application/offset+octet-stream"})
+    async with tus.session.patch(url, data=b"", headers=patch) as resp:
+        assert resp.status == 204, await resp.text()
+        assert resp.headers["Vidsage-Video-Id"] == up.video_id
+    assert await rt.storage.get_bytes(up.key) == data
+    assert await rt.catalog.ids(ANY_OWNER) == [up.video_id]
+    info = await rt.js.stream_info(rt.settings.nats.stream)
+    assert info.state.messages == 1
+    usage = await tus.gw.auth.quotas.usage("local")
+    assert (usage.bytes, usage.videos, usage.reserved_bytes) == (len(data), 1, 0)
+
+
 async def test_termination_leaves_nothing(tus: Tus, big_video: Path) -> None:
     data = big_video.read_bytes()
     url = await tus.create(len(data))
@@ -299,6 +378,22 @@ async def test_termination_leaves_nothing(tus: Tus, big_video: Path) -> None:
         assert resp.headers["Tus-Resumable"] == "1.0.0"
     async with tus.session.head(url, headers=tus.h()) as resp:
         assert resp.status == 404
+    await assert_nothing_left(tus.gw)
+
+
+async def test_a_tail_left_by_a_gateway_killed_mid_patch_is_removed_with_the_upload(
+    tus: Tus, big_video: Path
+) -> None:
+    """A gateway SIGKILLed after writing a PATCH's tail but before saving the state leaves a tail
+    that no state names: terminating (or expiring) the upload removes it too."""
+    data = big_video.read_bytes()
+    url = await tus.create(len(data))
+    await tus.cut_patch(url, 0, data[: 5 * MiB + 100], declared=len(data))
+    upload_id = url.rsplit("/", 1)[1]
+    stray = names.tus_tail_key(upload_id, 5 * MiB + 4242)
+    await tus.gw.rt.storage.put_bytes(stray, b"x" * 4242, content_type="application/octet-stream")
+    async with tus.session.delete(url, headers=tus.h()) as resp:
+        assert resp.status == 204
     await assert_nothing_left(tus.gw)
 
 

@@ -36,10 +36,12 @@ folder first, bounded by the bytes the upload still lacks, and only stored once 
 On completion the object is read back into a spool file once, to be probed as the seed probes.
 
 **Expiration.** An unfinished upload that gets no bytes for ``gateway.tus_expiry_s`` expires
-(``Upload-Expires`` on every answer): a sweeper on each gateway (:class:`TusSweeper`, every
+(``Upload-Expires`` on every answer): a sweeper on each gateway (:meth:`TusUploads.sweep`, every
 ``gateway.tus_sweep_interval_s``) claims it by deleting its state (compare-and-set, so one replica
-does the work), aborts its S3 multipart upload, deletes its tail and releases its quota
-reservation. A request for an expired upload gets 410 ``upload_expired`` (and cleans it up).
+does the work), aborts its S3 multipart upload, deletes its tails (everything under
+``uploads/<id>/``) and releases its quota reservation. One whose video record exists (its gateway
+died after recording it, before saving the upload as done) keeps its video and settles instead.
+A request for an expired upload gets 410 ``upload_expired`` (and cleans it up).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -65,7 +68,7 @@ from vidsage.contracts.ids import new_id
 from vidsage.logging import get_logger
 from vidsage.media import SNIFF_BYTES, MediaError, VideoFormat, sniff_format
 from vidsage.runtime import Runtime
-from vidsage.storage import StorageError
+from vidsage.storage import ObjectNotFound, StorageError
 from vidsage_gateway.auth import AUTH, scope_owner
 from vidsage_gateway.errors import ApiError, not_found
 from vidsage_gateway.intake import (
@@ -277,7 +280,7 @@ async def _entry(request: web.Request) -> Entry:
     now = time.time()
     if entry.upload.expired(now) and not entry.upload.locked(now):
         with contextlib.suppress(StateConflict):  # another request or replica removes it
-            await request.app[TUS].discard(entry)
+            await request.app[TUS].discard(entry, expired=True)
         raise ApiError(410, "upload_expired", "this upload expired; start a new one")
     return entry
 
@@ -444,9 +447,7 @@ class _Receiver:
                         "too_large",
                         f"the body passes the declared Upload-Length: {self.remaining} bytes remain",
                     )
-                if digest is not None:
-                    digest.update(chunk)
-                await self.rt.run_blocking(spool.write, chunk)
+                await self.rt.run_blocking(_spool_chunk, spool, digest, chunk)
             if checksum is not None and digest is not None and digest.digest() != checksum[1]:
                 raise ApiError(
                     460,
@@ -523,6 +524,7 @@ class _Receiver:
             up.tail_key, up.tail_size = key, len(self.buffer)
         else:
             up.tail_key, up.tail_size = None, 0
+        up.lock, up.lock_until = None, 0.0  # this save is the unlock too (one KV write, not two)
         await self.store.save(self.entry)
         if old_tail is not None and old_tail != up.tail_key:
             await delete_quietly(self.rt, old_tail, log, "tus_cleanup_failed")
@@ -557,6 +559,7 @@ class _Receiver:
             assert up.key is not None
             assert up.format is not None
             fmt = VideoFormat(up.format)
+            recorded = False
             if up.s3_upload_id is None:  # smaller than one part: one plain object
                 await rt.storage.put_bytes(up.key, bytes(self.buffer), content_type=fmt.mime)
             else:
@@ -565,24 +568,32 @@ class _Receiver:
                     self.buffer.clear()
                 await self._drain()
                 parts = [(p.number, p.etag) for p in up.parts]
-                await rt.storage.complete_multipart(up.key, up.s3_upload_id, parts)
-            spool = check_spool_room(cfg, up.length)
-            with (
-                tempfile.TemporaryDirectory(dir=spool, prefix="vidsage-tus-") as folder,
-                spool_space(),
-            ):
-                path = Path(folder) / f"source.{fmt.extension}"
-                await rt.storage.download_file(up.key, path)
-                result = await probe_video(rt, str(path), fmt)
-            record = video_record(up.video_id, up.owner, up.filename, up.length, fmt, result, up.key)
-            await commit_video(rt, app[UPLOADS], record, up.key)
+                try:
+                    await rt.storage.complete_multipart(up.key, up.s3_upload_id, parts)
+                except ObjectNotFound:
+                    # completed by a PATCH whose gateway died before it saved the upload as done
+                    # (the client resumes at the full offset): carry on from what that one did
+                    if await rt.storage.stat(up.key) is None:
+                        raise
+                    recorded = await rt.catalog.get(up.owner, up.video_id) is not None
+                    log.warning("tus_completion_resumed", upload_id=up.id, recorded=recorded)
+            if not recorded:
+                spool = check_spool_room(cfg, up.length)
+                with (
+                    tempfile.TemporaryDirectory(dir=spool, prefix="vidsage-tus-") as folder,
+                    spool_space(),
+                ):
+                    path = Path(folder) / f"source.{fmt.extension}"
+                    await rt.storage.download_file(up.key, path)
+                    result = await probe_video(rt, str(path), fmt)
+                record = video_record(up.video_id, up.owner, up.filename, up.length, fmt, result, up.key)
+                await commit_video(rt, app[UPLOADS], record, up.key)
         except BaseException as exc:
             await self._abandon()
             if isinstance(exc, MediaError):
                 raise media_error(exc) from None
             raise
         await self.tus.quotas.settle(_ticket(up), up.length)
-        tail = up.tail_key
         up.done = True
         up.parts, up.s3_upload_id, up.tail_key, up.tail_size = [], None, None, 0
         up.lock, up.lock_until = None, 0.0
@@ -592,12 +603,18 @@ class _Receiver:
             await self.store.save(self.entry)
         except Exception as exc:  # the video is stored; the finished state is a courtesy
             log.warning("tus_done_state_not_saved", upload_id=up.id, error=type(exc).__name__)
-        if tail is not None:
-            await delete_quietly(rt, tail, log, "tus_cleanup_failed")
+        await _drop_tails(rt, up.id)
         log.info("tus_accepted", upload_id=up.id, video_id=up.video_id, size=up.length, format=fmt.value)
         return web.Response(
             status=204, headers={**_state_headers(up), "Location": f"/api/videos/{up.video_id}"}
         )
+
+
+def _spool_chunk(spool: IO[bytes], digest: Any, chunk: bytes) -> None:
+    """Hash and spool one chunk (blocking: on the executor, one hop for both)."""
+    if digest is not None:
+        digest.update(chunk)
+    spool.write(chunk)
 
 
 async def _body(request: web.Request, deadline: float, read_timeout_s: float) -> AsyncIterator[bytes]:
@@ -630,6 +647,15 @@ def _cut_error(cut: _Cut, read_timeout_s: float, max_s: float) -> ApiError:
     return ApiError(400, "upload_incomplete", f"the PATCH ended early: {cut}")
 
 
+async def _drop_tails(rt: Runtime, upload_id: str) -> None:
+    """Delete every tail object of the upload: the saved one, and any that a gateway killed between
+    writing a tail and saving the state left (no state names it). Logged, never raised."""
+    try:
+        await asyncio.shield(rt.storage.delete_prefix(names.tus_prefix(upload_id)))
+    except (StorageError, asyncio.CancelledError) as exc:
+        log.error("tus_cleanup_failed", upload_id=upload_id, error=str(exc) or type(exc).__name__)
+
+
 class TusUploads:
     """The gateway's resumable uploads: their state, and the removal of dropped or expired ones."""
 
@@ -638,10 +664,13 @@ class TusUploads:
         self.store = store
         self.quotas = quotas
 
-    async def discard(self, entry: Entry, *, refresh: bool = False) -> None:
+    async def discard(self, entry: Entry, *, refresh: bool = False, expired: bool = False) -> None:
         """Remove an upload: its state first (compare-and-set, so one remover wins; ``refresh``
         takes the revision stored now), then its S3 multipart upload or object, its tail and
-        (unless it completed) its quota reservation."""
+        (unless it completed) its quota reservation.
+
+        An ``expired`` upload whose video record exists was accepted by a gateway that died
+        before it saved the upload as done: its object stays and its reservation is settled."""
         rt = self.rt
         up = entry.upload
         if refresh:
@@ -652,6 +681,11 @@ class TusUploads:
         await self.store.remove(entry)
         if up.done:
             return
+        if expired and up.key is not None and await rt.catalog.get(up.owner, up.video_id) is not None:
+            log.warning("tus_accepted_state_recovered", upload_id=up.id, video_id=up.video_id)
+            await self.quotas.settle(_ticket(up), up.length)
+            await _drop_tails(rt, up.id)
+            return
         if up.s3_upload_id is not None and up.key is not None:
             try:
                 await rt.storage.abort_multipart(up.key, up.s3_upload_id)
@@ -661,8 +695,7 @@ class TusUploads:
             await delete_quietly(
                 rt, up.key, log, "upload_cleanup_failed"
             )  # completed, then failed its checks
-        if up.tail_key is not None:
-            await delete_quietly(rt, up.tail_key, log, "tus_cleanup_failed")
+        await _drop_tails(rt, up.id)
         await self.quotas.release(_ticket(up))
 
     async def sweep(self, now: float | None = None) -> list[str]:
@@ -674,7 +707,7 @@ class TusUploads:
             if not up.expired(now) or up.locked(now):
                 continue
             try:
-                await self.discard(entry)
+                await self.discard(entry, expired=True)
             except StateConflict:
                 continue  # written meanwhile (a PATCH, another replica's sweep)
             removed.append(up.id)

@@ -257,10 +257,15 @@ def tus_state_key(owner: str, upload_id: str) -> str:
     return f"{owner}.{upload_id}"
 
 
+def tus_prefix(upload_id: str) -> str:
+    """``uploads/<upload id>/``: where a resumable upload's objects (its tails) live."""
+    return f"{TUS_PREFIX}{upload_id}/"
+
+
 def tus_tail_key(upload_id: str, offset: int) -> str:
     """``uploads/<upload id>/tail-<offset>``: the bytes of an upload past its last full S3 part (less
     than a part), written at the end of each request, named by the offset they end at."""
-    return f"{TUS_PREFIX}{upload_id}/tail-{offset}"
+    return f"{tus_prefix(upload_id)}tail-{offset}"
 
 
 # --- transcription jobs: the OpenAI-compatible endpoint (POST /v1/audio/transcriptions) ------------
