@@ -480,6 +480,44 @@ async def test_heartbeats_keep_a_job_longer_than_ack_wait(js: JetStreamContext, 
 
 
 @pytest.mark.timeout(30)
+async def test_a_job_delivered_again_while_it_runs_is_not_run_twice(
+    js: JetStreamContext, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bus can send a job again while its worker still runs it: a nats-server SIGKILLed
+    mid-job comes back without the delivery it had not written and sends the job as new (the
+    chaos tier's kill-nats saw the notifier run one event twice at once). Here the heartbeats
+    stop, so the ack wait runs out under the running job: the same redelivery, on demand."""
+    event = uploaded()
+    await publish_event(js, event)
+    rec = Recorder()
+    release = asyncio.Event()
+
+    async def handler(event: Event, attempt: int) -> None:
+        rec.calls.append((event.video_id, attempt))
+        await release.wait()
+
+    async def no_heartbeat(self: Worker, msg: Msg) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Worker, "_heartbeat", no_heartbeat)
+    async with running_worker(
+        js, settings, fast_worker(concurrency=2, ack_wait_s=1.0, max_deliver=5), handler, rec.on_failure
+    ) as run:
+        deadline = time.monotonic() + 10
+        while (await consumer(js, settings)).delivered.consumer_seq < 2:
+            assert time.monotonic() < deadline, "the job was never delivered again"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the second delivery is in the worker's hands
+        release.set()
+        info = await settled_consumer(js, settings)
+        assert run.worker.processed == 1
+    assert rec.calls == [(event.video_id, 1)]
+    assert rec.failures == []
+    assert info.num_ack_pending == 0
+    assert info.ack_floor.stream_seq == 1
+
+
+@pytest.mark.timeout(30)
 async def test_stop_lets_the_job_in_flight_finish_and_takes_no_new_work(
     js: JetStreamContext, settings: Settings
 ) -> None:

@@ -3,12 +3,13 @@ capability skips."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.support import capabilities
+from tests.support import capabilities, chaos
 from tests.support.env import service_env
 from vidsage.settings import Settings
 
@@ -78,3 +79,42 @@ def test_a_missing_capability_gives_its_reason_and_others_are_ignored(
             capabilities.require("needs_chromium")
     finally:
         capabilities._present.cache_clear()
+
+
+def _job_done(video_id: str, event_type: str, attempt: int, at: str) -> str:
+    return json.dumps(
+        {
+            "event": "job_done",
+            "video_id": video_id,
+            "event_type": event_type,
+            "attempt": attempt,
+            "timestamp": at,
+        }
+    )
+
+
+def test_the_chaos_checker_reads_each_jobs_runs_in_time_order(tmp_path: Path) -> None:
+    (tmp_path / "notifier.log").write_text(
+        "\n".join(
+            [
+                _job_done("v1", "video.ingested", 1, "2026-12-02T07:00:05.000000Z"),
+                '{"event": "job_done", "video_id": "v1"',  # a line cut by SIGKILL
+                _job_done("v1", "video.ingested", 1, "2026-12-02T07:00:01.000000Z"),
+                _job_done("other", "video.ingested", 1, "2026-12-02T07:00:01.000000Z"),
+            ]
+        )
+    )
+    done_by, spread = chaos.jobs_done(tmp_path, ["v1"])
+    runs = done_by[("v1", "notifier", "video.ingested")]
+    assert len(runs) == 2
+    assert runs[0].at < runs[1].at  # the log had them the other way round
+    assert spread == {"notifier": 2}
+
+
+def test_a_job_done_again_is_a_duplicate_unless_the_bus_lost_its_ack() -> None:
+    first, again = chaos.JobRun("notifier", 1, 100.0), chaos.JobRun("notifier", 1, 130.0)
+    assert chaos.redone_after_bus_loss([first, again], bus_back=110.0)
+    assert not chaos.redone_after_bus_loss([first, again], bus_back=None)  # no bus fault
+    assert not chaos.redone_after_bus_loss([first, again], bus_back=90.0)  # both after the bus came back
+    late = chaos.JobRun("notifier", 2, 120.0)
+    assert not chaos.redone_after_bus_loss([first, late, again], bus_back=110.0)

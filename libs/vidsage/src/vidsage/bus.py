@@ -199,6 +199,14 @@ Handler = Callable[[Event, int], Awaitable[None]]
 """Called with (event, attempt); attempt counts from 1. Raise to retry, or PermanentError to give up."""
 
 
+def _stream_seq(msg: Msg) -> int | None:
+    """The stream sequence of a JetStream delivery (None for a message without JetStream metadata)."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return None
+
+
 class Worker:
     """A pull-consumer loop: fetch up to the free slots, run jobs concurrently, ack when done.
 
@@ -210,6 +218,9 @@ class Worker:
     - a job failing for real is redelivered after a growing delay until ``max_deliver``; then (or
       at once on :class:`PermanentError`) ``on_failure`` runs and the message is terminated;
     - a malformed message is terminated at once (it can never be decoded);
+    - a message delivered again while this worker still runs it (the bus forgot the delivery: a
+      nats-server SIGKILLed mid-job comes back without what it had not written, and sends the job
+      as new) is not run a second time at once: it waits for the run and is settled like it;
     - :meth:`run` returns when ``stop`` is set: no more fetching, the jobs in flight finish.
     """
 
@@ -236,7 +247,8 @@ class Worker:
         self._handler = handler
         self._on_failure = on_failure
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
+        self._running: dict[int, asyncio.Task[bool]] = {}  # stream sequence → its run
         self._stop = asyncio.Event()
         self.processed = 0
         self.transient_retries = 0
@@ -275,9 +287,7 @@ class Worker:
                 for _ in range(free - len(msgs)):
                     self._slots.release()
                 for msg in msgs:
-                    task = asyncio.create_task(self._process(msg))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._start(msg)
         finally:
             if self._tasks:
                 log.info("worker_draining", consumer=self._spec.durable, in_flight=len(self._tasks))
@@ -287,6 +297,40 @@ class Worker:
                 if advisories is not None:
                     await advisories.unsubscribe()
             log.info("worker_stopped", consumer=self._spec.durable, processed=self.processed)
+
+    def _start(self, msg: Msg) -> None:
+        """Run ``msg``, or join the run of the same stream message already in flight here."""
+        seq = _stream_seq(msg)
+        running = self._running.get(seq) if seq is not None else None
+        task = asyncio.create_task(self._process(msg) if running is None else self._join(msg, running))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if seq is not None and running is None:
+            self._running[seq] = task
+            task.add_done_callback(lambda _: self._running.pop(seq, None))
+
+    async def _join(self, msg: Msg, running: asyncio.Task[bool]) -> bool:
+        """A second delivery of a message whose run is in flight: held by heartbeats until the run
+        ends, then acked if the run was, else nak'ed (the message comes again, once)."""
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            log.warning(
+                "job_delivered_while_running",
+                stream_seq=_stream_seq(msg),
+                attempt=msg.metadata.num_delivered,
+            )
+            await asyncio.wait({running})
+            if not running.cancelled() and running.exception() is None and running.result():
+                await msg.ack()
+                return True
+            await msg.nak(delay=self._settings.backoff_s)
+            return False
+        except Exception as exc:  # ack/nak failed (bus gone): the message will be redelivered
+            log.error("job_settle_failed", error=str(exc))
+            return False
+        finally:
+            heartbeat.cancel()
+            self._slots.release()
 
     async def _on_max_deliveries(self, advisory: Msg) -> None:
         try:
@@ -311,7 +355,8 @@ class Worker:
             with contextlib.suppress(Exception):
                 await msg.in_progress()
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process(self, msg: Msg) -> bool:
+        """Run one delivery and settle it; True when it was acked."""
         try:
             attempt = msg.metadata.num_delivered or 1
             try:
@@ -319,7 +364,7 @@ class Worker:
             except EventError as exc:
                 log.error("event_malformed", subject=msg.subject, error=str(exc), attempt=attempt)
                 await self._fail_malformed(msg, str(exc), attempt)
-                return
+                return False
             # Each job runs in its own task, so this binding stays with this message's log lines.
             structlog.contextvars.bind_contextvars(
                 trace_id=(msg.headers or {}).get(TRACE_HEADER) or event.event_id,
@@ -350,12 +395,14 @@ class Worker:
                 await msg.ack()
                 self.processed += 1
                 log.info("job_done")
+                return True
             finally:
                 heartbeat.cancel()
         except Exception as exc:  # ack/nak failed (bus gone): the message will be redelivered
             log.error("job_settle_failed", error=str(exc))
         finally:
             self._slots.release()
+        return False
 
     async def _run_handler(self, event: Event, attempt: int) -> None:
         """The handler, retried in place while it fails with a transient error, for up to
