@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import nats.errors
 import pytest
 from aiohttp import web
 from vidsage_notifier.__main__ import serve
@@ -29,8 +30,9 @@ from vidsage.bus import publish_event
 from vidsage.contracts import names
 from vidsage.contracts.events import VideoDeleted, VideoIndexed
 from vidsage.contracts.ids import new_id
-from vidsage.contracts.webhooks import WEBHOOK_EVENT_TYPES, verify_signature
+from vidsage.contracts.webhooks import WEBHOOK_EVENT_TYPES, Delivery, verify_signature
 from vidsage.settings import NotifierSettings
+from vidsage.webhook_store import DeliveryLog
 from vidsage.webhook_targets import TargetPolicy
 from vidsage_dev.infra import S3Server, start_nats
 from vidsage_dev.ports import free_port
@@ -222,6 +224,30 @@ async def test_a_failure_is_retried_with_the_same_event_id_and_delivered_once(wo
     [steady_delivery] = await world.deliveries(key, steady["id"], until="succeeded")
     assert steady_delivery["attempt_count"] == 1
     assert len(world.receiver.calls("/ok/beside-flaky")) == 1
+
+
+async def test_an_attempt_whose_record_could_not_be_written_is_not_sent_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bus goes away just after the receiver answered: the record's write times out, the worker
+    retries the event in place, and that retry must write the attempt, not make it again."""
+    key = await world.key("wh-unsaved")
+    hook = await world.register(key, "/ok/unsaved")
+    real_put = DeliveryLog.put
+    refused: list[str] = []
+
+    async def put_failing_once(self: DeliveryLog, owner: str, delivery: Delivery) -> None:
+        if delivery.webhook_id == hook["id"] and not refused:
+            refused.append(delivery.state)
+            raise nats.errors.TimeoutError
+        await real_put(self, owner, delivery)
+
+    monkeypatch.setattr(DeliveryLog, "put", put_failing_once)
+    await world.publish("wh-unsaved")
+    items = await world.deliveries(key, hook["id"], until="succeeded")
+    assert refused == ["succeeded"]
+    assert len(world.receiver.calls("/ok/unsaved")) == 1
+    assert len(items[0]["attempts"]) == 1
 
 
 async def test_a_slow_receiver_times_out_and_ends_failed(world: World) -> None:

@@ -7,6 +7,10 @@ receive it twice. While any is pending the event is nak'ed with an exponential d
 (:func:`retry_delay`) and JetStream redelivers it; at the last attempt (``notifier.max_deliver``)
 the pending ones are recorded ``failed`` and the event is acked. An endpoint deleted meanwhile is
 no longer listed, so its deliveries stop; one registered after the event does not get it.
+
+An attempt whose record cannot be written (the bucket unreachable right after the receiver
+answered) is kept in memory until it is: the Worker retries the event in place while the bus is
+down, and that retry writes the kept record instead of sending the event again.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from vidsage.webhook_store import DeliveryLog, WebhookStore
 from vidsage_notifier.sender import Sender
 
 log = get_logger("vidsage.notifier")
+
+
+UNSAVED_MAX = 10_000
+"""Attempts kept in memory while their records cannot be written (each a few hundred bytes)."""
 
 
 class DeliveriesPending(Exception):
@@ -77,6 +85,8 @@ class Notifier:
         self.endpoints = endpoints
         self.deliveries = deliveries
         self.sender = sender
+        self._unsaved: dict[tuple[str, str, str], Delivery] = {}
+        """(owner, webhook id, event id) → an attempt made whose record is not written yet."""
 
     async def __call__(self, event: Event, attempt: int) -> None:
         kind = webhook_event_type(event.type)
@@ -100,6 +110,12 @@ class Notifier:
     async def _deliver(self, endpoint: StoredWebhook, event: Event, attempt: int) -> bool:
         """One attempt to ``endpoint`` unless it is done; True while it is still pending."""
         owner = endpoint.owner
+        key = (owner, endpoint.id, event.event_id)
+        unsaved = self._unsaved.get(key)
+        if unsaved is not None:  # sent already: write what it got, send nothing
+            await self.deliveries.put(owner, unsaved)
+            del self._unsaved[key]
+            return unsaved.state == "pending"
         record = await self.deliveries.get(owner, endpoint.id, event.event_id)
         if record is not None and record.state != "pending":
             return False  # succeeded (never sent twice) or failed for good
@@ -133,9 +149,12 @@ class Notifier:
             *record.attempts,
             DeliveryAttempt(at=now, status_code=outcome.status_code, error=outcome.error, ms=outcome.ms),
         ]
-        await self.deliveries.put(
-            owner, record.model_copy(update={"state": state, "attempts": attempts, "updated_at": utcnow()})
-        )
+        done = record.model_copy(update={"state": state, "attempts": attempts, "updated_at": utcnow()})
+        if len(self._unsaved) >= UNSAVED_MAX:  # an event abandoned mid-outage: forget its oldest
+            self._unsaved.pop(next(iter(self._unsaved)))
+        self._unsaved[key] = done
+        await self.deliveries.put(owner, done)
+        del self._unsaved[key]
         log.info(
             "webhook_attempt",
             webhook_id=endpoint.id,
